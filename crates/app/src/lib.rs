@@ -1,0 +1,43 @@
+//! Concierge's application layer: the use cases that the web, CLI and mail adapters call.
+//!
+//! It owns configuration, the clock, authentication (passwords, sessions, API tokens,
+//! customers' sign-in links, throttling), and the background worker that runs durable jobs
+//! and schedules across nodes. Rules live in `concierge-domain`; rows live in
+//! `concierge-store`; this layer sequences them.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod generate;
+pub mod jobs;
+pub mod secrets;
+
+pub use auth::{AuthError, Principal};
+pub use clock::Clock;
+pub use config::Config;
+
+use concierge_store::Store;
+use std::sync::Arc;
+
+/// Everything a request handler or command needs, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+}
+
+impl App {
+    pub fn new(store: Store, config: Config) -> App {
+        App {
+            store,
+            config: Arc::new(config),
+            clock: Clock::system(),
+        }
+    }
+
+    /// The milliseconds since the epoch, from the app's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

@@ -1,0 +1,134 @@
+//! Bulk writes: multi-row `INSERT` statements built for either engine, for imports and the
+//! synthetic-data generator. Rows are sent in chunks that stay under both engines' limits on
+//! bound parameters; the caller decides the transaction.
+
+use crate::{Result, Store};
+use sqlx::any::AnyRow;
+pub use sqlx::Row;
+use sqlx::{Any, Transaction};
+
+/// One value of a row to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Null,
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Val::Int(v)
+    }
+}
+impl From<f64> for Val {
+    fn from(v: f64) -> Self {
+        Val::Float(v)
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Val::Text(v.to_string())
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Val::Text(v)
+    }
+}
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(Val::Null)
+    }
+}
+
+/// Most parameters in one statement (SQLite allows 32,766; PostgreSQL 65,535).
+const MAX_PARAMS: usize = 30_000;
+
+/// Inserts `rows` into `table` (`columns` in order). With `returning`, returns those columns
+/// of every inserted row. `table`, `columns` and `returning` must be trusted identifiers.
+pub async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Val>],
+    returning: Option<&str>,
+) -> Result<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    if rows.is_empty() || columns.is_empty() {
+        return Ok(out);
+    }
+    let per = (MAX_PARAMS / columns.len()).max(1);
+    for chunk in rows.chunks(per) {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut n = 0usize;
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for j in 0..row.len() {
+                if j > 0 {
+                    sql.push(',');
+                }
+                n += 1;
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        if let Some(r) = returning {
+            sql.push_str(" RETURNING ");
+            sql.push_str(r);
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            for v in row {
+                q = match v {
+                    Val::Int(i) => q.bind(*i),
+                    Val::Float(f) => q.bind(*f),
+                    Val::Text(s) => q.bind(s.clone()),
+                    Val::Null => q.bind(Option::<i64>::None),
+                };
+            }
+        }
+        if returning.is_some() {
+            out.extend(q.fetch_all(&mut **tx).await?);
+        } else {
+            q.execute(&mut **tx).await?;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads an `(i64, String)` pair from a `RETURNING id, key` row.
+pub fn id_and_key(row: &AnyRow) -> Result<(i64, String)> {
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+impl Store {
+    /// Begins a transaction for bulk work.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Reserves `n` consecutive values of a per-tenant counter; returns the first.
+    pub async fn reserve_counter(
+        tx: &mut Transaction<'static, Any>,
+        tenant: concierge_domain::TenantId,
+        name: &str,
+        n: i64,
+    ) -> Result<i64> {
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO counters (tenant_id, name, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + $3 \
+             RETURNING value",
+        )
+        .bind(tenant.0)
+        .bind(name)
+        .bind(n)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(last - n + 1)
+    }
+}

@@ -1,0 +1,164 @@
+//! Opening the database: engine selection from the URL, SQLite pragmas, pool sizing, and the
+//! embedded migrations of each engine.
+
+use crate::{Result, StoreError};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+/// Which SQL engine is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database handle shared by every part of the process. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// The default embedded database URL for a data directory.
+    pub fn sqlite_url_for(data_dir: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", data_dir.join("concierge.db").display())
+    }
+
+    /// Opens a pool on `url` (`sqlite://...` or `postgres://...`). Does not migrate.
+    pub async fn connect(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "unsupported database URL '{}': use sqlite://PATH or postgres://...",
+                redact(url)
+            )));
+        };
+        if backend == Backend::Sqlite {
+            if let Some(path) = sqlite_path(url) {
+                if let Some(parent) = Path::new(&path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| {
+                            StoreError::Config(format!(
+                                "cannot create the data directory {}: {e}",
+                                parent.display()
+                            ))
+                        })?;
+                    }
+                }
+            }
+        }
+        let opts = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            });
+        let opts = if backend == Backend::Sqlite {
+            opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                         PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+        } else {
+            opts
+        };
+        let pool = opts.connect(url).await.map_err(|e| match StoreError::from(e) {
+            StoreError::Other(m) => StoreError::Unavailable(format!(
+                "cannot open database {}: {m}",
+                redact(url)
+            )),
+            other => other,
+        })?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Opens and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies every embedded migration not yet applied. Safe to run concurrently from several
+    /// nodes (sqlx takes a lock on PostgreSQL; SQLite serialises writers).
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for adapters that need raw SQL (benchmarks, bulk import).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Checks that the database answers (used by `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(path.to_string())
+    }
+}
+
+/// Hides a password in a database URL before it is shown or logged.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(sqlite_path("sqlite:///tmp/x/c.db?mode=rwc").as_deref(), Some("/tmp/x/c.db"));
+    }
+}

@@ -1,0 +1,325 @@
+//! The store's story suite. It runs on SQLite by default and on PostgreSQL when
+//! `CONCIERGE_TEST_DATABASE_URL=postgres://...` is set; CI runs both.
+
+use concierge_domain::{CustomerId, Role, TenantId, TokenId, UserId};
+use concierge_store::bulk::{Val, insert_rows};
+use concierge_store::testing::TestDb;
+use concierge_store::{JobOutcome, SessionRow, Store, StoreError};
+use std::collections::HashSet;
+
+const NOW: i64 = 1_750_000_000_000;
+
+async fn fresh() -> (TestDb, Store) {
+    let db = TestDb::new().await.expect("test database");
+    let store = db.store().await.expect("open store");
+    (db, store)
+}
+
+async fn user(store: &Store, tenant: TenantId, email: &str) -> concierge_store::UserRow {
+    store
+        .create_user(tenant, email, "U", Role::Agent, "hash", "en", NOW)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_tenants_unique() {
+    let (_db, store) = fresh().await;
+    store.migrate().await.unwrap();
+    let a = store.ensure_tenant("acme", "Acme", NOW).await.unwrap();
+    let again = store.ensure_tenant("acme", "Other name", NOW).await.unwrap();
+    assert_eq!(a.id, again.id);
+    assert_eq!(again.name, "Acme");
+    assert_eq!(store.list_tenants().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn users_are_unique_per_tenant_only() {
+    let (_db, store) = fresh().await;
+    let a = store.ensure_tenant("a1", "A", NOW).await.unwrap().id;
+    let b = store.ensure_tenant("b1", "B", NOW).await.unwrap().id;
+    user(&store, a, "x@example.com").await;
+    let dup = store
+        .create_user(a, "x@example.com", "U", Role::Agent, "h", "en", NOW)
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    // The same email in another tenant is a different person.
+    user(&store, b, "x@example.com").await;
+    let ua = store.user_by_email(a, "x@example.com").await.unwrap().unwrap();
+    let ub = store.user_by_email(b, "x@example.com").await.unwrap().unwrap();
+    assert_ne!(ua.id, ub.id);
+    // Tenant-scoped lookups never cross.
+    assert!(store.user_by_id(b, ua.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sessions_expire_and_end_on_password_change() {
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("t1", "T", NOW).await.unwrap().id;
+    let u = user(&store, t, "a@example.com").await;
+    for (id, exp) in [("s1", NOW + 1000), ("s2", NOW + 1000), ("old", NOW - 1)] {
+        store
+            .insert_session(&SessionRow {
+                id_hash: id.into(),
+                tenant_id: t,
+                user_id: Some(u.id),
+                customer_id: None,
+                csrf_token: "c".into(),
+                created_at: NOW,
+                last_seen_at: NOW,
+                expires_at: exp,
+            })
+            .await
+            .unwrap();
+    }
+    assert!(store.session("s1", NOW).await.unwrap().is_some());
+    assert!(store.session("old", NOW).await.unwrap().is_none(), "expired");
+    assert!(store.set_password(t, u.id, "new", NOW).await.unwrap());
+    assert!(store.session("s1", NOW).await.unwrap().is_none());
+    assert!(store.session("s2", NOW).await.unwrap().is_none());
+    assert_eq!(
+        store.user_by_id(t, u.id).await.unwrap().unwrap().password_hash,
+        "new"
+    );
+}
+
+#[tokio::test]
+async fn api_tokens_resolve_until_revoked_and_only_in_their_tenant() {
+    let (_db, store) = fresh().await;
+    let a = store.ensure_tenant("a2", "A", NOW).await.unwrap().id;
+    let b = store.ensure_tenant("b2", "B", NOW).await.unwrap().id;
+    let u = user(&store, a, "a@example.com").await;
+    let tok = store
+        .insert_api_token(a, u.id, "n", "hash1", "cnc_abc", NOW)
+        .await
+        .unwrap();
+    let (row, owner) = store.api_token_by_hash("hash1", NOW).await.unwrap().unwrap();
+    assert_eq!((row.id, owner.id), (tok.id, u.id));
+    // Another tenant cannot revoke it.
+    assert!(!store.revoke_api_token(b, None, tok.id, NOW).await.unwrap());
+    // Another user of the same tenant cannot revoke it when scoped.
+    assert!(!store
+        .revoke_api_token(a, Some(UserId(u.id.0 + 999)), tok.id, NOW)
+        .await
+        .unwrap());
+    assert!(store.revoke_api_token(a, Some(u.id), tok.id, NOW).await.unwrap());
+    assert!(store.api_token_by_hash("hash1", NOW).await.unwrap().is_none());
+    assert!(!store.revoke_api_token(a, None, TokenId(tok.id.0), NOW).await.unwrap());
+}
+
+#[tokio::test]
+async fn sign_in_failures_are_counted_per_account_and_address() {
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("t3", "T", NOW).await.unwrap().id;
+    for i in 0..3 {
+        store
+            .record_sign_in_attempt(t, "a@x.com", "10.0.0.1", false, NOW + i)
+            .await
+            .unwrap();
+    }
+    store
+        .record_sign_in_attempt(t, "b@x.com", "10.0.0.1", false, NOW + 5)
+        .await
+        .unwrap();
+    let (acct, addr) = store
+        .recent_sign_in_failures(t, "a@x.com", "10.0.0.1", NOW - 1)
+        .await
+        .unwrap();
+    assert_eq!((acct, addr), (3, 4));
+    // A success resets the account's count (not the address's).
+    store
+        .record_sign_in_attempt(t, "a@x.com", "10.0.0.1", true, NOW + 10)
+        .await
+        .unwrap();
+    let (acct, addr) = store
+        .recent_sign_in_failures(t, "a@x.com", "10.0.0.1", NOW - 1)
+        .await
+        .unwrap();
+    assert_eq!((acct, addr), (0, 4));
+    // Outside the window nothing counts.
+    let (acct, addr) = store
+        .recent_sign_in_failures(t, "a@x.com", "10.0.0.1", NOW + 100)
+        .await
+        .unwrap();
+    assert_eq!((acct, addr), (0, 0));
+}
+
+#[tokio::test]
+async fn customer_links_work_once_and_expire() {
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("t4", "T", NOW).await.unwrap().id;
+    let c = store
+        .create_customer(t, "王伟", Some("wang@example.com"), None, NOW)
+        .await
+        .unwrap();
+    store
+        .insert_customer_login_token(t, c.id, "lt", NOW, NOW + 1000)
+        .await
+        .unwrap();
+    store
+        .insert_customer_login_token(t, c.id, "expired", NOW, NOW + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consume_customer_login_token("lt", NOW + 1).await.unwrap(),
+        Some((t, c.id))
+    );
+    assert_eq!(store.consume_customer_login_token("lt", NOW + 2).await.unwrap(), None);
+    assert_eq!(
+        store.consume_customer_login_token("expired", NOW + 11).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn customers_never_cross_tenants() {
+    let (_db, store) = fresh().await;
+    let a = store.ensure_tenant("a5", "A", NOW).await.unwrap().id;
+    let b = store.ensure_tenant("b5", "B", NOW).await.unwrap().id;
+    let c = store
+        .create_customer(a, "김민준", Some("Kim@Example.com"), Some("C1"), NOW)
+        .await
+        .unwrap();
+    assert!(store.customer(a, c.id).await.unwrap().is_some());
+    assert!(store.customer(b, c.id).await.unwrap().is_none());
+    assert!(store.customer_by_email(b, "kim@example.com").await.unwrap().is_none());
+    assert_eq!(
+        store.customer_by_email(a, "KIM@example.com").await.unwrap().unwrap().id,
+        c.id
+    );
+    // External ids are unique per tenant.
+    let dup = store.create_customer(a, "x", None, Some("C1"), NOW).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+    store.create_customer(b, "x", None, Some("C1"), NOW).await.unwrap();
+    assert!(store.customer(a, CustomerId(c.id.0 + 1000)).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn counters_are_shared_and_reservable() {
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("t6", "T", NOW).await.unwrap().id;
+    assert_eq!(store.next_counter(t, "case").await.unwrap(), 1);
+    assert_eq!(store.next_counter(t, "case").await.unwrap(), 2);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(Store::reserve_counter(&mut tx, t, "case", 10).await.unwrap(), 3);
+    tx.commit().await.unwrap();
+    assert_eq!(store.next_counter(t, "case").await.unwrap(), 13);
+}
+
+#[tokio::test]
+async fn a_job_is_claimed_by_exactly_one_of_two_nodes() {
+    let (db, store) = fresh().await;
+    let other = db.store().await.unwrap(); // a second pool, as a second process would have
+    let mut ids = HashSet::new();
+    for i in 0..40 {
+        let id = store
+            .enqueue_job(None, "noop", "{}", NOW, None, NOW + i)
+            .await
+            .unwrap()
+            .unwrap();
+        ids.insert(id);
+    }
+    let run = |s: Store, node: &'static str| async move {
+        let mut mine = Vec::new();
+        while let Some(job) = s.claim_job(node, NOW + 1, 60_000).await.unwrap() {
+            assert!(s.finish_job(job.id, node, &JobOutcome::Done, NOW + 2).await.unwrap());
+            mine.push(job.id);
+        }
+        mine
+    };
+    let (a, b) = tokio::join!(run(store.clone(), "node-a"), run(other.clone(), "node-b"));
+    let mut all: Vec<_> = a.iter().chain(b.iter()).copied().collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a job ran twice");
+    assert_eq!(all.len(), ids.len(), "every job ran");
+    for id in ids {
+        assert_eq!(store.job_runs(id).await.unwrap().len(), 1);
+        assert_eq!(store.job_status(id).await.unwrap().as_deref(), Some("done"));
+    }
+}
+
+#[tokio::test]
+async fn unique_jobs_leases_and_retries() {
+    let (_db, store) = fresh().await;
+    let first = store
+        .enqueue_job(None, "k", "{}", NOW, Some("once"), NOW)
+        .await
+        .unwrap();
+    let second = store
+        .enqueue_job(None, "k", "{}", NOW, Some("once"), NOW)
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    assert!(second.is_none(), "the same unique key enqueues once");
+    let job = store.claim_job("a", NOW, 1000).await.unwrap().unwrap();
+    assert!(store.claim_job("b", NOW + 500, 1000).await.unwrap().is_none(), "leased");
+    // The lease runs out: node b takes over; node a can no longer finish it.
+    let again = store.claim_job("b", NOW + 1001, 1000).await.unwrap().unwrap();
+    assert_eq!(again.id, job.id);
+    assert!(!store.finish_job(job.id, "a", &JobOutcome::Done, NOW + 1002).await.unwrap());
+    // A failure schedules a retry.
+    assert!(store
+        .finish_job(
+            job.id,
+            "b",
+            &JobOutcome::Failed {
+                error: "boom".into(),
+                retry_at: NOW + 5000
+            },
+            NOW + 1003
+        )
+        .await
+        .unwrap());
+    assert!(store.claim_job("b", NOW + 4000, 1000).await.unwrap().is_none());
+    assert!(store.claim_job("b", NOW + 5000, 1000).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_schedule_slot_is_won_by_one_node() {
+    let (db, store) = fresh().await;
+    let other = db.store().await.unwrap();
+    store.ensure_schedule("nightly", 60_000, NOW, NOW).await.unwrap();
+    store.ensure_schedule("nightly", 60_000, NOW + 5, NOW).await.unwrap();
+    let (a, b) = tokio::join!(
+        store.claim_due_schedules("a", NOW + 10),
+        other.claim_due_schedules("b", NOW + 10)
+    );
+    let total = a.unwrap().len() + b.unwrap().len();
+    assert_eq!(total, 1);
+    // Not due again until the next slot.
+    assert!(store.claim_due_schedules("a", NOW + 20).await.unwrap().is_empty());
+    assert_eq!(store.claim_due_schedules("a", NOW + 60_000).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bulk_insert_in_chunks_returns_every_row() {
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("t7", "T", NOW).await.unwrap().id;
+    let rows: Vec<Vec<Val>> = (0..7000)
+        .map(|i| {
+            vec![
+                t.0.into(),
+                format!("E{i}").into(),
+                format!("名前 {i}").into(),
+                format!("name {i}").into(),
+                NOW.into(),
+                NOW.into(),
+            ]
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    let ret = insert_rows(
+        &mut tx,
+        "customers",
+        &["tenant_id", "external_id", "display_name", "sort_name", "created_at", "updated_at"],
+        &rows,
+        Some("id, external_id"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(ret.len(), 7000);
+    assert_eq!(store.count_customers(t).await.unwrap(), 7000);
+}

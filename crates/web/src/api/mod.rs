@@ -1,0 +1,57 @@
+//! The JSON API under `/api/v1`. Every route is registered through `utoipa-axum`, so the
+//! OpenAPI document at `/api/openapi.json` lists exactly the routes that exist.
+
+mod customers;
+mod people;
+
+use crate::state::AppState;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Concierge API",
+        description = "Customer service that remembers. Authenticate with an API token: \
+                       `Authorization: Bearer cnc_...` (create one under Settings → API tokens \
+                       or with `concierge token create`). Errors are \
+                       `{\"error\":{\"code\":\"...\",\"message\":\"...\"}}`."
+    ),
+    modifiers(&Security),
+    security(("bearer" = [])),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// The API router and its OpenAPI document.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(people::me))
+        .routes(routes!(people::list_tokens, people::create_token))
+        .routes(routes!(people::revoke_token))
+        .routes(routes!(people::list_users, people::create_user))
+        .routes(routes!(customers::create_customer, customers::list_customers))
+        .routes(routes!(customers::get_customer))
+        .routes(routes!(customers::send_portal_link))
+        .split_for_parts()
+}

@@ -1,0 +1,54 @@
+//! The agent console: server-rendered pages (askama templates, compile-time checked) with
+//! progressive enhancement from a small script; no inline script anywhere (the CSP forbids
+//! it). This module holds the shell: sign-in, home, language switch, sign-out, password and
+//! API-token settings, and user administration.
+
+mod pages;
+
+pub use pages::*;
+
+use crate::auth::{PRE_CSRF_COOKIE, SESSION_COOKIE};
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+
+/// Renders a template, or answers 500 (and logs) if rendering fails.
+pub fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+        }
+    }
+}
+
+/// The session cookie: HttpOnly, SameSite=Lax, Secure behind https, whole site.
+pub fn session_cookie(value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .build()
+}
+
+/// The CSRF token for forms shown before sign-in (double-submit cookie): reuses the
+/// visitor's cookie or sets a new one.
+pub fn pre_csrf(jar: CookieJar, secure: bool) -> (CookieJar, String) {
+    if let Some(c) = jar.get(PRE_CSRF_COOKIE) {
+        if c.value().len() >= 32 {
+            let v = c.value().to_string();
+            return (jar, v);
+        }
+    }
+    let v = concierge_app::secrets::random_secret();
+    let cookie = Cookie::build((PRE_CSRF_COOKIE, v.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .build();
+    (jar.add(cookie), v)
+}

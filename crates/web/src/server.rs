@@ -1,0 +1,156 @@
+//! Assembles the router (routes, middleware, limits) and runs the server with graceful
+//! shutdown, alongside the background worker.
+
+use crate::i18n::I18n;
+use crate::state::AppState;
+use crate::{api, assets, console, ops, portal};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware;
+use axum::routing::{get, post};
+use concierge_app::App;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+fn metrics_handle() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let h = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    Ok(HANDLE.get_or_init(|| h).clone())
+}
+
+/// Builds the application state: resolves the default tenant and renders the API document.
+pub async fn build_state(app: App, base_url: String) -> anyhow::Result<AppState> {
+    let now = app.now();
+    let tenant = app
+        .store
+        .ensure_tenant(
+            &app.config.tenant.default_slug,
+            &app.config.tenant.default_name,
+            now,
+        )
+        .await?;
+    let (_, openapi) = api::router();
+    let openapi_json = openapi.to_pretty_json()?;
+    Ok(AppState {
+        app,
+        i18n: Arc::new(I18n::load().map_err(anyhow::Error::msg)?),
+        metrics: metrics_handle().map_err(anyhow::Error::msg)?,
+        openapi_json: Arc::new(openapi_json),
+        default_tenant: tenant.id,
+        base_url,
+    })
+}
+
+/// The whole HTTP application.
+pub fn build_router(state: AppState) -> Router {
+    let (api_router, _) = api::router();
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.app.config.server.max_body_bytes;
+    let timeout = Duration::from_secs(state.app.config.server.request_timeout_secs.max(1));
+    Router::new()
+        .merge(api_router)
+        .route("/api/openapi.json", get(ops::openapi))
+        .route("/api/docs", get(ops::docs))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/static/{*path}", get(assets::serve))
+        .route("/", get(console::home))
+        .route("/sign-in", get(console::sign_in_page).post(console::sign_in))
+        .route("/sign-out", post(console::sign_out))
+        .route("/lang", post(console::switch_lang))
+        .route(
+            "/settings/password",
+            get(console::password_page).post(console::change_password),
+        )
+        .route(
+            "/settings/tokens",
+            get(console::tokens_page).post(console::tokens_post),
+        )
+        .route("/admin/users", get(console::users_page).post(console::users_post))
+        .route("/portal", get(portal::home))
+        .route("/portal/auth/{token}", get(portal::link_page).post(portal::redeem))
+        .route("/portal/sign-out", post(portal::sign_out))
+        .route("/portal/signed-out", get(portal::signed_out))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::resolve,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(ops::track))
+        .layer(middleware::from_fn(ops::security_headers))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            },
+        ))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains requests in flight. Runs the
+/// background worker in the same process when jobs are enabled.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let base_url = if app.config.server.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        app.config.server.public_url.clone()
+    };
+    let state = build_state(app.clone(), base_url).await?;
+    let router = build_router(state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = if app.config.jobs.enabled {
+        let w = concierge_app::jobs::Worker::standard();
+        Some(tokio::spawn(w.run(app.clone(), stop_rx.clone())))
+    } else {
+        None
+    };
+    let mut http_stop = stop_rx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|v| *v).await;
+    })
+    .await?;
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
+    Ok(())
+}
