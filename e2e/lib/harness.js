@@ -9,7 +9,8 @@
 //
 // Environment:
 //   CONCIERGE_BIN            the binary (default: ../target/debug/concierge, from e2e/)
-//   CONCIERGE_DATABASE_URL   passed through to the binary (run the browser tests on PostgreSQL)
+//   CONCIERGE_DATABASE_URL   given to the binary as --database-url (browser tests on PostgreSQL);
+//                            unset: SQLite in the temporary data directory
 //   CHROMIUM                 the browser (default: /usr/bin/chromium); never downloaded
 //   CONCIERGE_E2E_KEEP=1     keep the temporary data directory (its path is printed)
 //   CONCIERGE_E2E_HEADFUL=1  show the browser window (needs a display)
@@ -62,11 +63,17 @@ class Tail {
 
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
 
+/** `--database-url URL` when CONCIERGE_DATABASE_URL is set (the binary does not read it itself). */
+function databaseArgs() {
+  const url = process.env.CONCIERGE_DATABASE_URL;
+  return url ? ['--database-url', url] : [];
+}
+
 /** Runs the binary to completion; rejects with its output if it exits non-zero. */
-export function runCli(args, { input, env } = {}) {
+export function runCli(args, { input, env, cwd } = {}) {
   const bin = binaryPath();
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
@@ -107,8 +114,9 @@ export async function start(options = {}) {
 
   const h = new Harness({ bin, dataDir, email, password });
   try {
-    await runCli(['user', 'add', '--data-dir', dataDir, '--email', email, '--role', role, '--password-stdin'],
-      { input: `${password}\n` });
+    // cwd is the data directory so that a concierge.toml lying around is never picked up.
+    await runCli(['user', 'add', '--data-dir', dataDir, ...databaseArgs(),
+      '--email', email, '--role', role, '--password-stdin'], { input: `${password}\n`, cwd: dataDir });
     await h._startServer();
     h.browser = await chromium.launch({
       executablePath: browserPath,
@@ -143,8 +151,8 @@ export class Harness {
   }
 
   _startServer() {
-    const args = ['serve', '--data-dir', this.dataDir, '--listen', '127.0.0.1:0'];
-    const child = spawn(this.bin, args, { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['serve', '--data-dir', this.dataDir, ...databaseArgs(), '--listen', '127.0.0.1:0'];
+    const child = spawn(this.bin, args, { cwd: this.dataDir, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.server = child;
     child.stderr.setEncoding('utf8').on('data', (d) => this.stderr.push(d));
     return new Promise((resolve, reject) => {
@@ -221,7 +229,9 @@ export class Harness {
     const errors = [];
     this.pageErrors.set(page, errors);
     page.on('console', (msg) => {
-      if (msg.type() === 'error') errors.push(msg.text());
+      if (msg.type() !== 'error') return;
+      const where = msg.location()?.url;
+      errors.push(where ? `${msg.text()} [${where}]` : msg.text());
     });
     page.on('pageerror', (err) => errors.push(`uncaught: ${err.message}`));
     this.lastPage = page;

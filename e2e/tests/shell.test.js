@@ -137,6 +137,11 @@ describe('shell: sign in, language, sign out', () => {
     assert.equal(pathname(), '/sign-in', `visiting / after sign-out ended on ${page.url()}`);
     await page.locator('form#sign-in').waitFor({ state: 'visible' });
   }));
+
+  it('no page of the flow broke the Content-Security-Policy', TIMEOUT, () => {
+    const refused = new Set(h.consoleErrors(page).filter((m) => /Content Security Policy|Refused to/i.test(m)));
+    assert.deepEqual([...refused], [], 'CSP violations reported by Chromium (each distinct message once)');
+  });
 });
 
 describe('API docs', () => {

@@ -1,5 +1,5 @@
 //! Standalone search benchmark: `cargo run --release -p concierge-search --example search_bench
-//! -- [DOCS] [QUERIES] [THREADS] [DIR]`. Prints indexing throughput and query latency.
+//! -- [DOCS] [QUERIES] [THREADS] [DIR] [TENANTS]`. Prints indexing throughput and query latency.
 
 use std::path::PathBuf;
 
@@ -24,7 +24,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             writer_threads: args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(1),
             ..IndexOptions::default()
         },
-        dir: args.get(3).map(PathBuf::from),
+        dir: args.get(3).filter(|d| *d != "-").map(PathBuf::from),
+        tenants: args
+            .get(4)
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(defaults.tenants),
         ..defaults
     };
     println!("{}", run(&config)?);

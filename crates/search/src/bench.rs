@@ -27,9 +27,11 @@ pub struct BenchConfig {
     pub dir: Option<PathBuf>,
     /// Writer options.
     pub options: IndexOptions,
-    /// Commit every this many documents while indexing (0: once at the end), to mimic a change
-    /// log follower that commits in batches.
-    pub commit_every: usize,
+    /// Updates applied after the rebuild through upsert + commit, as the change-log follower
+    /// does (0: skip).
+    pub updates: usize,
+    /// Documents per commit in the update phase.
+    pub update_batch: usize,
     /// PRNG seed.
     pub seed: u64,
 }
@@ -42,7 +44,8 @@ impl Default for BenchConfig {
             tenants: 4,
             dir: None,
             options: IndexOptions::default(),
-            commit_every: 0,
+            updates: 20_000,
+            update_batch: 100,
             seed: 42,
         }
     }
@@ -68,16 +71,26 @@ pub struct LatencyStats {
 /// The measured figures.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BenchReport {
-    /// Documents indexed.
-    pub docs: usize,
-    /// Wall time of staging all documents plus the final commit.
-    pub index_time: Duration,
-    /// Documents per second (including the commit).
-    pub docs_per_sec: f64,
-    /// Time of the final commit alone.
-    pub final_commit: Duration,
+    /// Time to load the jieba dictionary.
+    pub jieba_load: Duration,
+    /// Documents indexed by the rebuild.
+    pub docs: u64,
+    /// Wall time of the rebuild (all documents plus the commit).
+    pub rebuild_time: Duration,
+    /// Rebuild throughput, documents per second.
+    pub rebuild_docs_per_sec: f64,
+    /// Documents updated in the follower phase.
+    pub updates: usize,
+    /// Follower throughput (upsert + commit every `update_batch`), documents per second.
+    pub update_docs_per_sec: f64,
+    /// Median commit time in the follower phase.
+    pub commit_p50: Duration,
+    /// 95th percentile commit time in the follower phase.
+    pub commit_p95: Duration,
     /// Size on disk in bytes (directory indexes only).
     pub index_bytes: Option<u64>,
+    /// Peak resident memory of the process (Linux `VmHWM`), bytes.
+    pub peak_rss_bytes: Option<u64>,
     /// Query sets.
     pub latencies: Vec<LatencyStats>,
 }
@@ -86,14 +99,31 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "indexed {} docs in {:.2} s = {:.0} docs/s (final commit {} ms)",
-            self.docs,
-            self.index_time.as_secs_f64(),
-            self.docs_per_sec,
-            self.final_commit.as_millis()
+            "jieba dictionary load {} ms",
+            self.jieba_load.as_millis()
         )?;
+        writeln!(
+            f,
+            "rebuild: {} docs in {:.2} s = {:.0} docs/s",
+            self.docs,
+            self.rebuild_time.as_secs_f64(),
+            self.rebuild_docs_per_sec
+        )?;
+        if self.updates > 0 {
+            writeln!(
+                f,
+                "follower: {} updates at {:.0} docs/s, commit p50 {:.1} ms p95 {:.1} ms",
+                self.updates,
+                self.update_docs_per_sec,
+                self.commit_p50.as_secs_f64() * 1000.0,
+                self.commit_p95.as_secs_f64() * 1000.0
+            )?;
+        }
         if let Some(bytes) = self.index_bytes {
             writeln!(f, "index size {:.1} MiB", bytes as f64 / (1024.0 * 1024.0))?;
+        }
+        if let Some(bytes) = self.peak_rss_bytes {
+            writeln!(f, "peak RSS {:.0} MiB", bytes as f64 / (1024.0 * 1024.0))?;
         }
         for l in &self.latencies {
             writeln!(
@@ -109,6 +139,14 @@ impl fmt::Display for BenchReport {
         }
         Ok(())
     }
+}
+
+/// Peak RSS from `/proc/self/status` (Linux only).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// SplitMix64: small, deterministic, good enough for test data.
@@ -374,8 +412,9 @@ pub fn generate_docs(count: usize, tenants: i64, seed: u64) -> impl Iterator<Ite
     let start_ms: i64 = 1_700_000_000_000;
     (0..count).map(move |i| {
         let i = i as i64;
-        let roll = rng.below(10);
-        let kind = match roll {
+        // The kind depends on the index only, so a second run over the same range updates the
+        // same documents.
+        let kind = match i % 10 {
             0 | 1 => DocKind::Case,
             9 => DocKind::Note,
             _ => DocKind::Message,
@@ -456,28 +495,53 @@ fn measure(
 
 /// Runs the benchmark and returns the figures.
 pub fn run(config: &BenchConfig) -> Result<BenchReport> {
+    let started = Instant::now();
     crate::analyzer::warm_up();
+    let jieba_load = started.elapsed();
     let index = match &config.dir {
         Some(dir) => SearchIndex::recreate(dir, config.options)?,
         None => SearchIndex::create_in_ram(config.options)?,
     };
+
+    // Rebuild, as `concierge search reindex` does.
     let started = Instant::now();
-    let mut staged = 0usize;
-    let mut batch = Vec::with_capacity(1_000);
-    for doc in generate_docs(config.docs, config.tenants, config.seed) {
+    let docs = generate_docs(config.docs, config.tenants, config.seed)
+        .map(Ok::<_, std::convert::Infallible>);
+    let indexed = index.rebuild(docs, 1, |_| {})?;
+    let rebuild_time = started.elapsed();
+
+    // Follow the change log: small batches, each committed.
+    let started = Instant::now();
+    let mut commit_times = Vec::new();
+    let mut seq = 1u64;
+    let mut batch = Vec::with_capacity(config.update_batch.max(1));
+    let updates = config.updates.min(config.docs);
+    for doc in generate_docs(updates, config.tenants, config.seed ^ 0x5EED) {
         batch.push(doc);
-        if batch.len() == 1_000 {
-            staged += index.upsert(batch.drain(..))?;
-            if config.commit_every > 0 && staged.is_multiple_of(config.commit_every) {
-                index.commit(staged as u64)?;
-            }
+        if batch.len() >= config.update_batch.max(1) {
+            index.upsert(batch.drain(..))?;
+            seq += 1;
+            let t = Instant::now();
+            index.commit(seq)?;
+            commit_times.push(t.elapsed());
         }
     }
-    staged += index.upsert(batch.drain(..))?;
-    let commit_started = Instant::now();
-    index.commit(staged as u64)?;
-    let final_commit = commit_started.elapsed();
-    let index_time = started.elapsed();
+    if !batch.is_empty() {
+        index.upsert(batch.drain(..))?;
+        seq += 1;
+        let t = Instant::now();
+        index.commit(seq)?;
+        commit_times.push(t.elapsed());
+    }
+    let update_time = started.elapsed();
+    commit_times.sort_unstable();
+    let pick = |p: f64| {
+        commit_times
+            .get(((commit_times.len().saturating_sub(1)) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let (commit_p50, commit_p95) = (pick(0.5), pick(0.95));
 
     let mut rng = Rng::new(config.seed ^ 0xABCD);
     let n = config.queries;
@@ -523,11 +587,16 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
         measure(&index, "filtered, newest first", filtered)?,
     ];
     Ok(BenchReport {
-        docs: staged,
-        index_time,
-        docs_per_sec: staged as f64 / index_time.as_secs_f64().max(1e-9),
-        final_commit,
+        jieba_load,
+        docs: indexed,
+        rebuild_time,
+        rebuild_docs_per_sec: indexed as f64 / rebuild_time.as_secs_f64().max(1e-9),
+        updates,
+        update_docs_per_sec: updates as f64 / update_time.as_secs_f64().max(1e-9),
+        commit_p50,
+        commit_p95,
         index_bytes: config.dir.as_deref().map(dir_size),
+        peak_rss_bytes: peak_rss(),
         latencies,
     })
 }

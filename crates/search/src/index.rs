@@ -114,6 +114,8 @@ pub struct SearchResults {
     pub terms_used: usize,
     /// The order actually applied (relevance with empty text becomes `UpdatedDesc`).
     pub sort: SortOrder,
+    /// Time spent in [`SearchIndex::search`].
+    pub took: Duration,
 }
 
 /// Progress of a rebuild, reported every [`REBUILD_PROGRESS_EVERY`] documents and at the end.
@@ -468,6 +470,12 @@ impl SearchIndex {
     /// Readers keep seeing the previous index until the final commit; if the source fails or a
     /// document is invalid, everything is rolled back and the previous index stays as it was.
     /// `progress` is called every [`REBUILD_PROGRESS_EVERY`] documents and once at the end.
+    ///
+    /// The source must yield each (tenant, kind, id) once (it is read from the database's
+    /// current rows). Read the change-log head *before* reading the documents and pass it as
+    /// `applied_seq`: entries written meanwhile are then applied again afterwards, which is
+    /// harmless because applying an entry re-reads the entity's current state. Writes from the
+    /// change-log follower wait while a rebuild holds the writer.
     pub fn rebuild<I, E, F>(&self, docs: I, applied_seq: u64, mut progress: F) -> Result<u64>
     where
         I: IntoIterator<Item = std::result::Result<SearchDoc, E>>,
@@ -485,10 +493,9 @@ impl SearchIndex {
                     indexed,
                     source: Box::new(e),
                 })?;
-                let key = doc_key(doc.tenant.0, doc.kind, doc.id);
                 Self::check_doc(&doc)?;
-                // The index was emptied, but the source may repeat a document: keep the last.
-                writer.delete_term(Term::from_field_text(self.fields.key, &key));
+                // The index was emptied, so no delete-by-key is needed (a million pending
+                // deletes would cost memory and time at every segment flush).
                 writer.add_document(self.fields.to_tantivy(&doc))?;
                 indexed += 1;
                 if indexed.is_multiple_of(REBUILD_PROGRESS_EVERY) {
@@ -520,6 +527,7 @@ impl SearchIndex {
     /// `include_internal == false` (the default of [`SearchRequest::new`]), internal documents
     /// (all notes) are excluded.
     pub fn search(&self, tenant: TenantId, request: &SearchRequest) -> Result<SearchResults> {
+        let started = Instant::now();
         {
             let vocab = match self.vocabulary.read() {
                 Ok(v) => v,
@@ -543,6 +551,7 @@ impl SearchIndex {
                 return Ok(SearchResults {
                     query_truncated: plan.truncated,
                     sort: request.sort,
+                    took: started.elapsed(),
                     ..SearchResults::default()
                 });
             }
@@ -554,7 +563,6 @@ impl SearchIndex {
             other => other,
         };
 
-        let t_q = Instant::now();
         let searcher = self.reader.searcher();
         let top = TopDocs::with_limit(request.limit).and_offset(request.offset);
         let (total, addresses): (usize, Vec<(Option<f32>, DocAddress)>) = match sort {
@@ -580,8 +588,6 @@ impl SearchIndex {
             }
         };
 
-        let d_q = t_q.elapsed();
-        let t_s = Instant::now();
         let terms = plan.all_terms();
         let mut hits = Vec::with_capacity(addresses.len());
         for (score, address) in addresses {
@@ -633,13 +639,13 @@ impl SearchIndex {
                 score,
             });
         }
-        if std::env::var_os("CS_TRACE").is_some() { eprintln!("TRACE query={} us fetch+snip={} us", d_q.as_micros(), t_s.elapsed().as_micros()); }
         Ok(SearchResults {
             hits,
             total,
             query_truncated: plan.truncated,
             terms_used: plan.term_count(),
             sort,
+            took: started.elapsed(),
         })
     }
 

@@ -15,6 +15,25 @@
 //! - **Rebuild.** [`SearchIndex::rebuild`] replaces the index from an iterator with a progress
 //!   callback (`concierge search reindex`).
 //!
+//! ## Following the change log (how the caller drives this crate)
+//! Every write to a searchable entity appends `(seq, tenant_id, kind, entity_id)` to a change
+//! log table in the same transaction. Each node runs one follower loop:
+//! 1. read entries with `seq > watermark` in order (a few hundred at a time);
+//! 2. for each, load the entity's *current* row: upsert it (a case also re-upserts its messages
+//!    and notes when case-level facets changed) or, when it is gone, `delete` / `delete_case`;
+//! 3. `commit(watermark)` — at most about once a second (a commit costs ≈ 25–100 ms).
+//!
+//! Applying an entry is idempotent, so re-applying is always safe. On PostgreSQL a sequence value
+//! can become visible after a larger one (transactions commit out of order), so the watermark
+//! must not jump over a gap: advance it only up to the first missing seq, remember the entries
+//! already applied above it, and give up on a gap after a grace period (e.g. 60 s: a rolled-back
+//! transaction leaves a permanent hole). After a restart the follower re-applies from
+//! [`SearchIndex::applied_seq`]. A fresh node or a format change runs `rebuild` first. On SQLite
+//! (one writer) there are no such gaps.
+//!
+//! Call [`warm_up`] at start-up (in `spawn_blocking`): it loads jieba's dictionary (≈ 0.2 s),
+//! which otherwise happens on the first Chinese text.
+//!
 //! ```
 //! use concierge_search::{DocKind, IndexOptions, SearchDoc, SearchIndex, SearchRequest, TenantId};
 //!

@@ -436,9 +436,12 @@ pub(crate) fn plan_text(text: &str, analyzer: &mut TextAnalyzer) -> TextPlan {
             break;
         }
         seen_terms.extend(terms.iter().cloned());
-        let (boosters, core): (Vec<String>, Vec<String>) = terms
+        let (mut boosters, mut core): (Vec<String>, Vec<String>) = terms
             .into_iter()
             .partition(|t| is_cjk_term(t) && t.chars().count() >= 3);
+        if core.is_empty() {
+            std::mem::swap(&mut core, &mut boosters);
+        }
         let optional = is_optional_chunk(&run, &core);
         plan.chunks.push(Chunk {
             core,

@@ -738,3 +738,21 @@ fn customers_are_searchable() {
     assert_eq!(find(&index, "민수"), vec![9]);
     assert_eq!(find(&index, "1234-5678"), vec![9]);
 }
+
+#[test]
+fn bench_entry_point_runs() {
+    let report = concierge_search::bench::run(&concierge_search::bench::BenchConfig {
+        docs: 2_000,
+        queries: 5,
+        updates: 200,
+        update_batch: 100,
+        ..concierge_search::bench::BenchConfig::default()
+    })
+    .unwrap();
+    assert_eq!(report.docs, 2_000);
+    assert_eq!(report.latencies.len(), 5);
+    assert!(
+        report.latencies.iter().all(|l| l.mean_total > 0.0),
+        "{report}"
+    );
+}

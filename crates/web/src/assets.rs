@@ -26,3 +26,8 @@ pub async fn serve(Path(path): Path<String>) -> Response {
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
+
+/// `GET /favicon.ico`: browsers ask for it on every page.
+pub async fn favicon() -> Response {
+    serve(Path("favicon.svg".to_string())).await
+}

@@ -68,6 +68,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/static/{*path}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/", get(console::home))
         .route("/sign-in", get(console::sign_in_page).post(console::sign_in))
         .route("/sign-out", post(console::sign_out))
