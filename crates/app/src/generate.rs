@@ -143,7 +143,7 @@ pub async fn generate(
             agent_hash.clone().into(),
             now.into(),
             a.locale.language().into(),
-            1i64.into(),
+            true.into(),
             now.into(),
         ]];
         let r = insert_rows(
@@ -224,20 +224,20 @@ pub async fn generate(
             if let Some(e) = &c.email {
                 contacts.push(vec![
                     tenant.0.into(), id.into(), "email".into(), e.clone().into(),
-                    e.to_lowercase().into(), 1i64.into(), i64::from(c.email_verified).into(),
+                    e.to_lowercase().into(), true.into(), c.email_verified.into(),
                     c.created_at.into(),
                 ]);
             }
             if let Some(p) = &c.phone {
                 contacts.push(vec![
                     tenant.0.into(), id.into(), "phone".into(), p.clone().into(),
-                    p.clone().into(), 1i64.into(), i64::from(c.phone_verified).into(),
+                    p.clone().into(), true.into(), c.phone_verified.into(),
                     c.created_at.into(),
                 ]);
             }
             contacts.push(vec![
                 tenant.0.into(), id.into(), "address".into(), c.address.formatted.clone().into(),
-                c.address.formatted.to_lowercase().into(), 1i64.into(), 0i64.into(),
+                c.address.formatted.to_lowercase().into(), true.into(), false.into(),
                 c.created_at.into(),
             ]);
         }

@@ -13,7 +13,12 @@ pub enum Val {
     Int(i64),
     Float(f64),
     Text(String),
+    /// A 0/1 flag, stored as SMALLINT.
+    Flag(bool),
+    /// A NULL of integer type.
     Null,
+    NullText,
+    NullFloat,
 }
 
 impl From<i64> for Val {
@@ -36,9 +41,29 @@ impl From<String> for Val {
         Val::Text(v)
     }
 }
-impl<T: Into<Val>> From<Option<T>> for Val {
-    fn from(v: Option<T>) -> Self {
-        v.map(Into::into).unwrap_or(Val::Null)
+impl From<bool> for Val {
+    fn from(v: bool) -> Self {
+        Val::Flag(v)
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(v: Option<i64>) -> Self {
+        v.map(Val::Int).unwrap_or(Val::Null)
+    }
+}
+impl From<Option<f64>> for Val {
+    fn from(v: Option<f64>) -> Self {
+        v.map(Val::Float).unwrap_or(Val::NullFloat)
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Self {
+        v.map(Val::Text).unwrap_or(Val::NullText)
+    }
+}
+impl From<Option<&str>> for Val {
+    fn from(v: Option<&str>) -> Self {
+        v.map(|s| Val::Text(s.to_string())).unwrap_or(Val::NullText)
     }
 }
 
@@ -88,7 +113,10 @@ pub async fn insert_rows(
                     Val::Int(i) => q.bind(*i),
                     Val::Float(f) => q.bind(*f),
                     Val::Text(s) => q.bind(s.clone()),
+                    Val::Flag(b) => q.bind(i16::from(*b)),
                     Val::Null => q.bind(Option::<i64>::None),
+                    Val::NullText => q.bind(Option::<String>::None),
+                    Val::NullFloat => q.bind(Option::<f64>::None),
                 };
             }
         }
