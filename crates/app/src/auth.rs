@@ -4,8 +4,8 @@
 
 use crate::App;
 use crate::secrets::{hash_secret, random_secret};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use concierge_domain::{
     CustomerId, EmailAddress, Role, SignInPolicy, TenantId, TokenId, UserId, check_password,
 };
@@ -110,7 +110,11 @@ impl App {
             let name = host.split(':').next().unwrap_or("");
             if let Some(label) = name.split('.').next() {
                 if name.contains('.') && concierge_domain::TenantSlug::parse(label).is_ok() {
-                    if let Some(t) = self.store.tenant_by_slug(&label.to_ascii_lowercase()).await? {
+                    if let Some(t) = self
+                        .store
+                        .tenant_by_slug(&label.to_ascii_lowercase())
+                        .await?
+                    {
                         return Ok(t.id);
                     }
                 }
@@ -208,9 +212,7 @@ impl App {
         let (true, Some(user)) = (ok, user) else {
             return Err(AuthError::InvalidCredentials);
         };
-        let session = self
-            .new_session(tenant, Some(user.id), None)
-            .await?;
+        let session = self.new_session(tenant, Some(user.id), None).await?;
         Ok((user, session))
     }
 
@@ -275,7 +277,9 @@ impl App {
 
     /// Ends one session (server-side: the cookie becomes worthless).
     pub async fn sign_out(&self, cookie_value: &str) -> Result<(), AuthError> {
-        self.store.delete_session(&hash_secret(cookie_value)).await?;
+        self.store
+            .delete_session(&hash_secret(cookie_value))
+            .await?;
         Ok(())
     }
 

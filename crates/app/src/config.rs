@@ -159,7 +159,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             format: "text".into(),
-            level: "info,sqlx=warn".into(),
+            level: "info,sqlx=error".into(),
         }
     }
 }
@@ -194,7 +194,9 @@ impl Config {
             // Variables that are not settings (e.g. CONCIERGE_CONFIG, CONCIERGE_BIN).
             k.as_str().contains("__") || k.as_str().contains('.')
         }));
-        let mut cfg: Config = fig.extract().map_err(|e| format!("invalid configuration: {e}"))?;
+        let mut cfg: Config = fig
+            .extract()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
         if let Some(d) = &overrides.data_dir {
             cfg.storage.data_dir = d.clone();
         }
@@ -255,7 +257,8 @@ mod tests {
     fn every_setting_is_documented() {
         // Serialising the defaults must produce no key that the documented file lacks.
         let doc: toml::Table = toml::from_str(DEFAULTS_TOML).unwrap();
-        let code: toml::Table = toml::from_str(&toml::to_string(&Config::default()).unwrap()).unwrap();
+        let code: toml::Table =
+            toml::from_str(&toml::to_string(&Config::default()).unwrap()).unwrap();
         for (section, keys) in &code {
             let keys = keys.as_table().unwrap();
             let dsec = doc.get(section).and_then(|v| v.as_table()).unwrap();
@@ -269,7 +272,11 @@ mod tests {
     fn file_and_overrides_layer() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(&f, "[server]\nlisten = \"0.0.0.0:9000\"\n[jobs]\nenabled = false\n").unwrap();
+        std::fs::write(
+            &f,
+            "[server]\nlisten = \"0.0.0.0:9000\"\n[jobs]\nenabled = false\n",
+        )
+        .unwrap();
         let cfg = Config::load(
             Some(&f),
             &Overrides {

@@ -101,8 +101,15 @@ pub async fn generate(
         &mut tx,
         "products",
         &[
-            "tenant_id", "sku", "name", "category", "unit", "pack_size", "consumption_hint",
-            "price_minor", "currency",
+            "tenant_id",
+            "sku",
+            "name",
+            "category",
+            "unit",
+            "pack_size",
+            "consumption_hint",
+            "price_minor",
+            "currency",
         ],
         &rows,
         Some("id, sku"),
@@ -124,8 +131,14 @@ pub async fn generate(
     let mut team_ids: HashMap<&str, i64> = HashMap::new();
     for team in concierge_gen::TEAMS {
         let rows = vec![vec![tenant.0.into(), (*team).into(), now.into()]];
-        let r = insert_rows(&mut tx, "teams", &["tenant_id", "name", "created_at"], &rows, Some("id, name"))
-            .await?;
+        let r = insert_rows(
+            &mut tx,
+            "teams",
+            &["tenant_id", "name", "created_at"],
+            &rows,
+            Some("id, name"),
+        )
+        .await?;
         if let Some(r) = r.first() {
             team_ids.insert(team, id_and_key(r)?.0);
         }
@@ -150,14 +163,26 @@ pub async fn generate(
             &mut tx,
             "users",
             &[
-                "tenant_id", "email", "display_name", "role", "password_hash",
-                "password_changed_at", "locale", "active", "created_at",
+                "tenant_id",
+                "email",
+                "display_name",
+                "role",
+                "password_hash",
+                "password_changed_at",
+                "locale",
+                "active",
+                "created_at",
             ],
             &rows,
             Some("id, email"),
         )
         .await?;
-        let id = r.first().map(id_and_key).transpose()?.map(|x| x.0).unwrap_or(0);
+        let id = r
+            .first()
+            .map(id_and_key)
+            .transpose()?
+            .map(|x| x.0)
+            .unwrap_or(0);
         agent_ids.push(id);
         if let Some(team) = team_ids.get(a.team) {
             insert_rows(
@@ -204,9 +229,18 @@ pub async fn generate(
             &mut tx,
             "customers",
             &[
-                "tenant_id", "external_id", "display_name", "sort_name", "given_name",
-                "family_name", "birthday", "language", "time_zone", "preferred_channel",
-                "created_at", "updated_at",
+                "tenant_id",
+                "external_id",
+                "display_name",
+                "sort_name",
+                "given_name",
+                "family_name",
+                "birthday",
+                "language",
+                "time_zone",
+                "preferred_channel",
+                "created_at",
+                "updated_at",
             ],
             &rows,
             Some("id, external_id"),
@@ -223,21 +257,36 @@ pub async fn generate(
             customer_ids.push(id);
             if let Some(e) = &c.email {
                 contacts.push(vec![
-                    tenant.0.into(), id.into(), "email".into(), e.clone().into(),
-                    e.to_lowercase().into(), true.into(), c.email_verified.into(),
+                    tenant.0.into(),
+                    id.into(),
+                    "email".into(),
+                    e.clone().into(),
+                    e.to_lowercase().into(),
+                    true.into(),
+                    c.email_verified.into(),
                     c.created_at.into(),
                 ]);
             }
             if let Some(p) = &c.phone {
                 contacts.push(vec![
-                    tenant.0.into(), id.into(), "phone".into(), p.clone().into(),
-                    p.clone().into(), true.into(), c.phone_verified.into(),
+                    tenant.0.into(),
+                    id.into(),
+                    "phone".into(),
+                    p.clone().into(),
+                    p.clone().into(),
+                    true.into(),
+                    c.phone_verified.into(),
                     c.created_at.into(),
                 ]);
             }
             contacts.push(vec![
-                tenant.0.into(), id.into(), "address".into(), c.address.formatted.clone().into(),
-                c.address.formatted.to_lowercase().into(), true.into(), false.into(),
+                tenant.0.into(),
+                id.into(),
+                "address".into(),
+                c.address.formatted.clone().into(),
+                c.address.formatted.to_lowercase().into(),
+                true.into(),
+                false.into(),
                 c.created_at.into(),
             ]);
         }
@@ -245,8 +294,14 @@ pub async fn generate(
             &mut tx,
             "customer_contacts",
             &[
-                "tenant_id", "customer_id", "kind", "value", "normalized", "is_primary",
-                "verified", "created_at",
+                "tenant_id",
+                "customer_id",
+                "kind",
+                "value",
+                "normalized",
+                "is_primary",
+                "verified",
+                "created_at",
             ],
             &contacts,
             None,
@@ -256,17 +311,33 @@ pub async fn generate(
         let rows: Vec<Vec<Val>> = orders
             .iter()
             .map(|o| {
-                let cid = customer_ids.get(o.customer_index as usize).copied().unwrap_or(0);
+                let cid = customer_ids
+                    .get(o.customer_index as usize)
+                    .copied()
+                    .unwrap_or(0);
                 vec![
-                    tenant.0.into(), o.order_no.clone().into(), cid.into(), o.ordered_at.into(),
-                    o.status.as_str().into(), o.currency.code().into(), o.total_minor.into(),
+                    tenant.0.into(),
+                    o.order_no.clone().into(),
+                    cid.into(),
+                    o.ordered_at.into(),
+                    o.status.as_str().into(),
+                    o.currency.code().into(),
+                    o.total_minor.into(),
                 ]
             })
             .collect();
         let ret = insert_rows(
             &mut tx,
             "orders",
-            &["tenant_id", "external_id", "customer_id", "ordered_at", "status", "currency", "total_minor"],
+            &[
+                "tenant_id",
+                "external_id",
+                "customer_id",
+                "ordered_at",
+                "status",
+                "currency",
+                "total_minor",
+            ],
             &rows,
             Some("id, external_id"),
         )
@@ -279,13 +350,24 @@ pub async fn generate(
         let mut lines = Vec::new();
         for o in &orders {
             let oid = order_ids.get(&o.order_no).copied().unwrap_or(0);
-            let cid = customer_ids.get(o.customer_index as usize).copied().unwrap_or(0);
+            let cid = customer_ids
+                .get(o.customer_index as usize)
+                .copied()
+                .unwrap_or(0);
             for l in &o.lines {
-                let pid = product_id_by_index.get(l.product_index as usize).copied().unwrap_or(0);
+                let pid = product_id_by_index
+                    .get(l.product_index as usize)
+                    .copied()
+                    .unwrap_or(0);
                 lines.push(vec![
-                    tenant.0.into(), oid.into(), cid.into(), pid.into(),
-                    f64::from(l.quantity).into(), l.unit_price_minor.into(),
-                    (l.unit_price_minor * i64::from(l.quantity)).into(), o.ordered_at.into(),
+                    tenant.0.into(),
+                    oid.into(),
+                    cid.into(),
+                    pid.into(),
+                    f64::from(l.quantity).into(),
+                    l.unit_price_minor.into(),
+                    (l.unit_price_minor * i64::from(l.quantity)).into(),
+                    o.ordered_at.into(),
                 ]);
             }
         }
@@ -295,8 +377,14 @@ pub async fn generate(
             &mut tx,
             "order_lines",
             &[
-                "tenant_id", "order_id", "customer_id", "product_id", "quantity",
-                "unit_price_minor", "amount_minor", "ordered_at",
+                "tenant_id",
+                "order_id",
+                "customer_id",
+                "product_id",
+                "quantity",
+                "unit_price_minor",
+                "amount_minor",
+                "ordered_at",
             ],
             &lines,
             None,
@@ -314,21 +402,49 @@ pub async fn generate(
         let r = insert_rows(
             &mut tx,
             "households",
-            &["tenant_id", "external_id", "name", "address", "size", "notes", "created_at"],
+            &[
+                "tenant_id",
+                "external_id",
+                "name",
+                "address",
+                "size",
+                "notes",
+                "created_at",
+            ],
             &[vec![
-                tenant.0.into(), h.external_id.clone().into(), h.name.clone().into(),
-                h.address.formatted.clone().into(), i64::from(h.size).into(), h.notes.clone().into(),
+                tenant.0.into(),
+                h.external_id.clone().into(),
+                h.name.clone().into(),
+                h.address.formatted.clone().into(),
+                i64::from(h.size).into(),
+                h.notes.clone().into(),
                 now.into(),
             ]],
             Some("id, external_id"),
         )
         .await?;
-        let hid = r.first().map(id_and_key).transpose()?.map(|x| x.0).unwrap_or(0);
+        let hid = r
+            .first()
+            .map(id_and_key)
+            .transpose()?
+            .map(|x| x.0)
+            .unwrap_or(0);
         let members: Vec<Vec<Val>> = h
             .members
             .iter()
-            .filter_map(|m| customer_ids.get(m.customer_index as usize).map(|cid| (cid, m)))
-            .map(|(cid, m)| vec![tenant.0.into(), hid.into(), (*cid).into(), m.role.as_str().into()])
+            .filter_map(|m| {
+                customer_ids
+                    .get(m.customer_index as usize)
+                    .map(|cid| (cid, m))
+            })
+            .map(|(cid, m)| {
+                vec![
+                    tenant.0.into(),
+                    hid.into(),
+                    (*cid).into(),
+                    m.role.as_str().into(),
+                ]
+            })
             .collect();
         insert_rows(
             &mut tx,
@@ -349,19 +465,35 @@ pub async fn generate(
         let end = (start + CHUNK).min(total);
         let mut tx = store.begin().await?;
         let cases: Vec<_> = g.cases_range(start..end).collect();
-        let first = Store::reserve_counter(&mut tx, tenant, "case_number", cases.len() as i64).await?;
+        let first =
+            Store::reserve_counter(&mut tx, tenant, "case_number", cases.len() as i64).await?;
         let rows: Vec<Vec<Val>> = cases
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let cid = customer_ids.get(c.customer_index as usize).copied().unwrap_or(0);
+                let cid = customer_ids
+                    .get(c.customer_index as usize)
+                    .copied()
+                    .unwrap_or(0);
                 let owner = c.assignee.and_then(|a| agent_ids.get(a as usize).copied());
-                let updated = c.messages.last().map(|m| m.created_at).unwrap_or(c.created_at);
+                let updated = c
+                    .messages
+                    .last()
+                    .map(|m| m.created_at)
+                    .unwrap_or(c.created_at);
                 vec![
-                    tenant.0.into(), (first + i as i64).into(), c.subject.clone().into(),
-                    c.kind.as_str().into(), c.channel.as_str().into(), cid.into(),
-                    c.priority.as_str().into(), c.status.as_str().into(), owner.into(),
-                    team_ids.get(c.team).copied().into(), c.created_at.into(), updated.into(),
+                    tenant.0.into(),
+                    (first + i as i64).into(),
+                    c.subject.clone().into(),
+                    c.kind.as_str().into(),
+                    c.channel.as_str().into(),
+                    cid.into(),
+                    c.priority.as_str().into(),
+                    c.status.as_str().into(),
+                    owner.into(),
+                    team_ids.get(c.team).copied().into(),
+                    c.created_at.into(),
+                    updated.into(),
                 ]
             })
             .collect();
@@ -369,8 +501,18 @@ pub async fn generate(
             &mut tx,
             "cases",
             &[
-                "tenant_id", "number", "subject", "kind", "channel", "customer_id", "priority",
-                "status", "owner_id", "team_id", "created_at", "updated_at",
+                "tenant_id",
+                "number",
+                "subject",
+                "kind",
+                "channel",
+                "customer_id",
+                "priority",
+                "status",
+                "owner_id",
+                "team_id",
+                "created_at",
+                "updated_at",
             ],
             &rows,
             Some("id, number"),
@@ -386,18 +528,33 @@ pub async fn generate(
         let mut msgs = Vec::new();
         for (i, c) in cases.iter().enumerate() {
             let case_id = case_ids.get(&(first + i as i64)).copied().unwrap_or(0);
-            let cid = customer_ids.get(c.customer_index as usize).copied().unwrap_or(0);
+            let cid = customer_ids
+                .get(c.customer_index as usize)
+                .copied()
+                .unwrap_or(0);
             for m in &c.messages {
                 let (author, vis) = match m.kind {
                     MessageKind::Customer => ("customer", "public"),
                     MessageKind::Reply => ("staff", "public"),
                     MessageKind::InternalNote => ("staff", "internal"),
                 };
-                let agent = m.agent_index.and_then(|a| agent_ids.get(a as usize).copied());
-                let cust = if author == "customer" { Some(cid) } else { None };
+                let agent = m
+                    .agent_index
+                    .and_then(|a| agent_ids.get(a as usize).copied());
+                let cust = if author == "customer" {
+                    Some(cid)
+                } else {
+                    None
+                };
                 msgs.push(vec![
-                    tenant.0.into(), case_id.into(), author.into(), agent.into(), cust.into(),
-                    vis.into(), c.channel.as_str().into(), m.body.clone().into(),
+                    tenant.0.into(),
+                    case_id.into(),
+                    author.into(),
+                    agent.into(),
+                    cust.into(),
+                    vis.into(),
+                    c.channel.as_str().into(),
+                    m.body.clone().into(),
                     m.created_at.into(),
                 ]);
             }
@@ -407,8 +564,15 @@ pub async fn generate(
             &mut tx,
             "messages",
             &[
-                "tenant_id", "case_id", "author_kind", "author_user_id", "author_customer_id",
-                "visibility", "channel", "body_text", "created_at",
+                "tenant_id",
+                "case_id",
+                "author_kind",
+                "author_user_id",
+                "author_customer_id",
+                "visibility",
+                "channel",
+                "body_text",
+                "created_at",
             ],
             &msgs,
             None,

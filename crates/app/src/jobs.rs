@@ -121,7 +121,11 @@ impl Worker {
         let node = app.config.node_name();
         let now = app.now();
         for (name, interval) in &self.schedules {
-            if let Err(e) = app.store.ensure_schedule(name, *interval, now + interval, now).await {
+            if let Err(e) = app
+                .store
+                .ensure_schedule(name, *interval, now + interval, now)
+                .await
+            {
                 tracing::warn!(%e, schedule = %name, "could not register schedule");
             }
         }

@@ -5,9 +5,11 @@
 //! and schedules across nodes. Rules live in `concierge-domain`; rows live in
 //! `concierge-store`; this layer sequences them.
 
+pub mod analytics;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod customers;
 pub mod generate;
 pub mod jobs;
 pub mod secrets;

@@ -58,7 +58,11 @@ fn init_logging(cfg: &Config) {
     };
 }
 
-fn load_config(g: &Global, listen: Option<String>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+fn load_config(
+    g: &Global,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<Config> {
     Config::load(
         g.config.as_deref(),
         &Overrides {
@@ -83,7 +87,9 @@ async fn tenant_of(app: &App, g: &Global) -> anyhow::Result<TenantId> {
     let t = match &g.tenant {
         Some(slug) => {
             let slug = concierge_domain::TenantSlug::parse(slug)?;
-            app.store.ensure_tenant(slug.as_str(), slug.as_str(), now).await?
+            app.store
+                .ensure_tenant(slug.as_str(), slug.as_str(), now)
+                .await?
         }
         None => {
             app.store
@@ -182,7 +188,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .add_user(tenant, &email, name.as_deref(), role, &password)
                     .await?;
                 if generated {
-                    println!("created {} ({}) with password: {password}", user.email, role.as_str());
+                    println!(
+                        "created {} ({}) with password: {password}",
+                        user.email,
+                        role.as_str()
+                    );
                 } else {
                     println!("created {} ({})", user.email, role.as_str());
                 }
@@ -205,6 +215,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Analytics { action } => crate::analytics::run(g, action).await,
+        Command::Bench { target } => crate::analytics::bench(g, target).await,
         Command::Gen(args) => {
             let cfg = load_config(&g, None, None)?;
             init_logging(&cfg);
@@ -214,12 +226,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             Ok(())
         }
-        Command::Demo {
-            listen,
-            demo_dir,
-            customers,
-        } => {
-            let dir = g.data_dir.clone().unwrap_or(demo_dir);
+        Command::Demo { listen, customers } => {
+            let dir = g
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("./concierge-demo"));
             let cfg = load_config(&g, Some(listen), Some(dir.clone()))?;
             init_logging(&cfg);
             let app = open_app(cfg).await?;
@@ -284,11 +295,20 @@ pub async fn generate(
     } else {
         ProgressDrawTarget::hidden()
     });
-    let style = ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    let customers = multi.add(ProgressBar::new(args.customers).with_style(style.clone()).with_prefix("customers"));
-    let cases = multi.add(ProgressBar::new(args.cases).with_style(style).with_prefix("cases"));
+    let style =
+        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    let customers = multi.add(
+        ProgressBar::new(args.customers)
+            .with_style(style.clone())
+            .with_prefix("customers"),
+    );
+    let cases = multi.add(
+        ProgressBar::new(args.cases)
+            .with_style(style)
+            .with_prefix("cases"),
+    );
     let report = concierge_app::generate::generate(app, tenant, &opts, &|stage, done, total| {
         let bar = match stage {
             Stage::Customers => &customers,

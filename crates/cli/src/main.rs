@@ -1,6 +1,7 @@
 //! The `concierge` binary: command-line parsing and configuration, then a call into the
 //! application layer for each subcommand. No business rule lives here.
 
+mod analytics;
 mod commands;
 
 use clap::{Args, Parser, Subcommand};
@@ -45,13 +46,11 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Create or reuse a demo data directory with generated data and demo users, and serve it.
+    /// Create or reuse a demo data directory (default ./concierge-demo, or --data-dir) with
+    /// generated data and demo users, and serve it.
     Demo {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Where the demo data lives.
-        #[arg(long = "demo-dir", default_value = "./concierge-demo")]
-        demo_dir: PathBuf,
         /// Number of generated customers on first start.
         #[arg(long, default_value_t = 300)]
         customers: u64,
@@ -70,6 +69,16 @@ pub enum Command {
     },
     /// Generate synthetic data (deterministic by seed).
     Gen(commands::GenArgs),
+    /// Customer analytics: segments, lifetime value, churn, tiers, replenishment.
+    Analytics {
+        #[command(subcommand)]
+        action: analytics::AnalyticsAction,
+    },
+    /// Time parts of the system on generated data.
+    Bench {
+        #[command(subcommand)]
+        target: analytics::BenchTarget,
+    },
     /// Show configuration.
     Config {
         /// Print every setting with its default and documentation.
@@ -110,7 +119,10 @@ pub enum TokenAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

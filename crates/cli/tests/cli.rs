@@ -11,7 +11,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_concierge");
 
 fn concierge(db: &TestDb, data: &std::path::Path) -> Command {
     let mut c = Command::new(BIN);
-    c.arg("--data-dir").arg(data).arg("--database-url").arg(&db.url);
+    c.arg("--data-dir")
+        .arg(data)
+        .arg("--database-url")
+        .arg(&db.url);
     c.env_remove("CONCIERGE_CONFIG");
     c.current_dir(data);
     c
@@ -41,7 +44,9 @@ fn start_node(db: &TestDb, data: &std::path::Path, name: &str) -> Node {
         .expect("start concierge serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the address");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the address");
     let url = line
         .trim()
         .strip_prefix("listening on ")
@@ -56,25 +61,57 @@ async fn user_add_token_create_and_config() {
     let data = tempfile::tempdir().unwrap();
     // Without --password-stdin a password is generated and printed.
     let out = concierge(&db, data.path())
-        .args(["user", "add", "--email", "Boss@Example.com", "--role", "admin"])
+        .args([
+            "user",
+            "add",
+            "--email",
+            "Boss@Example.com",
+            "--role",
+            "admin",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let pw = text.trim().rsplit(' ').next().unwrap();
     assert!(pw.len() >= 16, "{text}");
     // With --password-stdin the password comes from standard input.
     let mut child = concierge(&db, data.path())
-        .args(["user", "add", "--email", "ann@example.com", "--role", "agent", "--password-stdin"])
+        .args([
+            "user",
+            "add",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"ann-password-1\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ann-password-1\n")
+        .unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
     // A short password is refused with a clear message.
     let mut child = concierge(&db, data.path())
-        .args(["user", "add", "--email", "x@example.com", "--role", "agent", "--password-stdin"])
+        .args([
+            "user",
+            "add",
+            "--email",
+            "x@example.com",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -113,7 +150,10 @@ async fn user_add_token_create_and_config() {
     assert_eq!(me["email"], "boss@example.com");
     assert_eq!(me["role"], "admin");
     // config --print-defaults prints the documented defaults.
-    let out = Command::new(BIN).args(["config", "--print-defaults"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "--print-defaults"])
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("[server]") && text.contains("listen = \"127.0.0.1:8080\""));
 }
@@ -124,7 +164,11 @@ async fn migrate_is_idempotent_and_a_bad_url_is_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     for _ in 0..2 {
         let out = concierge(&db, data.path()).arg("migrate").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = Command::new(BIN)
         .args(["--database-url", "mysql://x", "migrate"])
@@ -134,10 +178,19 @@ async fn migrate_is_idempotent_and_a_bad_url_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
     // An unreachable database is a temporary failure (exit 75), so callers may retry.
     let out = Command::new(BIN)
-        .args(["--database-url", "postgres://nobody@127.0.0.1:1/none", "migrate"])
+        .args([
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+            "migrate",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -148,7 +201,11 @@ async fn gen_fills_the_store_deterministically() {
         .args(["gen", "--seed", "3", "--customers", "120", "--cases", "40"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(report.contains("generated 120 customers"), "{report}");
     let store = db.store().await.unwrap();
@@ -156,8 +213,16 @@ async fn gen_fills_the_store_deterministically() {
     assert_eq!(store.count_customers(t).await.unwrap(), 120);
     let scripts: Vec<String> = sqlx_names(&store, t).await;
     // Names in several scripts: Han, Hangul and Latin at least.
-    assert!(scripts.iter().any(|n| n.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))));
-    assert!(scripts.iter().any(|n| n.chars().any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c))));
+    assert!(
+        scripts
+            .iter()
+            .any(|n| n.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)))
+    );
+    assert!(
+        scripts
+            .iter()
+            .any(|n| n.chars().any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c)))
+    );
     assert!(scripts.iter().any(|n| n.chars().all(|c| c.is_ascii())));
     // Generating again into the same workspace is refused, not duplicated.
     let out = concierge(&db, data.path())
@@ -171,7 +236,11 @@ async fn gen_fills_the_store_deterministically() {
 async fn sqlx_names(store: &concierge_store::Store, t: concierge_domain::TenantId) -> Vec<String> {
     let mut names = Vec::new();
     for id in 1..=200 {
-        if let Some(c) = store.customer(t, concierge_domain::CustomerId(id)).await.unwrap() {
+        if let Some(c) = store
+            .customer(t, concierge_domain::CustomerId(id))
+            .await
+            .unwrap()
+        {
             names.push(c.display_name);
         }
     }
@@ -184,12 +253,25 @@ async fn two_nodes_share_sessions_and_run_each_job_once() {
     let data_a = tempfile::tempdir().unwrap();
     let data_b = tempfile::tempdir().unwrap();
     let mut child = concierge(&db, data_a.path())
-        .args(["user", "add", "--email", "ann@example.com", "--role", "agent", "--password-stdin"])
+        .args([
+            "user",
+            "add",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"ann-password-1\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ann-password-1\n")
+        .unwrap();
     assert!(child.wait().unwrap().success());
     let a = start_node(&db, data_a.path(), "node-a");
     let b = start_node(&db, data_b.path(), "node-b");
@@ -214,7 +296,11 @@ async fn two_nodes_share_sessions_and_run_each_job_once() {
     let r = c
         .post(format!("{}/sign-in", a.url))
         .header("cookie", &pre)
-        .form(&[("email", "ann@example.com"), ("password", "ann-password-1"), ("_csrf", &csrf)])
+        .form(&[
+            ("email", "ann@example.com"),
+            ("password", "ann-password-1"),
+            ("_csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
@@ -226,8 +312,17 @@ async fn two_nodes_share_sessions_and_run_each_job_once() {
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
         .find(|v| v.starts_with("concierge_session="))
         .unwrap();
-    let on_b = c.get(format!("{}/", b.url)).header("cookie", &session).send().await.unwrap();
-    assert_eq!(on_b.status(), reqwest::StatusCode::OK, "node B honours node A's session");
+    let on_b = c
+        .get(format!("{}/", b.url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        on_b.status(),
+        reqwest::StatusCode::OK,
+        "node B honours node A's session"
+    );
     assert!(on_b.text().await.unwrap().contains("ann@example.com"));
 
     // Jobs enqueued into the shared database run once each, on one node or the other.
@@ -257,7 +352,11 @@ async fn two_nodes_share_sessions_and_run_each_job_once() {
         if done == ids.len() {
             break;
         }
-        assert!(Instant::now() < deadline, "only {done} of {} jobs done", ids.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {done} of {} jobs done",
+            ids.len()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut nodes = std::collections::HashSet::new();
@@ -266,7 +365,10 @@ async fn two_nodes_share_sessions_and_run_each_job_once() {
         assert_eq!(runs.len(), 1, "job {id:?} ran {runs:?}");
         nodes.insert(runs[0].clone());
     }
-    assert!(nodes.iter().all(|n| n == "node-a" || n == "node-b"), "{nodes:?}");
+    assert!(
+        nodes.iter().all(|n| n == "node-a" || n == "node-b"),
+        "{nodes:?}"
+    );
     drop(a);
     drop(b);
 }

@@ -5,8 +5,10 @@
 //! to and from these types at their edges.
 
 pub mod auth;
+pub mod customer;
 pub mod ids;
 pub mod locale;
+pub mod personalize;
 pub mod values;
 
 pub use auth::{Permission, Role, SignInPolicy};

@@ -3,8 +3,8 @@
 //! bound parameters; the caller decides the transaction.
 
 use crate::{Result, Store};
-use sqlx::any::AnyRow;
 pub use sqlx::Row;
+use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 /// One value of a row to insert.

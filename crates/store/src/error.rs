@@ -47,7 +47,9 @@ impl From<sqlx::Error> for StoreError {
                     || msg.contains("disk I/O error")
                     || msg.contains("database or disk is full")
                     || msg.contains("the database system is")
-                    || db.code().is_some_and(|c| c.starts_with("08") || c == "57P01")
+                    || db
+                        .code()
+                        .is_some_and(|c| c.starts_with("08") || c == "57P01")
                 {
                     StoreError::Unavailable(msg)
                 } else {

@@ -27,7 +27,10 @@ pub struct Job {
 pub enum JobOutcome {
     Done,
     /// Failed; retried at `retry_at` unless attempts are exhausted.
-    Failed { error: String, retry_at: i64 },
+    Failed {
+        error: String,
+        retry_at: i64,
+    },
 }
 
 impl Store {
@@ -119,34 +122,30 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let n = match outcome {
-            JobOutcome::Done => {
-                sqlx::query(
-                    "UPDATE jobs SET status = 'done', finished_at = $1, locked_by = NULL, \
+            JobOutcome::Done => sqlx::query(
+                "UPDATE jobs SET status = 'done', finished_at = $1, locked_by = NULL, \
                      locked_until = NULL WHERE id = $2 AND locked_by = $3 AND status = 'running'",
-                )
-                .bind(now)
-                .bind(id.0)
-                .bind(node)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-            }
-            JobOutcome::Failed { error, retry_at } => {
-                sqlx::query(
-                    "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'failed' \
+            )
+            .bind(now)
+            .bind(id.0)
+            .bind(node)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            JobOutcome::Failed { error, retry_at } => sqlx::query(
+                "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'failed' \
                      ELSE 'queued' END, run_at = $1, last_error = $2, locked_by = NULL, \
                      locked_until = NULL, finished_at = CASE WHEN attempts >= max_attempts \
                      THEN $3 ELSE NULL END WHERE id = $4 AND locked_by = $5 AND status = 'running'",
-                )
-                .bind(retry_at)
-                .bind(error)
-                .bind(now)
-                .bind(id.0)
-                .bind(node)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-            }
+            )
+            .bind(retry_at)
+            .bind(error)
+            .bind(now)
+            .bind(id.0)
+            .bind(node)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
         };
         let label = match outcome {
             JobOutcome::Done => "done".to_string(),
@@ -185,7 +184,13 @@ impl Store {
     }
 
     /// Registers a recurring schedule if it does not exist yet.
-    pub async fn ensure_schedule(&self, name: &str, interval_ms: i64, first_run: i64, now: i64) -> Result<()> {
+    pub async fn ensure_schedule(
+        &self,
+        name: &str,
+        interval_ms: i64,
+        first_run: i64,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO schedules (name, interval_ms, next_run_at, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",

@@ -9,13 +9,15 @@
 //! [`TenantId`](concierge_domain::TenantId) and filters by it: no function here reads across
 //! tenants except the sign-in lookups that resolve a tenant in the first place.
 
+pub mod analytics;
 pub mod bulk;
 mod error;
 pub mod jobs;
+pub mod memory;
 pub mod people;
 pub mod records;
-pub mod testing;
 mod store;
+pub mod testing;
 pub use store::redact;
 
 pub use error::StoreError;

@@ -244,7 +244,12 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub async fn set_user_locale(&self, tenant: TenantId, user: UserId, locale: &str) -> Result<()> {
+    pub async fn set_user_locale(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        locale: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE users SET locale = $1 WHERE tenant_id = $2 AND id = $3")
             .bind(locale)
             .bind(tenant.0)
@@ -375,7 +380,11 @@ impl Store {
         Ok(Some((token, user)))
     }
 
-    pub async fn list_api_tokens(&self, tenant: TenantId, user: UserId) -> Result<Vec<ApiTokenRow>> {
+    pub async fn list_api_tokens(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Vec<ApiTokenRow>> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, user_id, name, prefix, created_at, last_used_at, revoked_at \
              FROM api_tokens WHERE tenant_id = $1 AND user_id = $2 ORDER BY id",

@@ -48,7 +48,7 @@ impl Store {
         .bind(tenant.0)
         .bind(external_id)
         .bind(display_name)
-        .bind(display_name.to_lowercase())
+        .bind(concierge_domain::customer::name_key(display_name))
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;

@@ -27,7 +27,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 impl Store {
     /// The default embedded database URL for a data directory.
     pub fn sqlite_url_for(data_dir: &Path) -> String {
-        format!("sqlite://{}?mode=rwc", data_dir.join("concierge.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("concierge.db").display()
+        )
     }
 
     /// Opens a pool on `url` (`sqlite://...` or `postgres://...`). Does not migrate.
@@ -77,13 +80,15 @@ impl Store {
         } else {
             opts
         };
-        let pool = opts.connect(url).await.map_err(|e| match StoreError::from(e) {
-            StoreError::Other(m) => StoreError::Unavailable(format!(
-                "cannot open database {}: {m}",
-                redact(url)
-            )),
-            other => other,
-        })?;
+        let pool = opts
+            .connect(url)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Other(m) => {
+                    StoreError::Unavailable(format!("cannot open database {}: {m}", redact(url)))
+                }
+                other => other,
+            })?;
         Ok(Store { pool, backend })
     }
 
@@ -129,7 +134,9 @@ impl Store {
 }
 
 fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or("");
     if path.is_empty() || path == ":memory:" {
         None
@@ -155,10 +162,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(
-            redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
+            sqlite_path("sqlite:///tmp/x/c.db?mode=rwc").as_deref(),
+            Some("/tmp/x/c.db")
         );
-        assert_eq!(sqlite_path("sqlite:///tmp/x/c.db?mode=rwc").as_deref(), Some("/tmp/x/c.db"));
     }
 }

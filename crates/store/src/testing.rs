@@ -119,12 +119,18 @@ impl Drop for TestDb {
             // Drop the database from a separate thread with its own runtime, since Drop
             // cannot await.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
                 else {
                     return;
                 };
                 rt.block_on(async move {
-                    if let Ok(pool) = AnyPoolOptions::new().max_connections(1).connect(&admin).await {
+                    if let Ok(pool) = AnyPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&admin)
+                        .await
+                    {
                         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                         )))

@@ -27,7 +27,10 @@ async fn migrations_are_idempotent_and_tenants_unique() {
     let (_db, store) = fresh().await;
     store.migrate().await.unwrap();
     let a = store.ensure_tenant("acme", "Acme", NOW).await.unwrap();
-    let again = store.ensure_tenant("acme", "Other name", NOW).await.unwrap();
+    let again = store
+        .ensure_tenant("acme", "Other name", NOW)
+        .await
+        .unwrap();
     assert_eq!(a.id, again.id);
     assert_eq!(again.name, "Acme");
     assert_eq!(store.list_tenants().await.unwrap().len(), 1);
@@ -45,8 +48,16 @@ async fn users_are_unique_per_tenant_only() {
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     // The same email in another tenant is a different person.
     user(&store, b, "x@example.com").await;
-    let ua = store.user_by_email(a, "x@example.com").await.unwrap().unwrap();
-    let ub = store.user_by_email(b, "x@example.com").await.unwrap().unwrap();
+    let ua = store
+        .user_by_email(a, "x@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let ub = store
+        .user_by_email(b, "x@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(ua.id, ub.id);
     // Tenant-scoped lookups never cross.
     assert!(store.user_by_id(b, ua.id).await.unwrap().is_none());
@@ -73,12 +84,20 @@ async fn sessions_expire_and_end_on_password_change() {
             .unwrap();
     }
     assert!(store.session("s1", NOW).await.unwrap().is_some());
-    assert!(store.session("old", NOW).await.unwrap().is_none(), "expired");
+    assert!(
+        store.session("old", NOW).await.unwrap().is_none(),
+        "expired"
+    );
     assert!(store.set_password(t, u.id, "new", NOW).await.unwrap());
     assert!(store.session("s1", NOW).await.unwrap().is_none());
     assert!(store.session("s2", NOW).await.unwrap().is_none());
     assert_eq!(
-        store.user_by_id(t, u.id).await.unwrap().unwrap().password_hash,
+        store
+            .user_by_id(t, u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
         "new"
     );
 }
@@ -93,18 +112,40 @@ async fn api_tokens_resolve_until_revoked_and_only_in_their_tenant() {
         .insert_api_token(a, u.id, "n", "hash1", "cnc_abc", NOW)
         .await
         .unwrap();
-    let (row, owner) = store.api_token_by_hash("hash1", NOW).await.unwrap().unwrap();
+    let (row, owner) = store
+        .api_token_by_hash("hash1", NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((row.id, owner.id), (tok.id, u.id));
     // Another tenant cannot revoke it.
     assert!(!store.revoke_api_token(b, None, tok.id, NOW).await.unwrap());
     // Another user of the same tenant cannot revoke it when scoped.
-    assert!(!store
-        .revoke_api_token(a, Some(UserId(u.id.0 + 999)), tok.id, NOW)
-        .await
-        .unwrap());
-    assert!(store.revoke_api_token(a, Some(u.id), tok.id, NOW).await.unwrap());
-    assert!(store.api_token_by_hash("hash1", NOW).await.unwrap().is_none());
-    assert!(!store.revoke_api_token(a, None, TokenId(tok.id.0), NOW).await.unwrap());
+    assert!(
+        !store
+            .revoke_api_token(a, Some(UserId(u.id.0 + 999)), tok.id, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_api_token(a, Some(u.id), tok.id, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .api_token_by_hash("hash1", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !store
+            .revoke_api_token(a, None, TokenId(tok.id.0), NOW)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -161,12 +202,24 @@ async fn customer_links_work_once_and_expire() {
         .await
         .unwrap();
     assert_eq!(
-        store.consume_customer_login_token("lt", NOW + 1).await.unwrap(),
+        store
+            .consume_customer_login_token("lt", NOW + 1)
+            .await
+            .unwrap(),
         Some((t, c.id))
     );
-    assert_eq!(store.consume_customer_login_token("lt", NOW + 2).await.unwrap(), None);
     assert_eq!(
-        store.consume_customer_login_token("expired", NOW + 11).await.unwrap(),
+        store
+            .consume_customer_login_token("lt", NOW + 2)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .consume_customer_login_token("expired", NOW + 11)
+            .await
+            .unwrap(),
         None
     );
 }
@@ -182,16 +235,36 @@ async fn customers_never_cross_tenants() {
         .unwrap();
     assert!(store.customer(a, c.id).await.unwrap().is_some());
     assert!(store.customer(b, c.id).await.unwrap().is_none());
-    assert!(store.customer_by_email(b, "kim@example.com").await.unwrap().is_none());
+    assert!(
+        store
+            .customer_by_email(b, "kim@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        store.customer_by_email(a, "KIM@example.com").await.unwrap().unwrap().id,
+        store
+            .customer_by_email(a, "KIM@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         c.id
     );
     // External ids are unique per tenant.
     let dup = store.create_customer(a, "x", None, Some("C1"), NOW).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
-    store.create_customer(b, "x", None, Some("C1"), NOW).await.unwrap();
-    assert!(store.customer(a, CustomerId(c.id.0 + 1000)).await.unwrap().is_none());
+    store
+        .create_customer(b, "x", None, Some("C1"), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .customer(a, CustomerId(c.id.0 + 1000))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -201,7 +274,12 @@ async fn counters_are_shared_and_reservable() {
     assert_eq!(store.next_counter(t, "case").await.unwrap(), 1);
     assert_eq!(store.next_counter(t, "case").await.unwrap(), 2);
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(Store::reserve_counter(&mut tx, t, "case", 10).await.unwrap(), 3);
+    assert_eq!(
+        Store::reserve_counter(&mut tx, t, "case", 10)
+            .await
+            .unwrap(),
+        3
+    );
     tx.commit().await.unwrap();
     assert_eq!(store.next_counter(t, "case").await.unwrap(), 13);
 }
@@ -222,7 +300,11 @@ async fn a_job_is_claimed_by_exactly_one_of_two_nodes() {
     let run = |s: Store, node: &'static str| async move {
         let mut mine = Vec::new();
         while let Some(job) = s.claim_job(node, NOW + 1, 60_000).await.unwrap() {
-            assert!(s.finish_job(job.id, node, &JobOutcome::Done, NOW + 2).await.unwrap());
+            assert!(
+                s.finish_job(job.id, node, &JobOutcome::Done, NOW + 2)
+                    .await
+                    .unwrap()
+            );
             mine.push(job.id);
         }
         mine
@@ -254,34 +336,70 @@ async fn unique_jobs_leases_and_retries() {
     assert!(first.is_some());
     assert!(second.is_none(), "the same unique key enqueues once");
     let job = store.claim_job("a", NOW, 1000).await.unwrap().unwrap();
-    assert!(store.claim_job("b", NOW + 500, 1000).await.unwrap().is_none(), "leased");
+    assert!(
+        store
+            .claim_job("b", NOW + 500, 1000)
+            .await
+            .unwrap()
+            .is_none(),
+        "leased"
+    );
     // The lease runs out: node b takes over; node a can no longer finish it.
-    let again = store.claim_job("b", NOW + 1001, 1000).await.unwrap().unwrap();
-    assert_eq!(again.id, job.id);
-    assert!(!store.finish_job(job.id, "a", &JobOutcome::Done, NOW + 1002).await.unwrap());
-    // A failure schedules a retry.
-    assert!(store
-        .finish_job(
-            job.id,
-            "b",
-            &JobOutcome::Failed {
-                error: "boom".into(),
-                retry_at: NOW + 5000
-            },
-            NOW + 1003
-        )
+    let again = store
+        .claim_job("b", NOW + 1001, 1000)
         .await
-        .unwrap());
-    assert!(store.claim_job("b", NOW + 4000, 1000).await.unwrap().is_none());
-    assert!(store.claim_job("b", NOW + 5000, 1000).await.unwrap().is_some());
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, job.id);
+    assert!(
+        !store
+            .finish_job(job.id, "a", &JobOutcome::Done, NOW + 1002)
+            .await
+            .unwrap()
+    );
+    // A failure schedules a retry.
+    assert!(
+        store
+            .finish_job(
+                job.id,
+                "b",
+                &JobOutcome::Failed {
+                    error: "boom".into(),
+                    retry_at: NOW + 5000
+                },
+                NOW + 1003
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_job("b", NOW + 4000, 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .claim_job("b", NOW + 5000, 1000)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
 async fn a_schedule_slot_is_won_by_one_node() {
     let (db, store) = fresh().await;
     let other = db.store().await.unwrap();
-    store.ensure_schedule("nightly", 60_000, NOW, NOW).await.unwrap();
-    store.ensure_schedule("nightly", 60_000, NOW + 5, NOW).await.unwrap();
+    store
+        .ensure_schedule("nightly", 60_000, NOW, NOW)
+        .await
+        .unwrap();
+    store
+        .ensure_schedule("nightly", 60_000, NOW + 5, NOW)
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(
         store.claim_due_schedules("a", NOW + 10),
         other.claim_due_schedules("b", NOW + 10)
@@ -289,8 +407,21 @@ async fn a_schedule_slot_is_won_by_one_node() {
     let total = a.unwrap().len() + b.unwrap().len();
     assert_eq!(total, 1);
     // Not due again until the next slot.
-    assert!(store.claim_due_schedules("a", NOW + 20).await.unwrap().is_empty());
-    assert_eq!(store.claim_due_schedules("a", NOW + 60_000).await.unwrap().len(), 1);
+    assert!(
+        store
+            .claim_due_schedules("a", NOW + 20)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .claim_due_schedules("a", NOW + 60_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -313,7 +444,14 @@ async fn bulk_insert_in_chunks_returns_every_row() {
     let ret = insert_rows(
         &mut tx,
         "customers",
-        &["tenant_id", "external_id", "display_name", "sort_name", "created_at", "updated_at"],
+        &[
+            "tenant_id",
+            "external_id",
+            "display_name",
+            "sort_name",
+            "created_at",
+            "updated_at",
+        ],
         &rows,
         Some("id, external_id"),
     )

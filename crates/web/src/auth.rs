@@ -44,7 +44,10 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|s| s.trim().to_string());
     let jar = CookieJar::from_headers(headers);
     let host = headers

@@ -41,7 +41,11 @@ impl ApiError {
         }
     }
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
     pub fn unauthenticated() -> Self {
         Self::new(
@@ -121,12 +125,16 @@ fn conflict_message(m: &str) -> String {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", e.to_string())
-            }
-            AuthError::Throttled { .. } => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", e.to_string())
-            }
+            AuthError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                e.to_string(),
+            ),
+            AuthError::Throttled { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                e.to_string(),
+            ),
             AuthError::Invalid(m) => ApiError::invalid(m),
             AuthError::NotFound => ApiError::not_found("the record"),
             AuthError::Store(s) => s.into(),

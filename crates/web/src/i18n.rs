@@ -97,7 +97,11 @@ mod tests {
     fn every_locale_has_every_key() {
         let i = I18n::load().unwrap();
         for loc in Locale::ALL {
-            assert!(i.missing_keys(loc).is_empty(), "{loc:?}: {:?}", i.missing_keys(loc));
+            assert!(
+                i.missing_keys(loc).is_empty(),
+                "{loc:?}: {:?}",
+                i.missing_keys(loc)
+            );
         }
         // And no locale has keys English lacks (typos).
         let en = &i.tables[&Locale::En];

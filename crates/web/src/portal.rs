@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use concierge_mail::{MailAddress, OutboundMail, OutboxSender, MailSender, build_message};
+use concierge_mail::{MailAddress, MailSender, OutboundMail, OutboxSender, build_message};
 use serde::Deserialize;
 
 /// Writes the sign-in mail to the outbox.
@@ -26,13 +26,21 @@ pub async fn mail_sign_in_link(
 ) -> Result<(), String> {
     let link = format!("{}/portal/auth/{token}", s.base_url.trim_end_matches('/'));
     let from = parse_mailbox(&s.app.config.mail.from);
-    let domain = from.address.rsplit('@').next().unwrap_or("localhost").to_string();
+    let domain = from
+        .address
+        .rsplit('@')
+        .next()
+        .unwrap_or("localhost")
+        .to_string();
     let mail = OutboundMail {
         from,
         to: vec![MailAddress::new(email, Some(name.to_string()))],
         cc: vec![],
         reply_to: None,
-        message_id: format!("portal.{}@{domain}", concierge_app::secrets::random_secret()),
+        message_id: format!(
+            "portal.{}@{domain}",
+            concierge_app::secrets::random_secret()
+        ),
         in_reply_to: None,
         references: vec![],
         subject: "Your sign-in link".into(),

@@ -82,6 +82,7 @@ pub fn build_router(state: AppState) -> Router {
             get(console::tokens_page).post(console::tokens_post),
         )
         .route("/admin/users", get(console::users_page).post(console::users_post))
+        .route("/dashboard", get(console::dashboard))
         .route("/portal", get(portal::home))
         .route("/portal/auth/{token}", get(portal::link_page).post(portal::redeem))
         .route("/portal/sign-out", post(portal::sign_out))

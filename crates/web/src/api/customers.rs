@@ -1,5 +1,6 @@
-//! Customers over the API: the core that the customer-memory work extends (create, read,
-//! find), and sending a customer a one-time portal sign-in link.
+//! Customers over the API: creating one, and sending a customer a one-time portal sign-in
+//! link. Search, the profile, preferences, notes, flags, the timeline and personalisation are
+//! in `customer_memory.rs`.
 
 use crate::auth::{ApiStaff, require};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
@@ -96,48 +97,7 @@ pub async fn create_customer(
     Ok((StatusCode::CREATED, ApiJson(CustomerOut::from(c))))
 }
 
-#[derive(Deserialize, IntoParams)]
-pub struct CustomerQuery {
-    /// An email address to look up.
-    pub email: Option<String>,
-}
-
-/// Finds customers (by email for now).
-#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(CustomerQuery),
-    responses((status = 200, body = Vec<CustomerOut>)))]
-pub async fn list_customers(
-    State(s): State<AppState>,
-    ApiStaff(user): ApiStaff,
-    ApiQuery(q): ApiQuery<CustomerQuery>,
-) -> Result<ApiJson<Vec<CustomerOut>>, ApiError> {
-    require(&user, Permission::ReadCustomers)?;
-    let mut out = Vec::new();
-    if let Some(email) = q.email {
-        if let Some(c) = s.app.store.customer_by_email(user.tenant_id, &email).await? {
-            out.push(CustomerOut::from(c));
-        }
-    }
-    Ok(ApiJson(out))
-}
-
-/// One customer.
-#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers",
-    params(("id" = i64, Path, description = "customer id")),
-    responses((status = 200, body = CustomerOut), (status = 404, body = ErrorBody)))]
-pub async fn get_customer(
-    State(s): State<AppState>,
-    ApiStaff(user): ApiStaff,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<ApiJson<CustomerOut>, ApiError> {
-    require(&user, Permission::ReadCustomers)?;
-    let c = s
-        .app
-        .store
-        .customer(user.tenant_id, CustomerId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))?;
-    Ok(ApiJson(CustomerOut::from(c)))
-}
+// (listing, search and the profile routes live in customer_memory.rs)
 
 #[derive(Serialize, ToSchema)]
 pub struct LinkSent {

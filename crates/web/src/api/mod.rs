@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Every route is registered through `utoipa-axum`, so the
 //! OpenAPI document at `/api/openapi.json` lists exactly the routes that exist.
 
+mod analytics;
 mod customers;
 mod people;
 
@@ -50,8 +51,18 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::list_tokens, people::create_token))
         .routes(routes!(people::revoke_token))
         .routes(routes!(people::list_users, people::create_user))
-        .routes(routes!(customers::create_customer, customers::list_customers))
+        .routes(routes!(
+            customers::create_customer,
+            customers::list_customers
+        ))
         .routes(routes!(customers::get_customer))
         .routes(routes!(customers::send_portal_link))
+        .routes(routes!(analytics::pareto))
+        .routes(routes!(analytics::segments))
+        .routes(routes!(analytics::tiers))
+        .routes(routes!(analytics::clv))
+        .routes(routes!(analytics::churn))
+        .routes(routes!(analytics::replenishment_due))
+        .routes(routes!(analytics::customer_analytics))
         .split_for_parts()
 }

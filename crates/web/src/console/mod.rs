@@ -3,7 +3,10 @@
 //! it). This module holds the shell: sign-in, home, language switch, sign-out, password and
 //! API-token settings, and user administration.
 
+mod dashboard;
 mod pages;
+
+pub use dashboard::dashboard;
 
 pub use pages::*;
 
@@ -19,7 +22,11 @@ pub fn render<T: Template>(t: &T) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page could not be rendered",
+            )
+                .into_response()
         }
     }
 }

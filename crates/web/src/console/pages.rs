@@ -2,8 +2,7 @@
 
 use super::{pre_csrf, render, session_cookie};
 use crate::auth::{
-    ConsoleStaff, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, Caller, csrf_failed_page,
-    locale_of,
+    Caller, ConsoleStaff, LANG_COOKIE, PRE_CSRF_COOKIE, SESSION_COOKIE, csrf_failed_page, locale_of,
 };
 use crate::i18n::Tr;
 use crate::state::AppState;
@@ -246,7 +245,11 @@ pub async fn switch_lang(
         ..
     })) = &caller
     {
-        let _ = s.app.store.set_user_locale(u.tenant_id, u.id, locale.tag()).await;
+        let _ = s
+            .app
+            .store
+            .set_user_locale(u.tenant_id, u.id, locale.tag())
+            .await;
     }
     let jar = jar.add(
         Cookie::build((LANG_COOKIE, locale.tag().to_string()))
@@ -370,7 +373,10 @@ async fn tokens_page_with(
     {
         Ok(t) => t,
         Err(_) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable.")
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable.",
+            )
                 .into_response();
         }
     };
@@ -445,12 +451,19 @@ async fn users_page_with(
     error: Option<String>,
 ) -> Response {
     if !staff.user.role.can(Permission::ManageUsers) {
-        return (StatusCode::FORBIDDEN, "Only administrators can manage users.").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "Only administrators can manage users.",
+        )
+            .into_response();
     }
     let users = match s.app.store.list_users(staff.user.tenant_id).await {
         Ok(u) => u,
         Err(_) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable.")
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable.",
+            )
                 .into_response();
         }
     };
@@ -490,7 +503,11 @@ pub async fn users_post(
         return r;
     }
     if !staff.user.role.can(Permission::ManageUsers) {
-        return (StatusCode::FORBIDDEN, "Only administrators can manage users.").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "Only administrators can manage users.",
+        )
+            .into_response();
     }
     let role = match Role::parse(&f.role) {
         Ok(r) => r,
