@@ -92,7 +92,9 @@ export function runCli(args, { input, env, cwd } = {}) {
 
 /**
  * Starts a server on a fresh data directory with one administrator, and Chromium.
- * Options: { email, password, role } for the first user.
+ * Options: { email, password, role } for the first user; { prepare: [[...args], ...] }
+ * commands run on the data directory (and database) before the server starts, e.g.
+ * [['gen', '--customers', '300'], ['analytics', 'run']].
  */
 export async function start(options = {}) {
   const bin = binaryPath();
@@ -117,6 +119,9 @@ export async function start(options = {}) {
     // cwd is the data directory so that a concierge.toml lying around is never picked up.
     await runCli(['user', 'add', '--data-dir', dataDir, ...databaseArgs(),
       '--email', email, '--role', role, '--password-stdin'], { input: `${password}\n`, cwd: dataDir });
+    for (const args of options.prepare ?? []) {
+      await runCli([...args, '--data-dir', dataDir, ...databaseArgs()], { cwd: dataDir });
+    }
     await h._startServer();
     h.browser = await chromium.launch({
       executablePath: browserPath,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod customers;
 pub mod generate;
 pub mod jobs;
+pub mod search;
 pub mod secrets;
 
 pub use auth::{AuthError, Principal};

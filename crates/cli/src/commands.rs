@@ -1,6 +1,6 @@
 //! What each subcommand does, in terms of the application layer.
 
-use crate::{Cli, Command, Global, TokenAction, UserAction};
+use crate::{Cli, Command, Global, SearchAction, TokenAction, UserAction};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use concierge_app::config::{DEFAULTS_TOML, Overrides};
@@ -215,6 +215,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Search {
+            action: SearchAction::Reindex,
+        } => {
+            let cfg = load_config(&g, None, None)?;
+            init_logging(&cfg);
+            let app = open_app(cfg).await?;
+            reindex(&app, true).await?;
+            app.store.close().await;
+            Ok(())
+        }
         Command::Analytics { action } => crate::analytics::run(g, action).await,
         Command::Bench { target } => crate::analytics::bench(g, target).await,
         Command::Gen(args) => {
@@ -321,6 +331,7 @@ pub async fn generate(
     .context("generating data")?;
     customers.finish();
     cases.finish();
+    reindex(app, progress).await?;
     eprintln!(
         "generated {} customers, {} households, {} products, {} orders ({} lines), {} agents, {} cases, {} messages",
         report.customers,
@@ -332,5 +343,30 @@ pub async fn generate(
         report.cases,
         report.messages
     );
+    Ok(())
+}
+
+/// Rebuilds the search index with a spinner counting documents.
+pub async fn reindex(app: &App, progress: bool) -> anyhow::Result<()> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} {spinner} {pos} documents {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix("indexing");
+    let b = bar.clone();
+    let n = concierge_app::search::reindex(app, move |indexed| b.set_position(indexed))
+        .await
+        .context("rebuilding the search index (is a server on this data directory running? stop it first)")?;
+    bar.finish();
+    eprintln!("indexed {n} documents");
     Ok(())
 }

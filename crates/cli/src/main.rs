@@ -69,6 +69,11 @@ pub enum Command {
     },
     /// Generate synthetic data (deterministic by seed).
     Gen(commands::GenArgs),
+    /// Full-text search index.
+    Search {
+        #[command(subcommand)]
+        action: SearchAction,
+    },
     /// Customer analytics: segments, lifetime value, churn, tiers, replenishment.
     Analytics {
         #[command(subcommand)]
@@ -103,6 +108,12 @@ pub enum UserAction {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SearchAction {
+    /// Rebuild this node's search index from the database (progress bar).
+    Reindex,
 }
 
 #[derive(Subcommand, Debug)]

@@ -224,6 +224,17 @@ async fn gen_fills_the_store_deterministically() {
             .any(|n| n.chars().any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c)))
     );
     assert!(scripts.iter().any(|n| n.chars().all(|c| c.is_ascii())));
+    // The same seed gives the same data in another database.
+    let db2 = TestDb::new().await.unwrap();
+    let data2 = tempfile::tempdir().unwrap();
+    let out = concierge(&db2, data2.path())
+        .args(["gen", "--seed", "3", "--customers", "120", "--cases", "40"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let store2 = db2.store().await.unwrap();
+    let t2 = store2.tenant_by_slug("default").await.unwrap().unwrap().id;
+    assert_eq!(sqlx_names(&store2, t2).await, scripts);
     // Generating again into the same workspace is refused, not duplicated.
     let out = concierge(&db, data.path())
         .args(["gen", "--seed", "3", "--customers", "120", "--cases", "40"])

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod memory;
 pub mod people;
 pub mod records;
+pub mod search_feed;
 mod store;
 pub mod testing;
 pub use store::redact;

@@ -44,7 +44,18 @@ pub async fn build_state(app: App, base_url: String) -> anyhow::Result<AppState>
         .await?;
     let (_, openapi) = api::router();
     let openapi_json = openapi.to_pretty_json()?;
+    let search = {
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || concierge_app::search::open_index(&a)).await? {
+            Ok(i) => Some(Arc::new(i)),
+            Err(e) => {
+                tracing::warn!(error = %e, "search index unavailable");
+                None
+            }
+        }
+    };
     Ok(AppState {
+        search,
         app,
         i18n: Arc::new(I18n::load().map_err(anyhow::Error::msg)?),
         metrics: metrics_handle().map_err(anyhow::Error::msg)?,
@@ -83,6 +94,14 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/admin/users", get(console::users_page).post(console::users_post))
         .route("/dashboard", get(console::dashboard))
+        .route(
+            "/customers",
+            get(console::customers_page).post(console::customers_post),
+        )
+        .route("/customers/{id}", get(console::customer_page))
+        .route("/customers/{id}/preferences", post(console::remember_post))
+        .route("/customers/{id}/notes", post(console::note_post))
+        .route("/customers/{id}/flags", post(console::flag_post))
         .route("/portal", get(portal::home))
         .route("/portal/auth/{token}", get(portal::link_page).post(portal::redeem))
         .route("/portal/sign-out", post(portal::sign_out))

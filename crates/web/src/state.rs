@@ -16,6 +16,8 @@ pub struct AppState {
     pub default_tenant: TenantId,
     /// The address people use to reach this server, for links in mail.
     pub base_url: String,
+    /// This node's full-text index (None when it could not be opened; search answers 503).
+    pub search: Option<Arc<concierge_search::SearchIndex>>,
 }
 
 impl AppState {

@@ -3,13 +3,13 @@
 //! in `customer_memory.rs`.
 
 use crate::auth::{ApiStaff, require};
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use concierge_domain::{CustomerId, EmailAddress, Permission};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
 pub struct CustomerOut {

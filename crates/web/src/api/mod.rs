@@ -2,8 +2,10 @@
 //! OpenAPI document at `/api/openapi.json` lists exactly the routes that exist.
 
 mod analytics;
+mod customer_memory;
 mod customers;
 mod people;
+mod search;
 
 use crate::state::AppState;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -53,10 +55,21 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::list_users, people::create_user))
         .routes(routes!(
             customers::create_customer,
-            customers::list_customers
+            customer_memory::list_customers
         ))
-        .routes(routes!(customers::get_customer))
+        .routes(routes!(
+            customer_memory::get_customer,
+            customer_memory::patch_customer
+        ))
         .routes(routes!(customers::send_portal_link))
+        .routes(routes!(
+            customer_memory::list_preferences,
+            customer_memory::record_preference
+        ))
+        .routes(routes!(customer_memory::list_notes, customer_memory::add_note))
+        .routes(routes!(customer_memory::list_flags, customer_memory::set_flag))
+        .routes(routes!(customer_memory::timeline))
+        .routes(routes!(customer_memory::render))
         .routes(routes!(analytics::pareto))
         .routes(routes!(analytics::segments))
         .routes(routes!(analytics::tiers))
@@ -64,5 +77,6 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(analytics::churn))
         .routes(routes!(analytics::replenishment_due))
         .routes(routes!(analytics::customer_analytics))
+        .routes(routes!(search::search))
         .split_for_parts()
 }

@@ -3,9 +3,13 @@
 //! it). This module holds the shell: sign-in, home, language switch, sign-out, password and
 //! API-token settings, and user administration.
 
+mod customers;
 mod dashboard;
 mod pages;
 
+pub use customers::{
+    customer_page, customers_page, customers_post, flag_post, note_post, remember_post,
+};
 pub use dashboard::dashboard;
 
 pub use pages::*;
