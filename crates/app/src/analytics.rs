@@ -16,10 +16,9 @@ use concierge_analytics::churn::RiskReason;
 use concierge_analytics::tiers::{ChangeDirection, TierOptions};
 use concierge_analytics::{
     AnalyticsError, AtRiskRule, BgNbdFit, ClvOptions, FitOptions, GammaGammaFit, ProductPurchase,
-    ReplenishmentOptions, RfmInput, ScoreOptions, SummaryOptions, TierInput,
-    Transaction, churn_signals_all,
-    day_from_epoch_ms, evaluate_tiers, fit_bgnbd, fit_gamma_gamma, pareto, predict_replenishment,
-    rfm_scores, score_customers, select_at_risk, summarize, ymd_from_day,
+    ReplenishmentOptions, RfmInput, ScoreOptions, SummaryOptions, TierInput, Transaction,
+    churn_signals_all, day_from_epoch_ms, evaluate_tiers, fit_bgnbd, fit_gamma_gamma, pareto,
+    predict_replenishment, rfm_scores, score_customers, select_at_risk, summarize, ymd_from_day,
 };
 use concierge_domain::TenantId;
 use concierge_store::StoreError;
@@ -575,7 +574,9 @@ pub async fn run(
             None
         }
         Err(e) => {
-            notes.push(format!("BG/NBD: {e}; P(alive) and CLV are not available this run"));
+            notes.push(format!(
+                "BG/NBD: {e}; P(alive) and CLV are not available this run"
+            ));
             None
         }
     };
@@ -723,10 +724,8 @@ pub async fn run(
             segment: rfm.get(i).map(|s| s.segment),
         })
         .collect();
-    let prev_names: HashMap<i64, String> = previous
-        .iter()
-        .map(|(k, (t, _))| (*k, t.clone()))
-        .collect();
+    let prev_names: HashMap<i64, String> =
+        previous.iter().map(|(k, (t, _))| (*k, t.clone())).collect();
     let eval = evaluate_tiers(&defs, &tier_inputs, &prev_names, &TierOptions::default())?;
 
     // 6. Replenishment.
@@ -740,8 +739,13 @@ pub async fn run(
         match predict_replenishment(&purchases, &households, &ReplenishmentOptions::default()) {
             Ok(rep) => {
                 for p in rep.predictions.iter().filter(|p| {
-                    (p.purchases >= 2 || consumables.contains(&p.product_id))
-                        && p.rate_per_day.is_finite()
+                    // When the catalogue marks consumables (a consumption hint), only they
+                    // run out; otherwise any product bought on two days or more.
+                    (if consumables.is_empty() {
+                        p.purchases >= 2
+                    } else {
+                        consumables.contains(&p.product_id)
+                    }) && p.rate_per_day.is_finite()
                         && p.rate_per_day > 0.0
                 }) {
                     let (Some(out), Some(lo), Some(hi)) = (
@@ -1014,15 +1018,13 @@ pub async fn tier_distribution(
     let mut counts = app.store.tier_counts(tenant).await?;
     let mut out: Vec<LabelCount> = rules
         .iter()
-        .map(|d| {
-            match counts.iter().position(|c| c.label == d.name) {
-                Some(i) => counts.remove(i),
-                None => LabelCount {
-                    label: d.name.clone(),
-                    customers: 0,
-                    total_spend_minor: 0,
-                },
-            }
+        .map(|d| match counts.iter().position(|c| c.label == d.name) {
+            Some(i) => counts.remove(i),
+            None => LabelCount {
+                label: d.name.clone(),
+                customers: 0,
+                total_spend_minor: 0,
+            },
         })
         .collect();
     out.extend(counts);

@@ -108,16 +108,15 @@ impl App {
     pub async fn resolve_tenant(&self, host: Option<&str>) -> Result<TenantId, AuthError> {
         if let Some(host) = host {
             let name = host.split(':').next().unwrap_or("");
-            if let Some(label) = name.split('.').next() {
-                if name.contains('.') && concierge_domain::TenantSlug::parse(label).is_ok() {
-                    if let Some(t) = self
-                        .store
-                        .tenant_by_slug(&label.to_ascii_lowercase())
-                        .await?
-                    {
-                        return Ok(t.id);
-                    }
-                }
+            if let Some(label) = name.split('.').next()
+                && name.contains('.')
+                && concierge_domain::TenantSlug::parse(label).is_ok()
+                && let Some(t) = self
+                    .store
+                    .tenant_by_slug(&label.to_ascii_lowercase())
+                    .await?
+            {
+                return Ok(t.id);
             }
         }
         let t = self

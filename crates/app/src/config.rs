@@ -12,6 +12,7 @@ pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
@@ -77,20 +78,6 @@ pub struct MailConfig {
 pub struct LogConfig {
     pub format: String,
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            tenant: TenantConfig::default(),
-            auth: AuthConfig::default(),
-            jobs: JobsConfig::default(),
-            mail: MailConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

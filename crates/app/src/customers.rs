@@ -243,10 +243,11 @@ impl App {
             }
             other => other,
         };
-        change.preferred_channel = match opt_text("preferred_channel", &patch.preferred_channel, 20)? {
-            Some(Some(c)) => Some(Some(Channel::parse(&c)?.as_str().to_string())),
-            other => other,
-        };
+        change.preferred_channel =
+            match opt_text("preferred_channel", &patch.preferred_channel, 20)? {
+                Some(Some(c)) => Some(Some(Channel::parse(&c)?.as_str().to_string())),
+                other => other,
+            };
         if let Some(contacts) = &patch.contacts {
             if contacts.len() > MAX_CONTACTS {
                 return Err(CustomerError::Invalid(format!(
@@ -299,10 +300,8 @@ impl App {
                     c.primary = c.primary && !seen;
                     seen |= c.primary;
                 }
-                if !seen {
-                    if let Some(c) = out.iter_mut().find(|c| c.kind == kind.as_str()) {
-                        c.primary = true;
-                    }
+                if !seen && let Some(c) = out.iter_mut().find(|c| c.kind == kind.as_str()) {
+                    c.primary = true;
                 }
             }
             change.contacts = Some(out);
@@ -325,7 +324,14 @@ impl App {
         let now = self.now();
         if !self
             .store
-            .update_customer(tenant, id, &change, sort_name.as_deref(), Some(user.id.0), now)
+            .update_customer(
+                tenant,
+                id,
+                &change,
+                sort_name.as_deref(),
+                Some(user.id.0),
+                now,
+            )
             .await?
         {
             return Err(CustomerError::NotFound);
@@ -403,11 +409,23 @@ impl App {
         let body = bounded_text("the note", body, 10_000, true)?;
         let note = self
             .store
-            .add_note(user.tenant_id, id, &body, pinned, Some(user.id.0), self.now())
+            .add_note(
+                user.tenant_id,
+                id,
+                &body,
+                pinned,
+                Some(user.id.0),
+                self.now(),
+            )
             .await?
             .ok_or(CustomerError::NotFound)?;
-        self.audit_customer(user, "customer.note_added", id, serde_json::json!({"note": note.id}))
-            .await?;
+        self.audit_customer(
+            user,
+            "customer.note_added",
+            id,
+            serde_json::json!({"note": note.id}),
+        )
+        .await?;
         Ok(note)
     }
 
@@ -448,7 +466,11 @@ impl App {
             .ok_or(CustomerError::NotFound)?;
         self.audit_customer(
             user,
-            if set { "customer.flag_set" } else { "customer.flag_cleared" },
+            if set {
+                "customer.flag_set"
+            } else {
+                "customer.flag_cleared"
+            },
             id,
             serde_json::json!({"flag": flag.as_str()}),
         )
@@ -493,13 +515,12 @@ impl App {
             None => None,
         };
         let kind = kind.map(str::trim).filter(|k| !k.is_empty());
-        if let Some(k) = kind {
-            if k.len() > 40 || !k.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                return Err(CustomerError::Invalid(
-                    "kind must be a timeline kind such as preference, note, flag, order or case"
-                        .into(),
-                ));
-            }
+        if let Some(k) = kind
+            && (k.len() > 40 || !k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        {
+            return Err(CustomerError::Invalid(
+                "kind must be a timeline kind such as preference, note, flag, order or case".into(),
+            ));
         }
         let items = self
             .store
@@ -517,7 +538,11 @@ impl App {
     /// What a template can fill in for this customer: names, age (from the birthday, in the
     /// customer's time zone), language, first household, and every current preference.
     /// `customer.tier` is filled once tiers are stored; until then templates use its fallback.
-    pub async fn personalisation_context(&self, tenant: TenantId, id: CustomerId) -> Result<Context> {
+    pub async fn personalisation_context(
+        &self,
+        tenant: TenantId,
+        id: CustomerId,
+    ) -> Result<Context> {
         let p = self.customer_profile(tenant, id).await?;
         let prefs = self.preferences(tenant, id, false).await?;
         let mut ctx = Context::new();

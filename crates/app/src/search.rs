@@ -71,7 +71,14 @@ fn customer_doc(c: &CustomerDocRow) -> SearchDoc {
         Some(x) => format!("{} {x}", c.contacts),
         None => c.contacts.clone(),
     };
-    let mut d = SearchDoc::new(c.tenant_id, DocKind::Customer, c.id, c.name.clone(), body, c.created_at);
+    let mut d = SearchDoc::new(
+        c.tenant_id,
+        DocKind::Customer,
+        c.id,
+        c.name.clone(),
+        body,
+        c.created_at,
+    );
     d.customer_id = Some(c.id);
     d.updated_at = c.updated_at;
     d
@@ -93,10 +100,7 @@ impl Iterator for ChannelIter {
 
 /// Rebuilds this node's index from the database; `progress(indexed)` is called as it goes.
 /// Returns the number of documents indexed.
-pub async fn reindex(
-    app: &App,
-    progress: impl Fn(u64) + Send + 'static,
-) -> anyhow::Result<u64> {
+pub async fn reindex(app: &App, progress: impl Fn(u64) + Send + 'static) -> anyhow::Result<u64> {
     let dir = index_dir(app);
     let head = app.store.change_log_head().await?;
     let index = tokio::task::spawn_blocking(move || {
@@ -123,13 +127,11 @@ pub async fn reindex(
     Ok(n)
 }
 
-async fn feed_all(
-    app: &App,
-    tx: &SyncSender<Result<SearchDoc, FeedError>>,
-) -> anyhow::Result<()> {
+async fn feed_all(app: &App, tx: &SyncSender<Result<SearchDoc, FeedError>>) -> anyhow::Result<()> {
     const PAGE: i64 = 2000;
     let send = |d: SearchDoc| -> anyhow::Result<()> {
-        tx.send(Ok(d)).map_err(|_| anyhow::anyhow!("the index writer stopped"))
+        tx.send(Ok(d))
+            .map_err(|_| anyhow::anyhow!("the index writer stopped"))
     };
     let mut after = 0;
     loop {

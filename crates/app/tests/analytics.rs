@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `concierge_app::analytics::run` on bad data (issue 6): one-time buyers only, refunds, free
 //! and future orders, a tenant with no orders, an as-of date before any purchase. Clear
 //! messages, no NaN stored, other tenants and earlier results undisturbed. Both engines.
@@ -15,7 +16,11 @@ async fn app(db: &TestDb) -> App {
 }
 
 /// Customers with the given orders: `(day offset from now, amount)` per order.
-async fn customers_with_orders(app: &App, tenant: TenantId, orders: &[Vec<(i64, i64)>]) -> Vec<i64> {
+async fn customers_with_orders(
+    app: &App,
+    tenant: TenantId,
+    orders: &[Vec<(i64, i64)>],
+) -> Vec<i64> {
     let now = app.now();
     let mut ids = Vec::new();
     let mut rows = Vec::new();
@@ -64,17 +69,33 @@ async fn customers_with_orders(app: &App, tenant: TenantId, orders: &[Vec<(i64, 
 async fn one_time_buyers_and_bad_orders_give_messages_not_nan() {
     let db = TestDb::new().await.unwrap();
     let app = app(&db).await;
-    let t = app.store.ensure_tenant("one", "one", app.now()).await.unwrap().id;
+    let t = app
+        .store
+        .ensure_tenant("one", "one", app.now())
+        .await
+        .unwrap()
+        .id;
     // Everyone bought once; plus a refund, a free order and a future order.
-    let mut orders: Vec<Vec<(i64, i64)>> = (0..30).map(|i| vec![(-(i * 7) - 1, 1_000 + i * 100)]).collect();
+    let mut orders: Vec<Vec<(i64, i64)>> = (0..30)
+        .map(|i| vec![(-(i * 7) - 1, 1_000 + i * 100)])
+        .collect();
     orders[0].push((-3, -500));
     orders[1].push((-2, 0));
     orders[2].push((30, 9_999));
     let ids = customers_with_orders(&app, t, &orders).await;
-    let r = run(&app, t, &RunOptions::default(), &|_, _, _| {}).await.unwrap();
+    let r = run(&app, t, &RunOptions::default(), &|_, _, _| {})
+        .await
+        .unwrap();
     assert_eq!(r.customers, 30);
     assert_eq!(r.repeat_buyers, 0);
-    assert_eq!((r.excluded.negative, r.excluded.zero, r.excluded.future_dated), (1, 1, 1));
+    assert_eq!(
+        (
+            r.excluded.negative,
+            r.excluded.zero,
+            r.excluded.future_dated
+        ),
+        (1, 1, 1)
+    );
     assert!(r.bgnbd.is_none());
     assert!(
         r.model_notes.iter().any(|n| n.contains("repeat buyers")),
@@ -104,18 +125,36 @@ async fn one_time_buyers_and_bad_orders_give_messages_not_nan() {
 async fn no_orders_is_refused_and_disturbs_nothing() {
     let db = TestDb::new().await.unwrap();
     let app = app(&db).await;
-    let a = app.store.ensure_tenant("a", "a", app.now()).await.unwrap().id;
-    let b = app.store.ensure_tenant("b", "b", app.now()).await.unwrap().id;
+    let a = app
+        .store
+        .ensure_tenant("a", "a", app.now())
+        .await
+        .unwrap()
+        .id;
+    let b = app
+        .store
+        .ensure_tenant("b", "b", app.now())
+        .await
+        .unwrap()
+        .id;
     // Tenant A: a few regular buyers, analysed.
     let orders: Vec<Vec<(i64, i64)>> = (0..40)
-        .map(|i| (0..(2 + i % 5)).map(|k| (-(k * (10 + i)) - 1, 2_000 + 37 * i)).collect())
+        .map(|i| {
+            (0..(2 + i % 5))
+                .map(|k| (-(k * (10 + i)) - 1, 2_000 + 37 * i))
+                .collect()
+        })
         .collect();
     customers_with_orders(&app, a, &orders).await;
-    let first = run(&app, a, &RunOptions::default(), &|_, _, _| {}).await.unwrap();
+    let first = run(&app, a, &RunOptions::default(), &|_, _, _| {})
+        .await
+        .unwrap();
     assert_eq!(first.customers, 40);
 
     // Tenant B has no orders: a clear refusal.
-    let err = run(&app, b, &RunOptions::default(), &|_, _, _| {}).await.unwrap_err();
+    let err = run(&app, b, &RunOptions::default(), &|_, _, _| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, AnalyticsRunError::Data(_)), "{err:?}");
     assert!(err.to_string().contains("no purchases"), "{err}");
     assert!(app.store.latest_analytics_run(b).await.unwrap().is_none());

@@ -6,9 +6,9 @@ use crate::Global;
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use concierge_app::analytics::{self as uc, AnalyticsRunError, RunOptions, Stage};
+use concierge_app::analytics::{TierDefinition, TimeUnit};
 use concierge_app::config::Overrides;
 use concierge_app::{App, Config};
-use concierge_app::analytics::{TierDefinition, TimeUnit};
 use concierge_domain::TenantId;
 use concierge_store::Store;
 use std::io::Read;
@@ -115,7 +115,8 @@ fn lift(e: AnalyticsRunError) -> anyhow::Error {
 }
 
 fn unit(s: &str) -> anyhow::Result<TimeUnit> {
-    s.parse::<TimeUnit>().map_err(|e| anyhow!("--time-unit: {e}"))
+    s.parse::<TimeUnit>()
+        .map_err(|e| anyhow!("--time-unit: {e}"))
 }
 
 fn money(minor: f64) -> String {
@@ -194,9 +195,7 @@ async fn dispatch(app: &App, tenant: TenantId, action: AnalyticsAction) -> anyho
                          rules: top_clv_percent, min_total_spend, min_clv, segments, everyone"
                     )
                 })?;
-                uc::set_tier_rules(app, tenant, &defs)
-                    .await
-                    .map_err(lift)?;
+                uc::set_tier_rules(app, tenant, &defs).await.map_err(lift)?;
                 eprintln!(
                     "{} tier rules saved; `concierge analytics run` applies them",
                     defs.len()

@@ -34,10 +34,10 @@ pub struct GenArgs {
 /// The exit code for an error: 75 (EX_TEMPFAIL) when the database is unavailable, else 1.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
-        if let Some(s) = cause.downcast_ref::<StoreError>() {
-            if s.is_transient() {
-                return 75;
-            }
+        if let Some(s) = cause.downcast_ref::<StoreError>()
+            && s.is_transient()
+        {
+            return 75;
         }
     }
     1

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `concierge analytics` as an operator meets it (issue 6): generated data, a full run, the
 //! fitted models as JSON, the replenishment backtest, tier rules that move customers between
 //! tiers with reasons on their history and timeline, and clear refusals on an empty workspace.
@@ -35,12 +36,7 @@ fn ok(out: Output) -> String {
 }
 
 fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .expect("an object")
-        .keys()
-        .cloned()
-        .collect();
+    let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
     k.sort();
     k
 }
@@ -77,7 +73,10 @@ async fn gen_then_run_fit_and_backtest() {
     let out = ok(concierge(&db, data.path(), &["analytics", "fit", "--json"]));
     let v: Value = serde_json::from_str(out.trim()).expect("fit --json prints JSON");
     assert_eq!(keys(&v), ["bgnbd", "customers", "gamma_gamma"]);
-    assert_eq!(keys(&v["bgnbd"]), ["a", "alpha", "b", "log_likelihood", "r"]);
+    assert_eq!(
+        keys(&v["bgnbd"]),
+        ["a", "alpha", "b", "log_likelihood", "r"]
+    );
     assert_eq!(keys(&v["gamma_gamma"]), ["p", "q", "v"]);
     let n = v["customers"].as_u64().expect("customers is an integer");
     assert!((300..=400).contains(&n), "customers {n}");
@@ -111,16 +110,17 @@ async fn gen_then_run_fit_and_backtest() {
     assert!((0.2..1.0).contains(&top20), "top 20% share {top20}");
     assert!(num(&report, "total_clv") > 0.0);
     let segs = store.segment_counts(t).await.unwrap();
-    assert_eq!(
-        segs.iter().map(|s| s.customers).sum::<i64>(),
-        run.customers
-    );
+    assert_eq!(segs.iter().map(|s| s.customers).sum::<i64>(), run.customers);
     let tiers = store.tier_counts(t).await.unwrap();
     assert_eq!(
         tiers.iter().map(|s| s.customers).sum::<i64>(),
         run.customers
     );
-    assert!(tiers.iter().any(|s| s.label == "Platinum" && s.customers > 0));
+    assert!(
+        tiers
+            .iter()
+            .any(|s| s.label == "Platinum" && s.customers > 0)
+    );
     let some = store.at_risk(t, 5).await.unwrap();
     assert!(!some.is_empty());
     let score = store
@@ -227,7 +227,11 @@ async fn a_tier_rule_change_moves_customers_with_reasons() {
     assert_eq!(h[0].from.as_deref(), Some("Gold"));
     assert_eq!(h[0].to.as_deref(), Some("Base"));
     assert_eq!(h[0].direction, "downgrade");
-    assert!(h[0].reason.contains("Gold") && h[0].reason.contains("Base"), "{}", h[0].reason);
+    assert!(
+        h[0].reason.contains("Gold") && h[0].reason.contains("Base"),
+        "{}",
+        h[0].reason
+    );
     assert_eq!(h[1].from, None);
     assert_eq!(h[1].to.as_deref(), Some("Gold"));
     assert!(h[1].reason.contains("total spend"), "{}", h[1].reason);
@@ -272,16 +276,27 @@ async fn an_empty_workspace_is_refused_clearly() {
         assert!(err.contains("no purchases"), "{args:?}: {err}");
         assert!(out.stdout.is_empty());
     }
-    let out = concierge(&db, data.path(), &["analytics", "run", "--as-of", "22/11/2026"]);
+    let out = concierge(
+        &db,
+        data.path(),
+        &["analytics", "run", "--as-of", "22/11/2026"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
-    let out = concierge(&db, data.path(), &["analytics", "run", "--time-unit", "month"]);
+    let out = concierge(
+        &db,
+        data.path(),
+        &["analytics", "run", "--time-unit", "month"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("day"));
     // Bad tier rules are refused and the old ones stay.
     let rules = data.path().join("bad.json");
-    std::fs::write(&rules, r#"[{"name":"Gold","rule":{"rule":"top_clv_percent","percent":0}}]"#)
-        .unwrap();
+    std::fs::write(
+        &rules,
+        r#"[{"name":"Gold","rule":{"rule":"top_clv_percent","percent":0}}]"#,
+    )
+    .unwrap();
     let out = concierge(
         &db,
         data.path(),

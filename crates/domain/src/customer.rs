@@ -66,14 +66,14 @@ impl PrefKey {
             )));
         }
         let s: String = input
-            .trim()
             .split_whitespace()
             .collect::<Vec<_>>()
             .join("-")
             .to_lowercase();
         let ok = (1..=PREF_KEY_MAX).contains(&s.chars().count())
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+            && s.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            });
         if ok {
             Ok(PrefKey(s))
         } else {
@@ -278,7 +278,9 @@ impl PhoneRegion {
 ///
 /// It does not know which ranges are allocated, so a well-formed but unused number passes.
 pub fn normalize_phone(input: &str, region: Option<PhoneRegion>) -> Result<String, MemoryError> {
-    let bad = |why: &'static str| MemoryError::Phone(preview(input, 30).trim_matches('\'').to_string(), why);
+    let bad = |why: &'static str| {
+        MemoryError::Phone(preview(input, 30).trim_matches('\'').to_string(), why)
+    };
     if input.len() > 64 {
         return Err(bad("too long"));
     }
@@ -290,23 +292,28 @@ pub fn normalize_phone(input: &str, region: Option<PhoneRegion>) -> Result<Strin
             '0'..='9' => digits.push(c),
             '+' if i == 0 => international = true,
             ' ' | '-' | '.' | '/' | '(' | ')' | '\u{a0}' => {}
-            _ => return Err(bad("only digits, spaces, '-', '.', '(', ')' and a leading '+'")),
+            _ => {
+                return Err(bad(
+                    "only digits, spaces, '-', '.', '(', ')' and a leading '+'",
+                ));
+            }
         }
     }
-    if !international {
-        if let Some(rest) = digits.strip_prefix("00") {
-            digits = rest.to_string();
-            international = true;
-        }
+    if !international && digits.starts_with("00") {
+        digits.drain(..2);
+        international = true;
     }
     if digits.is_empty() {
         return Err(bad("no digits"));
     }
     let e164 = if international {
-        international_form(&digits).ok_or_else(|| bad("wrong number of digits for its country code"))?
+        international_form(&digits)
+            .ok_or_else(|| bad("wrong number of digits for its country code"))?
     } else {
-        let region = region.ok_or_else(|| bad("write it with its country code, e.g. +82 10 1234 5678"))?;
-        national_form(&digits, region).ok_or_else(|| bad("wrong number of digits for a national number"))?
+        let region =
+            region.ok_or_else(|| bad("write it with its country code, e.g. +82 10 1234 5678"))?;
+        national_form(&digits, region)
+            .ok_or_else(|| bad("wrong number of digits for a national number"))?
     };
     let n = e164.len() - 1;
     if !(8..=15).contains(&n) {
@@ -415,7 +422,8 @@ impl Date {
         let bad = || MemoryError::Date(preview(input, 20).trim_matches('\'').to_string());
         let s = input.trim();
         let mut parts = s.split('-');
-        let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(y), Some(m), Some(d), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad());
         };
@@ -472,7 +480,10 @@ mod tests {
     fn preference_keys_are_normalised_and_bounded() {
         assert_eq!(PrefKey::parse(" Drink ").unwrap().as_str(), "drink");
         assert_eq!(PrefKey::parse("Wake up").unwrap().as_str(), "wake-up");
-        assert_eq!(PrefKey::parse("contact.after_18").unwrap().as_str(), "contact.after_18");
+        assert_eq!(
+            PrefKey::parse("contact.after_18").unwrap().as_str(),
+            "contact.after_18"
+        );
         assert!(PrefKey::parse("").is_err());
         assert!(PrefKey::parse("drink!").is_err());
         assert!(PrefKey::parse("饮料").is_err());
@@ -492,15 +503,25 @@ mod tests {
         assert!(pref_value("   ").is_err());
         assert!(pref_value(&"x".repeat(1000)).is_ok());
         assert!(pref_value(&"x".repeat(1001)).is_err());
-        let e = pref_value(&"v".repeat(10 * 1024 * 1024)).unwrap_err().to_string();
+        let e = pref_value(&"v".repeat(10 * 1024 * 1024))
+            .unwrap_err()
+            .to_string();
         assert!(e.len() < 200 && e.contains("1-1000"), "{e}");
     }
 
     #[test]
     fn enums_parse_and_refuse() {
         assert_eq!(PrefSource::parse("Email").unwrap(), PrefSource::Email);
-        assert_eq!(CustomerFlag::parse("fraud_suspect").unwrap().as_str(), "fraud_suspect");
-        assert!(CustomerFlag::parse("gold").unwrap_err().to_string().contains("vip"));
+        assert_eq!(
+            CustomerFlag::parse("fraud_suspect").unwrap().as_str(),
+            "fraud_suspect"
+        );
+        assert!(
+            CustomerFlag::parse("gold")
+                .unwrap_err()
+                .to_string()
+                .contains("vip")
+        );
         assert_eq!(Channel::parse("sms").unwrap(), Channel::Sms);
         assert!(ContactKind::parse("fax").is_err());
     }
@@ -523,7 +544,12 @@ mod tests {
         assert_eq!(n("+1 415 555 0100", None).unwrap(), "+14155550100");
         assert_eq!(n("+44 20 7946 0958", None).unwrap(), "+442079460958");
         // National numbers need a region; bad shapes are refused with a reason.
-        assert!(n("010-1234-5678", None).unwrap_err().to_string().contains("country code"));
+        assert!(
+            n("010-1234-5678", None)
+                .unwrap_err()
+                .to_string()
+                .contains("country code")
+        );
         assert!(n("+1 415 555", None).is_err());
         assert!(n("+1 015 555 0100", None).is_err());
         assert!(n("call me", None).is_err());

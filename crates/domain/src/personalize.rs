@@ -31,9 +31,13 @@ pub enum TemplateError {
     TooLong,
     #[error("'{{{{' at byte {0} is never closed with '}}}}'")]
     Unclosed(usize),
-    #[error("'{0}' is not a field you can use (try customer.first_name, customer.age, customer.tier, household.name or pref.KEY)")]
+    #[error(
+        "'{0}' is not a field you can use (try customer.first_name, customer.age, customer.tier, household.name or pref.KEY)"
+    )]
     UnknownPath(String),
-    #[error("the fallback at byte {0} must be in double quotes, e.g. {{{{pref.drink | \"coffee\"}}}}")]
+    #[error(
+        "the fallback at byte {0} must be in double quotes, e.g. {{{{pref.drink | \"coffee\"}}}}"
+    )]
     BadFallback(usize),
 }
 
@@ -117,10 +121,10 @@ impl Template {
     pub fn paths(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for p in &self.parts {
-            if let Part::Field { path, .. } = p {
-                if !out.contains(&path.as_str()) {
-                    out.push(path);
-                }
+            if let Part::Field { path, .. } = p
+                && !out.contains(&path.as_str())
+            {
+                out.push(path);
             }
         }
         out
@@ -158,8 +162,7 @@ fn parse_field(inner: &str, at: usize) -> Result<Part, TemplateError> {
     };
     let path = path_src.trim();
     let path = if let Some(key) = path.strip_prefix("pref.") {
-        let k = PrefKey::parse(key)
-            .map_err(|_| TemplateError::UnknownPath(short(path)))?;
+        let k = PrefKey::parse(key).map_err(|_| TemplateError::UnknownPath(short(path)))?;
         if k.as_str() != key {
             return Err(TemplateError::UnknownPath(short(path)));
         }
@@ -263,7 +266,12 @@ mod tests {
         assert!(!r.output.contains("{{"));
         assert_eq!(
             r.missing,
-            vec!["customer.first_name", "pref.drink", "customer.tier", "household.name"]
+            vec![
+                "customer.first_name",
+                "pref.drink",
+                "customer.tier",
+                "household.name"
+            ]
         );
         // An empty value counts as missing.
         let r = t.render(&ctx(&[("customer.first_name", "  ")]), Escape::Text);
@@ -311,7 +319,8 @@ mod tests {
         // Plain text, unicode and a lone '}}' are fine.
         let t = Template::parse("早上好 }} {{customer.name}}").unwrap();
         assert_eq!(
-            t.render(&ctx(&[("customer.name", "王伟")]), Escape::Text).output,
+            t.render(&ctx(&[("customer.name", "王伟")]), Escape::Text)
+                .output,
             "早上好 }} 王伟"
         );
     }

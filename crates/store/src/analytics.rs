@@ -9,7 +9,7 @@
 //! they are bound: a non-finite value is stored as NULL (nullable columns) or refused.
 
 use crate::bulk::Val;
-use crate::{Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError};
 use concierge_domain::TenantId;
 use serde::Serialize;
 use sqlx::Row;
@@ -233,6 +233,7 @@ const PARAMS_PER_STATEMENT: usize = 2_000;
 
 async fn insert_chunked(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
     table: &str,
     columns: &[&str],
     rows: &[Vec<Val>],
@@ -253,10 +254,11 @@ async fn insert_chunked(
             }
             sql.push(')');
         }
-        // Not a cached prepared statement: sqlx declares a NULL float's type differently from
-        // a float's, so a statement prepared when a column was NULL would refuse a number in
-        // the next chunk on PostgreSQL ("incorrect binary data format").
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        // On PostgreSQL, not a cached prepared statement: sqlx declares a NULL float's type
+        // differently from a float's, so a statement prepared when a column was NULL would
+        // refuse a number in the next chunk ("incorrect binary data format"). SQLite keeps the
+        // cache (re-preparing every chunk costs more than the insert).
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(backend != Backend::Postgres);
         for row in chunk {
             for v in row {
                 q = match v {
@@ -393,8 +395,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Products with a consumption hint (consumables), whose single purchases are still worth
-    /// a run-out prediction.
+    /// Products with a consumption hint: the consumables, which run out (a T-shirt does not).
     pub async fn consumable_products(&self, tenant: TenantId) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT id FROM products WHERE tenant_id = $1 AND consumption_hint IS NOT NULL",
@@ -450,6 +451,7 @@ impl Store {
             .collect();
         insert_chunked(
             &mut tx,
+            self.backend(),
             "tier_definitions",
             &["tenant_id", "position", "name", "rule", "updated_at"],
             &rows,
@@ -476,7 +478,12 @@ impl Store {
     /// Stores a run: replaces the tenant's scores, tiers and predictions, appends tier
     /// history (and timeline entries), model fits and the run record — all in one
     /// transaction. `now` is the finish time.
-    pub async fn save_analytics_run(&self, tenant: TenantId, w: &RunWrite, now: i64) -> Result<i64> {
+    pub async fn save_analytics_run(
+        &self,
+        tenant: TenantId,
+        w: &RunWrite,
+        now: i64,
+    ) -> Result<i64> {
         // Build every row first, so that a value that cannot be stored fails before writing.
         let t = tenant.0;
         let mut scores = Vec::with_capacity(w.scores.len());
@@ -605,6 +612,7 @@ impl Store {
         }
         insert_chunked(
             &mut tx,
+            self.backend(),
             "customer_scores",
             &[
                 "tenant_id",
@@ -641,6 +649,7 @@ impl Store {
         .await?;
         insert_chunked(
             &mut tx,
+            self.backend(),
             "customer_tiers",
             &[
                 "tenant_id",
@@ -655,6 +664,7 @@ impl Store {
         .await?;
         insert_chunked(
             &mut tx,
+            self.backend(),
             "tier_history",
             &[
                 "tenant_id",
@@ -670,6 +680,7 @@ impl Store {
         .await?;
         insert_chunked(
             &mut tx,
+            self.backend(),
             "timeline_events",
             &[
                 "tenant_id",
@@ -684,6 +695,7 @@ impl Store {
         .await?;
         insert_chunked(
             &mut tx,
+            self.backend(),
             "replenishment_predictions",
             &[
                 "tenant_id",
@@ -705,6 +717,7 @@ impl Store {
         .await?;
         insert_chunked(
             &mut tx,
+            self.backend(),
             "model_fits",
             &[
                 "tenant_id",
@@ -754,6 +767,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         insert_chunked(
             &mut tx,
+            self.backend(),
             "model_fits",
             &[
                 "tenant_id",

@@ -202,13 +202,12 @@ fn like_escape(s: &str) -> String {
 
 impl Store {
     async fn customer_exists(&self, tenant: TenantId, id: CustomerId) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.0)
-        .bind(id.0)
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n > 0)
     }
 
@@ -307,13 +306,12 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.0)
-        .bind(id.0)
-        .fetch_one(&mut *tx)
-        .await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?;
         if exists == 0 {
             return Ok(false);
         }
@@ -342,7 +340,8 @@ impl Store {
         for (column, value) in optional {
             if let Some(v) = value {
                 // `column` comes from the fixed list above, never from input.
-                let sql = format!("UPDATE customers SET {column} = $3 WHERE tenant_id = $1 AND id = $2");
+                let sql =
+                    format!("UPDATE customers SET {column} = $3 WHERE tenant_id = $1 AND id = $2");
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(tenant.0)
                     .bind(id.0)
@@ -414,7 +413,10 @@ impl Store {
             .await?;
         if !fields.is_empty() {
             let summary = serde_json::json!({ "fields": fields }).to_string();
-            insert_event(&mut tx, tenant, id, "profile", actor, None, None, &summary, now).await?;
+            insert_event(
+                &mut tx, tenant, id, "profile", actor, None, None, &summary, now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -493,13 +495,12 @@ impl Store {
         now: i64,
     ) -> Result<Option<(PreferenceRow, PrefChange)>> {
         let mut tx = self.pool.begin().await?;
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.0)
-        .bind(customer.0)
-        .fetch_one(&mut *tx)
-        .await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(customer.0)
+                .fetch_one(&mut *tx)
+                .await?;
         if exists == 0 {
             return Ok(None);
         }
@@ -593,10 +594,12 @@ impl Store {
             now,
         )
         .await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{PREF_COLUMNS} WHERE p.id = $1")))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{PREF_COLUMNS} WHERE p.id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
         let pref = pref_row(&row)?;
         tx.commit().await?;
         Ok(Some((pref, change)))
@@ -623,7 +626,10 @@ impl Store {
             .bind(customer.0)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(pref_row).collect::<Result<Vec<_>>>().map(Some)
+        rows.iter()
+            .map(pref_row)
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     /// Adds a note. `Ok(None)`: no such customer.
@@ -637,13 +643,12 @@ impl Store {
         now: i64,
     ) -> Result<Option<NoteRow>> {
         let mut tx = self.pool.begin().await?;
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.0)
-        .bind(customer.0)
-        .fetch_one(&mut *tx)
-        .await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(customer.0)
+                .fetch_one(&mut *tx)
+                .await?;
         if exists == 0 {
             return Ok(None);
         }
@@ -661,15 +666,29 @@ impl Store {
         .await?;
         let excerpt: String = body.chars().take(200).collect();
         let summary = serde_json::json!({"excerpt": excerpt, "pinned": pinned}).to_string();
-        insert_event(&mut tx, tenant, customer, "note", author, Some("note"), Some(id), &summary, now)
-            .await?;
+        insert_event(
+            &mut tx,
+            tenant,
+            customer,
+            "note",
+            author,
+            Some("note"),
+            Some(id),
+            &summary,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         let notes = self.notes(tenant, customer).await?.unwrap_or_default();
         Ok(notes.into_iter().find(|n| n.id == id))
     }
 
     /// A customer's notes, pinned first, then newest first. `Ok(None)`: no such customer.
-    pub async fn notes(&self, tenant: TenantId, customer: CustomerId) -> Result<Option<Vec<NoteRow>>> {
+    pub async fn notes(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<Vec<NoteRow>>> {
         if !self.customer_exists(tenant, customer).await? {
             return Ok(None);
         }
@@ -711,13 +730,12 @@ impl Store {
         now: i64,
     ) -> Result<Option<Option<FlagRow>>> {
         let mut tx = self.pool.begin().await?;
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.0)
-        .bind(customer.0)
-        .fetch_one(&mut *tx)
-        .await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(customer.0)
+                .fetch_one(&mut *tx)
+                .await?;
         if exists == 0 {
             return Ok(None);
         }
@@ -748,12 +766,14 @@ impl Store {
                 (Some(id), Some("set"))
             }
             (None, Some(id)) => {
-                sqlx::query("UPDATE customer_flags SET cleared_at = $2, cleared_by = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(now)
-                    .bind(actor)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE customer_flags SET cleared_at = $2, cleared_by = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(actor)
+                .execute(&mut *tx)
+                .await?;
                 (Some(id), Some("cleared"))
             }
             (None, None) => (None, None),
@@ -761,14 +781,27 @@ impl Store {
         if let Some(action) = action {
             let summary =
                 serde_json::json!({"flag": flag, "action": action, "reason": reason}).to_string();
-            insert_event(&mut tx, tenant, customer, "flag", actor, Some("flag"), id, &summary, now)
-                .await?;
+            insert_event(
+                &mut tx,
+                tenant,
+                customer,
+                "flag",
+                actor,
+                Some("flag"),
+                id,
+                &summary,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         let Some(id) = id else {
             return Ok(Some(None));
         };
-        let flags = self.flags(tenant, customer, true).await?.unwrap_or_default();
+        let flags = self
+            .flags(tenant, customer, true)
+            .await?
+            .unwrap_or_default();
         Ok(Some(flags.into_iter().find(|f| f.id == id)))
     }
 
@@ -787,7 +820,11 @@ impl Store {
             "SELECT f.id, f.flag, f.reason, f.set_by, u.display_name AS set_by_name, f.set_at, \
              f.cleared_by, f.cleared_at FROM customer_flags f LEFT JOIN users u ON u.id = f.set_by \
              WHERE f.tenant_id = $1 AND f.customer_id = $2 {} ORDER BY f.set_at DESC, f.id DESC",
-            if history { "" } else { "AND f.cleared_at IS NULL" }
+            if history {
+                ""
+            } else {
+                "AND f.cleared_at IS NULL"
+            }
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
@@ -823,18 +860,27 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.0)
-        .bind(customer.0)
-        .fetch_one(&mut *tx)
-        .await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(customer.0)
+                .fetch_one(&mut *tx)
+                .await?;
         if exists == 0 {
             return Ok(false);
         }
-        insert_event(&mut tx, tenant, customer, kind, actor, None, None, &summary.to_string(), now)
-            .await?;
+        insert_event(
+            &mut tx,
+            tenant,
+            customer,
+            kind,
+            actor,
+            None,
+            None,
+            &summary.to_string(),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -866,7 +912,11 @@ impl Store {
                  e.summary AS summary, '' AS label, '' AS extra, CAST(0 AS BIGINT) AS amount \
                  FROM timeline_events e WHERE e.tenant_id = $1 AND e.customer_id = $2 {} {} \
                  ORDER BY e.at DESC, e.id DESC LIMIT $6) t0",
-                if events_kind.is_some() { "AND e.kind = $7" } else { "" },
+                if events_kind.is_some() {
+                    "AND e.kind = $7"
+                } else {
+                    ""
+                },
                 after(0, "e.at", "e.id")
             ));
         }
@@ -911,7 +961,10 @@ impl Store {
             q = q.bind(k.to_string());
         }
         let rows = q.fetch_all(&self.pool).await?;
-        rows.iter().map(timeline_item).collect::<Result<Vec<_>>>().map(Some)
+        rows.iter()
+            .map(timeline_item)
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 }
 

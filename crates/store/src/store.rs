@@ -46,19 +46,17 @@ impl Store {
                 redact(url)
             )));
         };
-        if backend == Backend::Sqlite {
-            if let Some(path) = sqlite_path(url) {
-                if let Some(parent) = Path::new(&path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| {
-                            StoreError::Config(format!(
-                                "cannot create the data directory {}: {e}",
-                                parent.display()
-                            ))
-                        })?;
-                    }
-                }
-            }
+        if backend == Backend::Sqlite
+            && let Some(path) = sqlite_path(url)
+            && let Some(parent) = Path::new(&path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot create the data directory {}: {e}",
+                    parent.display()
+                ))
+            })?;
         }
         let opts = AnyPoolOptions::new()
             .acquire_timeout(Duration::from_secs(5))

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The store's story suite. It runs on SQLite by default and on PostgreSQL when
 //! `CONCIERGE_TEST_DATABASE_URL=postgres://...` is set; CI runs both.
 

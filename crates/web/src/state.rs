@@ -26,19 +26,16 @@ impl AppState {
     pub async fn tenant_for_host(&self, host: Option<&str>) -> TenantId {
         if let Some(host) = host {
             let name = host.split(':').next().unwrap_or("");
-            if name.matches('.').count() >= 1 {
-                if let Some(label) = name.split('.').next() {
-                    if concierge_domain::TenantSlug::parse(label).is_ok() {
-                        if let Ok(Some(t)) = self
-                            .app
-                            .store
-                            .tenant_by_slug(&label.to_ascii_lowercase())
-                            .await
-                        {
-                            return t.id;
-                        }
-                    }
-                }
+            if name.matches('.').count() >= 1
+                && let Some(label) = name.split('.').next()
+                && concierge_domain::TenantSlug::parse(label).is_ok()
+                && let Ok(Some(t)) = self
+                    .app
+                    .store
+                    .tenant_by_slug(&label.to_ascii_lowercase())
+                    .await
+            {
+                return t.id;
             }
         }
         self.default_tenant

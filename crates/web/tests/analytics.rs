@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The analytics API and the manager dashboard over real HTTP (issue 6): generated data, a
 //! real `analytics::run`, then every endpoint as a manager, an agent (refused) and a manager
 //! of another tenant (sees nothing); and the dashboard page with its server-drawn charts.
@@ -110,7 +111,10 @@ impl TestApp {
             .unwrap();
         let status = r.status();
         let text = r.text().await.unwrap();
-        assert!(!text.contains("NaN") && !text.contains("Infinity"), "{text}");
+        assert!(
+            !text.contains("NaN") && !text.contains("Infinity"),
+            "{text}"
+        );
         (status, serde_json::from_str(&text).unwrap())
     }
 }
@@ -183,10 +187,16 @@ async fn analytics_endpoints_are_for_managers_and_per_tenant() {
     assert!(!list.is_empty() && list.len() <= 20);
     let values: Vec<f64> = list.iter().map(|x| x["value"].as_f64().unwrap()).collect();
     assert!(values.windows(2).all(|w| w[0] >= w[1]), "{values:?}");
-    assert!(list.iter().all(|x| !x["reasons"].as_str().unwrap().is_empty()));
+    assert!(
+        list.iter()
+            .all(|x| !x["reasons"].as_str().unwrap().is_empty())
+    );
 
     let (_, due) = t
-        .get(&manager, "/api/v1/analytics/replenishment/due?within_days=60")
+        .get(
+            &manager,
+            "/api/v1/analytics/replenishment/due?within_days=60",
+        )
         .await;
     let items = due["items"].as_array().unwrap();
     assert!(!items.is_empty());
@@ -220,7 +230,9 @@ async fn analytics_endpoints_are_for_managers_and_per_tenant() {
         .get(&manager, &format!("/api/v1/customers/{pid}/analytics"))
         .await;
     assert!(!c2["predictions"].as_array().unwrap().is_empty());
-    let (s, _) = t.get(&manager, "/api/v1/customers/999999999/analytics").await;
+    let (s, _) = t
+        .get(&manager, "/api/v1/customers/999999999/analytics")
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Agents may not see reports.
@@ -249,7 +261,10 @@ async fn analytics_endpoints_are_for_managers_and_per_tenant() {
     let (_, churn) = t.get(&other, "/api/v1/analytics/churn").await;
     assert!(churn["customers"].as_array().unwrap().is_empty());
     let (_, due) = t
-        .get(&other, "/api/v1/analytics/replenishment/due?within_days=365")
+        .get(
+            &other,
+            "/api/v1/analytics/replenishment/due?within_days=365",
+        )
         .await;
     assert!(due["items"].as_array().unwrap().is_empty());
     let (s, _) = t
@@ -289,7 +304,11 @@ async fn signed_in(t: &TestApp, email: &str) -> reqwest::Client {
     let csrf = csrf_in(&page.text().await.unwrap());
     let r = c
         .post(format!("{}/sign-in", t.url))
-        .form(&[("email", email), ("password", "password-123"), ("_csrf", &csrf)])
+        .form(&[
+            ("email", email),
+            ("password", "password-123"),
+            ("_csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
@@ -306,7 +325,11 @@ async fn the_dashboard_draws_charts_from_real_data() {
     let boss = signed_in(&t, "boss@a.test").await;
 
     // Before any run: a clear message, empty charts, no error.
-    let r = boss.get(format!("{}/dashboard", t.url)).send().await.unwrap();
+    let r = boss
+        .get(format!("{}/dashboard", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("data-testid=\"no-run\""));
@@ -341,7 +364,11 @@ async fn the_dashboard_draws_charts_from_real_data() {
     assert!(!html.contains("NaN") && !html.contains("inf%"));
 
     // In Korean and Chinese too.
-    for (lang, title) in [("ko", "고객 대시보드"), ("zh-CN", "客户仪表板"), ("en", "Customer dashboard")] {
+    for (lang, title) in [
+        ("ko", "고객 대시보드"),
+        ("zh-CN", "客户仪表板"),
+        ("en", "Customer dashboard"),
+    ] {
         let csrf = csrf_in(&html);
         let r = boss
             .post(format!("{}/lang", t.url))
@@ -363,6 +390,10 @@ async fn the_dashboard_draws_charts_from_real_data() {
 
     // Agents are refused.
     let agent = signed_in(&t, "agent@a.test").await;
-    let r = agent.get(format!("{}/dashboard", t.url)).send().await.unwrap();
+    let r = agent
+        .get(format!("{}/dashboard", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

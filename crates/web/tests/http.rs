@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The HTTP suite: the real server on 127.0.0.1:0 over a fresh database (SQLite, or
 //! PostgreSQL when `CONCIERGE_TEST_DATABASE_URL` is set), driven with a real HTTP client.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Search through the API: Chinese, Korean and English cases are found by words from their
 //! bodies; tenants never see each other's documents; hostile queries are harmless.
 
@@ -19,8 +20,16 @@ async fn add_case(app: &App, tenant: TenantId, number: i64, subject: &str, body:
         &mut tx,
         "cases",
         &[
-            "tenant_id", "number", "subject", "kind", "channel", "customer_id", "priority",
-            "status", "created_at", "updated_at",
+            "tenant_id",
+            "number",
+            "subject",
+            "kind",
+            "channel",
+            "customer_id",
+            "priority",
+            "status",
+            "created_at",
+            "updated_at",
         ],
         &[vec![
             tenant.0.into(),
@@ -56,7 +65,15 @@ async fn add_case(app: &App, tenant: TenantId, number: i64, subject: &str, body:
     insert_rows(
         &mut tx,
         "messages",
-        &["tenant_id", "case_id", "author_kind", "visibility", "channel", "body_text", "created_at"],
+        &[
+            "tenant_id",
+            "case_id",
+            "author_kind",
+            "visibility",
+            "channel",
+            "body_text",
+            "created_at",
+        ],
         &msgs,
         None,
     )
@@ -73,15 +90,60 @@ async fn finds_chinese_korean_and_english_cases_within_the_tenant_only() {
     cfg.storage.data_dir = data.path().to_path_buf();
     cfg.jobs.enabled = false;
     let app = App::new(db.store().await.unwrap(), cfg);
-    let t = app.store.ensure_tenant("default", "D", app.now()).await.unwrap().id;
-    let other = app.store.ensure_tenant("other", "O", app.now()).await.unwrap().id;
-    add_case(&app, t, 1, "订单问题", "我的订单损坏了，请尽快处理", "已联系仓库").await;
-    add_case(&app, t, 2, "배송 문의", "배송이 너무 늦어요. 언제 도착하나요?", "택배사 확인 중").await;
-    add_case(&app, t, 3, "Broken kettle", "My kettle arrived damaged and leaks", "offer replacement").await;
-    add_case(&app, other, 1, "Other tenant", "我的订单也损坏了 kettle damaged", "x").await;
+    let t = app
+        .store
+        .ensure_tenant("default", "D", app.now())
+        .await
+        .unwrap()
+        .id;
+    let other = app
+        .store
+        .ensure_tenant("other", "O", app.now())
+        .await
+        .unwrap()
+        .id;
+    add_case(
+        &app,
+        t,
+        1,
+        "订单问题",
+        "我的订单损坏了，请尽快处理",
+        "已联系仓库",
+    )
+    .await;
+    add_case(
+        &app,
+        t,
+        2,
+        "배송 문의",
+        "배송이 너무 늦어요. 언제 도착하나요?",
+        "택배사 확인 중",
+    )
+    .await;
+    add_case(
+        &app,
+        t,
+        3,
+        "Broken kettle",
+        "My kettle arrived damaged and leaks",
+        "offer replacement",
+    )
+    .await;
+    add_case(
+        &app,
+        other,
+        1,
+        "Other tenant",
+        "我的订单也损坏了 kettle damaged",
+        "x",
+    )
+    .await;
     let indexed = concierge_app::search::reindex(&app, |_| {}).await.unwrap();
     assert!(indexed >= 12, "{indexed}");
-    let u = app.add_user(t, "agent@example.com", None, Role::Agent, "password-123").await.unwrap();
+    let u = app
+        .add_user(t, "agent@example.com", None, Role::Agent, "password-123")
+        .await
+        .unwrap();
     let token = app.create_api_token(&u, "t").await.unwrap().0;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -102,7 +164,13 @@ async fn finds_chinese_korean_and_english_cases_within_the_tenant_only() {
         let q = q.to_string();
         async move {
             for _ in 0..50 {
-                if let Ok(r) = c.get(&url).query(&[("q", &q)]).bearer_auth(&token).send().await {
+                if let Ok(r) = c
+                    .get(&url)
+                    .query(&[("q", &q)])
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                {
                     return (r.status(), r.json::<Value>().await.unwrap_or(Value::Null));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -118,16 +186,35 @@ async fn finds_chinese_korean_and_english_cases_within_the_tenant_only() {
             .map(|h| h["title"].as_str().unwrap().to_string())
             .collect()
     };
-    for (q, expect) in [("订单", "[#1]"), ("损坏", "[#1]"), ("배송", "[#2]"), ("damaged", "[#3]"), ("KETTLE", "[#3]")] {
+    for (q, expect) in [
+        ("订单", "[#1]"),
+        ("损坏", "[#1]"),
+        ("배송", "[#2]"),
+        ("damaged", "[#3]"),
+        ("KETTLE", "[#3]"),
+    ] {
         let (status, body) = search(q).await;
         assert_eq!(status, 200, "{q}: {body}");
         let titles = case_numbers(&body);
         assert!(!titles.is_empty(), "{q} found nothing");
-        assert!(titles.iter().all(|t| t.starts_with(expect)), "{q}: {titles:?}");
-        assert!(titles.iter().all(|t| !t.contains("Other tenant")), "{q} leaked: {titles:?}");
+        assert!(
+            titles.iter().all(|t| t.starts_with(expect)),
+            "{q}: {titles:?}"
+        );
+        assert!(
+            titles.iter().all(|t| !t.contains("Other tenant")),
+            "{q} leaked: {titles:?}"
+        );
         // Highlighted and escaped.
-        assert!(body["hits"].as_array().unwrap().iter().any(|h| h["snippet_html"].as_str().unwrap().contains("<mark>")
-            || h["title_html"].as_str().unwrap().contains("<mark>")), "{q}: {body}");
+        assert!(
+            body["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["snippet_html"].as_str().unwrap().contains("<mark>")
+                    || h["title_html"].as_str().unwrap().contains("<mark>")),
+            "{q}: {body}"
+        );
     }
     // Staff find internal notes.
     let (_, body) = search("택배사").await;

@@ -18,11 +18,9 @@ impl From<AnalyticsRunError> for ApiError {
         match e {
             AnalyticsRunError::Store(s) => s.into(),
             AnalyticsRunError::Invalid(m) => ApiError::invalid(m),
-            AnalyticsRunError::Data(m) => ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "analytics_unavailable",
-                m,
-            ),
+            AnalyticsRunError::Data(m) => {
+                ApiError::new(axum::http::StatusCode::CONFLICT, "analytics_unavailable", m)
+            }
         }
     }
 }
@@ -475,10 +473,6 @@ pub async fn customer_analytics(
                 at: h.at,
             })
             .collect(),
-        predictions: a
-            .predictions
-            .into_iter()
-            .map(PredictionOut::from)
-            .collect(),
+        predictions: a.predictions.into_iter().map(PredictionOut::from).collect(),
     }))
 }

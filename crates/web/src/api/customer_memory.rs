@@ -254,7 +254,11 @@ pub struct ProfileOut {
     pub pinned_notes: Vec<NoteOut>,
 }
 
-async fn profile_out(s: &AppState, user: &concierge_store::UserRow, id: CustomerId) -> Result<ProfileOut, ApiError> {
+async fn profile_out(
+    s: &AppState,
+    user: &concierge_store::UserRow,
+    id: CustomerId,
+) -> Result<ProfileOut, ApiError> {
     let tenant = user.tenant_id;
     let p: CustomerProfile = s.app.customer_profile(tenant, id).await?;
     let preferences = s.app.preferences(tenant, id, false).await?;
@@ -264,7 +268,13 @@ async fn profile_out(s: &AppState, user: &concierge_store::UserRow, id: Customer
         p.contacts
             .iter()
             .find(|c| c.kind == kind && c.primary)
-            .map(|c| if kind == "phone" { c.normalized.clone() } else { c.value.clone() })
+            .map(|c| {
+                if kind == "phone" {
+                    c.normalized.clone()
+                } else {
+                    c.value.clone()
+                }
+            })
     };
     Ok(ProfileOut {
         id: p.id.0,
@@ -468,7 +478,10 @@ pub async fn list_preferences(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<ApiJson<Vec<PreferenceOut>>, ApiError> {
     require(&user, Permission::ReadCustomers)?;
-    let rows = s.app.preferences(user.tenant_id, CustomerId(id), q.history).await?;
+    let rows = s
+        .app
+        .preferences(user.tenant_id, CustomerId(id), q.history)
+        .await?;
     Ok(ApiJson(rows.into_iter().map(PreferenceOut::from).collect()))
 }
 
@@ -545,7 +558,13 @@ pub async fn set_flag(
     require(&user, Permission::WriteCustomers)?;
     let row = s
         .app
-        .set_customer_flag(&user, CustomerId(id), &body.flag, body.set, body.reason.as_deref())
+        .set_customer_flag(
+            &user,
+            CustomerId(id),
+            &body.flag,
+            body.set,
+            body.reason.as_deref(),
+        )
         .await?;
     let status = if body.set {
         StatusCode::CREATED

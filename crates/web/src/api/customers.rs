@@ -60,10 +60,10 @@ pub async fn create_customer(
         Some(e) => Some(EmailAddress::parse(e).map_err(|e| ApiError::invalid(e.to_string()))?),
         None => None,
     };
-    if let Some(x) = &body.external_id {
-        if x.is_empty() || x.len() > 200 {
-            return Err(ApiError::invalid("external_id must be 1-200 characters"));
-        }
+    if let Some(x) = &body.external_id
+        && (x.is_empty() || x.len() > 200)
+    {
+        return Err(ApiError::invalid("external_id must be 1-200 characters"));
     }
     let now = s.app.now();
     let c = s

@@ -66,8 +66,14 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             customer_memory::list_preferences,
             customer_memory::record_preference
         ))
-        .routes(routes!(customer_memory::list_notes, customer_memory::add_note))
-        .routes(routes!(customer_memory::list_flags, customer_memory::set_flag))
+        .routes(routes!(
+            customer_memory::list_notes,
+            customer_memory::add_note
+        ))
+        .routes(routes!(
+            customer_memory::list_flags,
+            customer_memory::set_flag
+        ))
         .routes(routes!(customer_memory::timeline))
         .routes(routes!(customer_memory::render))
         .routes(routes!(analytics::pareto))

@@ -88,7 +88,11 @@ pub async fn search(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "search task failed");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "search failed")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "search failed",
+            )
         })?
         .map_err(|e| match e {
             concierge_search::SearchError::InvalidSort { .. }
@@ -96,7 +100,11 @@ pub async fn search(
             | concierge_search::SearchError::InvalidPaging(_) => ApiError::invalid(e.to_string()),
             other => {
                 tracing::error!(error = %other, "search failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "search failed")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "search failed",
+                )
             }
         })?;
     Ok(ApiJson(SearchOut {

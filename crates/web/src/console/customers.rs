@@ -264,7 +264,12 @@ fn timeline_text(i: &TimelineItem) -> String {
             t
         }
         "note" => str_of("excerpt"),
-        "flag" => format!("{} {} {}", str_of("flag"), str_of("action"), str_of("reason")),
+        "flag" => format!(
+            "{} {} {}",
+            str_of("flag"),
+            str_of("action"),
+            str_of("reason")
+        ),
         "profile" => s
             .get("fields")
             .and_then(|f| f.as_array())
@@ -328,7 +333,9 @@ async fn customer_page_with(
             .await;
         let page = match page {
             Err(CustomerError::Invalid(_)) => {
-                s.app.customer_timeline(tenant, id, None, None, Some(50)).await?
+                s.app
+                    .customer_timeline(tenant, id, None, None, Some(50))
+                    .await?
             }
             other => other?,
         };
@@ -364,7 +371,10 @@ async fn customer_page_with(
     let flag_options = vec![
         ("vip", t.get("customer.flag_vip").to_string()),
         ("abusive", t.get("customer.flag_abusive").to_string()),
-        ("fraud_suspect", t.get("customer.flag_fraud_suspect").to_string()),
+        (
+            "fraud_suspect",
+            t.get("customer.flag_fraud_suspect").to_string(),
+        ),
     ];
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -424,12 +434,10 @@ async fn after_form(
     }
 }
 
-fn may_write(staff: &ConsoleStaff) -> Result<(), Response> {
-    if staff.user.role.can(Permission::WriteCustomers) {
-        Ok(())
-    } else {
-        Err((StatusCode::FORBIDDEN, "Your role cannot change customers.").into_response())
-    }
+/// `Some(403 page)` unless the user may change customers.
+fn refuse_unless_writer(staff: &ConsoleStaff) -> Option<Response> {
+    (!staff.user.role.can(Permission::WriteCustomers))
+        .then(|| (StatusCode::FORBIDDEN, "Your role cannot change customers.").into_response())
 }
 
 #[derive(Deserialize)]
@@ -450,7 +458,10 @@ pub async fn remember_post(
     Path(id): Path<i64>,
     Form(f): Form<RememberForm>,
 ) -> Response {
-    if let Err(r) = staff.check_csrf(&f.csrf).and_then(|_| may_write(&staff)) {
+    if let Err(r) = staff.check_csrf(&f.csrf) {
+        return r;
+    }
+    if let Some(r) = refuse_unless_writer(&staff) {
         return r;
     }
     let r = s
@@ -487,7 +498,10 @@ pub async fn note_post(
     Path(id): Path<i64>,
     Form(f): Form<NoteForm>,
 ) -> Response {
-    if let Err(r) = staff.check_csrf(&f.csrf).and_then(|_| may_write(&staff)) {
+    if let Err(r) = staff.check_csrf(&f.csrf) {
+        return r;
+    }
+    if let Some(r) = refuse_unless_writer(&staff) {
         return r;
     }
     let r = s
@@ -516,13 +530,22 @@ pub async fn flag_post(
     Path(id): Path<i64>,
     Form(f): Form<FlagForm>,
 ) -> Response {
-    if let Err(r) = staff.check_csrf(&f.csrf).and_then(|_| may_write(&staff)) {
+    if let Err(r) = staff.check_csrf(&f.csrf) {
+        return r;
+    }
+    if let Some(r) = refuse_unless_writer(&staff) {
         return r;
     }
     let set = f.action.as_deref() != Some("clear");
     let r = s
         .app
-        .set_customer_flag(&staff.user, CustomerId(id), &f.flag, set, f.reason.as_deref())
+        .set_customer_flag(
+            &staff.user,
+            CustomerId(id),
+            &f.flag,
+            set,
+            f.reason.as_deref(),
+        )
         .await
         .map(|_| ());
     after_form(&s, &headers, &staff, id, "flags", r).await

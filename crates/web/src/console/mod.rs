@@ -48,11 +48,11 @@ pub fn session_cookie(value: String, secure: bool) -> Cookie<'static> {
 /// The CSRF token for forms shown before sign-in (double-submit cookie): reuses the
 /// visitor's cookie or sets a new one.
 pub fn pre_csrf(jar: CookieJar, secure: bool) -> (CookieJar, String) {
-    if let Some(c) = jar.get(PRE_CSRF_COOKIE) {
-        if c.value().len() >= 32 {
-            let v = c.value().to_string();
-            return (jar, v);
-        }
+    if let Some(c) = jar.get(PRE_CSRF_COOKIE)
+        && c.value().len() >= 32
+    {
+        let v = c.value().to_string();
+        return (jar, v);
     }
     let v = concierge_app::secrets::random_secret();
     let cookie = Cookie::build((PRE_CSRF_COOKIE, v.clone()))
