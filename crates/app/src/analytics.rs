@@ -465,7 +465,17 @@ fn product_purchases(lines: &[concierge_store::analytics::LineFact]) -> Vec<Prod
 /// the model's run-out prediction with "last purchase + mean gap".
 pub async fn backtest(app: &App, tenant: TenantId) -> Result<BacktestReport, AnalyticsRunError> {
     let lines = app.store.line_facts(tenant, &|_, _| {}).await?;
-    let purchases = product_purchases(&lines);
+    // As in `run`: when the catalogue marks consumables, only they are predicted.
+    let consumables: HashSet<i64> = app
+        .store
+        .consumable_products(tenant)
+        .await?
+        .into_iter()
+        .collect();
+    let purchases: Vec<ProductPurchase> = product_purchases(&lines)
+        .into_iter()
+        .filter(|p| consumables.is_empty() || consumables.contains(&p.product_id))
+        .collect();
     if purchases.is_empty() {
         return Err(no_purchases());
     }
