@@ -152,6 +152,11 @@ async fn gen_then_run_fit_and_backtest() {
     let b: Value = serde_json::from_str(out.trim()).unwrap();
     assert!(b["pairs"].as_u64().unwrap() > 10, "{b}");
     assert!(num(&b, "mae_model_days") > 0.0 && num(&b, "mae_naive_days") > 0.0);
+    // On generated regular buyers of consumables the rice-jar model beats "last + mean gap".
+    assert!(
+        num(&b, "mae_model_days") < num(&b, "mae_naive_days"),
+        "model {b}"
+    );
 }
 
 #[tokio::test]
