@@ -11,6 +11,7 @@
 
 pub mod analytics;
 pub mod bulk;
+pub mod cases;
 mod error;
 pub mod jobs;
 pub mod memory;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Search through the API: Chinese, Korean and English cases are found by words from their
 //! bodies; tenants never see each other's documents; hostile queries are harmless.
 
@@ -146,16 +145,7 @@ async fn finds_chinese_korean_and_english_cases_within_the_tenant_only() {
         .unwrap();
     let token = app.create_api_token(&u, "t").await.unwrap().0;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let a = app.clone();
-    tokio::spawn(async move {
-        let _ = concierge_web::serve(a, listener, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let (url, _stop) = crate::harness::serve(&app).await;
     let c = reqwest::Client::new();
     let search = |q: &str| {
         let c = c.clone();
@@ -235,5 +225,5 @@ async fn finds_chinese_korean_and_english_cases_within_the_tenant_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    let _ = tx.send(());
+    drop(_stop);
 }

@@ -1,96 +1,16 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The analytics API and the manager dashboard over real HTTP (issue 6): generated data, a
 //! real `analytics::run`, then every endpoint as a manager, an agent (refused) and a manager
 //! of another tenant (sees nothing); and the dashboard page with its server-drawn charts.
 //! PostgreSQL when `CONCIERGE_TEST_DATABASE_URL` is set, otherwise SQLite.
 
+use crate::harness::*;
 use concierge_app::analytics::{RunOptions, run};
 use concierge_app::generate::{GenOptions, generate};
-use concierge_app::{App, Config};
 use concierge_domain::Role;
-use concierge_store::testing::TestDb;
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::Value;
 
-struct TestApp {
-    url: String,
-    app: App,
-    _db: TestDb,
-    _data: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-async fn spawn_app() -> TestApp {
-    let db = TestDb::new().await.unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.storage.data_dir = data.path().to_path_buf();
-    cfg.storage.database_url = db.url.clone();
-    cfg.jobs.enabled = false;
-    let store = db.store().await.unwrap();
-    let app = App::new(store, cfg);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let a = app.clone();
-    tokio::spawn(async move {
-        if let Err(e) = concierge_web::serve(a, listener, async {
-            let _ = rx.await;
-        })
-        .await
-        {
-            eprintln!("the test server stopped: {e:#}");
-        }
-    });
-    // Wait until the server answers before writing data: a server still starting up (it
-    // writes its default tenant) while the test generates data could time out on the
-    // database and stop, which the test would only see later as "connection refused".
-    let mut up = false;
-    for _ in 0..1500 {
-        if reqwest::get(format!("{url}/healthz")).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(up, "the test server did not answer within 30 s");
-    TestApp {
-        url,
-        app,
-        _db: db,
-        _data: data,
-        stop: Some(tx),
-    }
-}
-
 impl TestApp {
-    async fn tenant(&self, slug: &str) -> concierge_domain::TenantId {
-        self.app
-            .store
-            .ensure_tenant(slug, slug, self.app.now())
-            .await
-            .unwrap()
-            .id
-    }
-
-    async fn token(&self, tenant: concierge_domain::TenantId, email: &str, role: Role) -> String {
-        let u = self
-            .app
-            .add_user(tenant, email, None, role, "password-123")
-            .await
-            .unwrap();
-        self.app.create_api_token(&u, "test").await.unwrap().0
-    }
-
     /// Generated customers and orders in `tenant`, analysed.
     async fn analysed(&self, tenant: concierge_domain::TenantId, customers: u64) {
         let opts = GenOptions {
@@ -152,9 +72,9 @@ async fn analytics_endpoints_are_for_managers_and_per_tenant() {
     let a = t.tenant("default").await;
     let b = t.tenant("other").await;
     t.analysed(a, 300).await;
-    let manager = t.token(a, "boss@a.test", Role::Manager).await;
-    let agent = t.token(a, "agent@a.test", Role::Agent).await;
-    let other = t.token(b, "boss@b.test", Role::Manager).await;
+    let manager = t.user_with_token(a, "boss@a.test", Role::Manager).await;
+    let agent = t.user_with_token(a, "agent@a.test", Role::Agent).await;
+    let other = t.user_with_token(b, "boss@b.test", Role::Manager).await;
 
     let (s, pareto) = t.get(&manager, "/api/v1/analytics/pareto").await;
     assert_eq!(s, StatusCode::OK);
@@ -297,40 +217,12 @@ async fn analytics_endpoints_are_for_managers_and_per_tenant() {
     }
 }
 
-fn csrf_in(html: &str) -> String {
-    let marker = "name=\"_csrf\" value=\"";
-    let i = html.find(marker).expect("form has a CSRF field") + marker.len();
-    html[i..].split('"').next().unwrap().to_string()
-}
-
-async fn signed_in(t: &TestApp, email: &str) -> reqwest::Client {
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let page = c.get(format!("{}/sign-in", t.url)).send().await.unwrap();
-    let csrf = csrf_in(&page.text().await.unwrap());
-    let r = c
-        .post(format!("{}/sign-in", t.url))
-        .form(&[
-            ("email", email),
-            ("password", "password-123"),
-            ("_csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    c
-}
-
 #[tokio::test]
 async fn the_dashboard_draws_charts_from_real_data() {
     let t = spawn_app().await;
     let a = t.tenant("default").await;
-    t.token(a, "boss@a.test", Role::Manager).await;
-    t.token(a, "agent@a.test", Role::Agent).await;
+    t.user_with_token(a, "boss@a.test", Role::Manager).await;
+    t.user_with_token(a, "agent@a.test", Role::Agent).await;
     let boss = signed_in(&t, "boss@a.test").await;
 
     // Before any run: a clear message, empty charts, no error.

@@ -1,0 +1,1917 @@
+//! Cases (issue 4): the rows of a case's life — the case itself, its messages and internal
+//! notes with attachments, its event stream (the audit trail), its service-level targets and
+//! the escalation steps fired on them, hand-offs between teams, tags, presence, tasks and
+//! staff notifications.
+//!
+//! Every change to a case goes through one [`CaseWrite`] applied in one transaction with an
+//! optimistic version check: the case row, its events (mirrored onto the customer's
+//! timeline), the change log the search index follows, and any tasks or notifications it
+//! causes are committed together or not at all. The store records; the rules that decide
+//! what to write live in the domain crate and the application layer.
+
+use crate::{Result, Store, StoreError};
+use concierge_domain::{CaseId, CustomerId, TenantId};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+/// A case with the names a reader needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseRow {
+    pub id: i64,
+    pub number: i64,
+    pub subject: String,
+    pub kind: String,
+    pub channel: String,
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub household_id: Option<i64>,
+    pub order_id: Option<i64>,
+    pub priority: String,
+    pub status: String,
+    pub owner_id: Option<i64>,
+    pub owner_name: Option<String>,
+    pub team_id: Option<i64>,
+    pub team_name: Option<String>,
+    pub tags: Vec<String>,
+    pub parent_case_id: Option<i64>,
+    pub merged_into: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub next_due_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub solved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub version: i64,
+}
+
+/// A message on a case: from the customer, a public reply, or an internal note.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub author_kind: String,
+    pub author_user_id: Option<i64>,
+    pub author_name: Option<String>,
+    pub author_customer_id: Option<i64>,
+    pub author_email: Option<String>,
+    pub visibility: String,
+    pub channel: String,
+    pub route: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub delivery_state: Option<String>,
+    pub delivery_error: Option<String>,
+    pub created_at: i64,
+    pub attachments: Vec<AttachmentRow>,
+}
+
+/// An attachment's metadata; the bytes live in the data directory under `sha256`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub message_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    #[serde(skip)]
+    pub sha256: String,
+    pub created_at: i64,
+}
+
+/// One entry of a case's event stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseEventRow {
+    pub id: i64,
+    pub kind: String,
+    pub actor_kind: String,
+    pub actor_id: Option<i64>,
+    pub actor_name: Option<String>,
+    pub visibility: String,
+    pub detail: serde_json::Value,
+    pub at: i64,
+}
+
+/// A service-level target of a case as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub kind: String,
+    pub team_id: Option<i64>,
+    pub policy_id: Option<i64>,
+    pub started_at: i64,
+    pub business_ms: i64,
+    pub due_at: i64,
+    pub paused_since: Option<i64>,
+    pub met_at: Option<i64>,
+    pub cancelled_at: Option<i64>,
+    pub next_check_at: Option<i64>,
+}
+
+/// One step of a case's path between teams.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandoffRow {
+    pub id: i64,
+    pub from_team: Option<i64>,
+    pub from_team_name: Option<String>,
+    pub to_team: i64,
+    pub to_team_name: Option<String>,
+    pub reason: String,
+    pub by_user: Option<i64>,
+    pub by_name: Option<String>,
+    pub at: i64,
+    pub accepted_at: Option<i64>,
+}
+
+/// A new case's fields.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub subject: String,
+    pub kind: String,
+    pub channel: String,
+    pub customer_id: CustomerId,
+    pub household_id: Option<i64>,
+    pub order_id: Option<i64>,
+    pub priority: String,
+    pub status: String,
+    pub owner_id: Option<i64>,
+    pub team_id: Option<i64>,
+    pub parent_case_id: Option<i64>,
+}
+
+/// A message to add.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    /// `customer`, `staff` or `system`.
+    pub author_kind: String,
+    pub author_user_id: Option<i64>,
+    pub author_customer_id: Option<i64>,
+    pub author_email: Option<String>,
+    /// `public` or `internal`.
+    pub visibility: String,
+    pub channel: String,
+    /// How a public reply reaches the customer (`email`, `letter_page`, `call_task`, ...).
+    pub route: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub delivery_state: Option<String>,
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// An attachment whose bytes are already stored under `sha256`.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// An event to append to the case (and the customer's timeline).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: String,
+    /// `user`, `customer` or `system`.
+    pub actor_kind: String,
+    pub actor_id: Option<i64>,
+    /// `customer` when the customer may see this step in the portal, else `internal`.
+    pub visibility: String,
+    pub detail: serde_json::Value,
+}
+
+/// A target to start.
+#[derive(Debug, Clone)]
+pub struct NewTarget {
+    pub kind: String,
+    pub team_id: Option<i64>,
+    pub policy_id: Option<i64>,
+    pub started_at: i64,
+    pub business_ms: i64,
+    pub due_at: i64,
+    pub next_check_at: Option<i64>,
+}
+
+/// Work for a person (a call-back, a letter to print, a follow-up).
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub kind: String,
+    pub customer_id: Option<i64>,
+    pub case_id: Option<i64>,
+    pub title: String,
+    pub assignee_id: Option<i64>,
+    pub due_at: i64,
+    /// Makes creating the same task twice a no-op.
+    pub unique_key: Option<String>,
+}
+
+/// A notification for a staff member.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub user_id: i64,
+    pub kind: String,
+    pub body: String,
+}
+
+/// A hand-off to record.
+#[derive(Debug, Clone)]
+pub struct NewHandoff {
+    pub from_team: Option<i64>,
+    pub to_team: i64,
+    pub reason: String,
+    pub by_user: Option<i64>,
+}
+
+/// Fields of the case row to change; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct CaseChange {
+    pub subject: Option<String>,
+    pub kind: Option<String>,
+    pub priority: Option<String>,
+    pub status: Option<String>,
+    pub owner_id: Option<Option<i64>>,
+    pub team_id: Option<Option<i64>>,
+    pub order_id: Option<Option<i64>>,
+    pub solved_at: Option<Option<i64>>,
+    pub closed_at: Option<Option<i64>>,
+    pub first_response_at: Option<i64>,
+    pub next_due_at: Option<Option<i64>>,
+    pub merged_into: Option<i64>,
+}
+
+/// Everything one action does to a case, applied atomically.
+#[derive(Debug, Clone, Default)]
+pub struct CaseWrite {
+    pub change: CaseChange,
+    pub add_tags: Vec<String>,
+    pub remove_tags: Vec<String>,
+    pub messages: Vec<NewMessage>,
+    pub events: Vec<NewEvent>,
+    pub new_targets: Vec<NewTarget>,
+    /// Targets to save as given (matched by id within the case).
+    pub targets: Vec<TargetRow>,
+    pub handoff: Option<NewHandoff>,
+    /// Marks the open hand-offs of the case as accepted.
+    pub accept_handoffs: bool,
+    pub tasks: Vec<NewTask>,
+    pub notifications: Vec<NewNotification>,
+}
+
+impl CaseWrite {
+    /// Whether applying this would change nothing.
+    pub fn is_empty(&self) -> bool {
+        let c = &self.change;
+        c.subject.is_none()
+            && c.kind.is_none()
+            && c.priority.is_none()
+            && c.status.is_none()
+            && c.owner_id.is_none()
+            && c.team_id.is_none()
+            && c.order_id.is_none()
+            && c.solved_at.is_none()
+            && c.closed_at.is_none()
+            && c.first_response_at.is_none()
+            && c.next_due_at.is_none()
+            && c.merged_into.is_none()
+            && self.add_tags.is_empty()
+            && self.remove_tags.is_empty()
+            && self.messages.is_empty()
+            && self.events.is_empty()
+            && self.new_targets.is_empty()
+            && self.targets.is_empty()
+            && self.handoff.is_none()
+            && !self.accept_handoffs
+            && self.tasks.is_empty()
+            && self.notifications.is_empty()
+    }
+}
+
+/// What happened when a write was applied: the new message ids, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub message_ids: Vec<i64>,
+}
+
+/// Which cases a queue shows.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// `Some(None)`: unassigned only.
+    pub owner: Option<Option<i64>>,
+    pub team: Option<i64>,
+    /// Any of these statuses (empty: all).
+    pub statuses: Vec<String>,
+    pub customer: Option<i64>,
+    /// Cases with a running target due before this instant.
+    pub due_before: Option<i64>,
+    pub tag: Option<String>,
+    /// Cases with a hand-off not yet accepted by the receiving team.
+    pub awaiting_handoff: bool,
+}
+
+/// The order of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueOrder {
+    /// Most recently updated first.
+    #[default]
+    Updated,
+    /// Soonest due first.
+    Due,
+}
+
+/// A team with its settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TeamRow {
+    pub id: i64,
+    pub name: String,
+    pub manager_id: Option<i64>,
+    pub handoff_mins: Option<i64>,
+    pub assignment: String,
+    pub last_assigned_user: Option<i64>,
+    pub calendar_id: Option<i64>,
+}
+
+/// A team member with their current load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberRow {
+    pub user_id: i64,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub cap: Option<i64>,
+    pub available: bool,
+    pub open_cases: i64,
+}
+
+/// Someone looking at or writing on a case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PresenceRow {
+    pub user_id: i64,
+    pub name: String,
+    pub mode: String,
+    pub seen_at: i64,
+}
+
+/// A task for a person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRow {
+    pub id: i64,
+    pub kind: String,
+    pub customer_id: Option<i64>,
+    pub case_id: Option<i64>,
+    pub title: String,
+    pub assignee_id: Option<i64>,
+    pub due_at: i64,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub created_at: i64,
+    pub done_at: Option<i64>,
+}
+
+/// A staff notification.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub kind: String,
+    pub case_id: Option<i64>,
+    pub body: String,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+}
+
+/// A named, stored JSON definition (trigger, macro, policy, rule, calendar).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpecRow {
+    pub id: i64,
+    pub name: String,
+    pub event: Option<String>,
+    pub spec: String,
+    pub position: i64,
+    pub active: bool,
+}
+
+/// A reply template.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplateRow {
+    pub id: i64,
+    pub name: String,
+    pub body: String,
+}
+
+const CASE_SELECT: &str = "SELECT c.id, c.number, c.subject, c.kind, c.channel, c.customer_id, \
+    cu.display_name AS customer_name, c.household_id, c.order_id, c.priority, c.status, \
+    c.owner_id, u.display_name AS owner_name, c.team_id, t.name AS team_name, \
+    c.parent_case_id, c.merged_into, c.first_response_at, c.next_due_at, c.created_at, \
+    c.updated_at, c.solved_at, c.closed_at, c.version FROM cases c \
+    JOIN customers cu ON cu.id = c.customer_id \
+    LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN teams t ON t.id = c.team_id";
+
+fn case_from(r: &AnyRow) -> Result<CaseRow> {
+    Ok(CaseRow {
+        id: r.try_get("id")?,
+        number: r.try_get("number")?,
+        subject: r.try_get("subject")?,
+        kind: r.try_get("kind")?,
+        channel: r.try_get("channel")?,
+        customer_id: r.try_get("customer_id")?,
+        customer_name: r.try_get("customer_name")?,
+        household_id: r.try_get("household_id")?,
+        order_id: r.try_get("order_id")?,
+        priority: r.try_get("priority")?,
+        status: r.try_get("status")?,
+        owner_id: r.try_get("owner_id")?,
+        owner_name: r.try_get("owner_name")?,
+        team_id: r.try_get("team_id")?,
+        team_name: r.try_get("team_name")?,
+        tags: Vec::new(),
+        parent_case_id: r.try_get("parent_case_id")?,
+        merged_into: r.try_get("merged_into")?,
+        first_response_at: r.try_get("first_response_at")?,
+        next_due_at: r.try_get("next_due_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        solved_at: r.try_get("solved_at")?,
+        closed_at: r.try_get("closed_at")?,
+        version: r.try_get("version")?,
+    })
+}
+
+const TARGET_COLS: &str = "id, case_id, kind, team_id, policy_id, started_at, business_ms, \
+    due_at, paused_since, met_at, cancelled_at, next_check_at";
+
+fn target_from(r: &AnyRow) -> Result<TargetRow> {
+    Ok(TargetRow {
+        id: r.try_get("id")?,
+        case_id: r.try_get("case_id")?,
+        kind: r.try_get("kind")?,
+        team_id: r.try_get("team_id")?,
+        policy_id: r.try_get("policy_id")?,
+        started_at: r.try_get("started_at")?,
+        business_ms: r.try_get("business_ms")?,
+        due_at: r.try_get("due_at")?,
+        paused_since: r.try_get("paused_since")?,
+        met_at: r.try_get("met_at")?,
+        cancelled_at: r.try_get("cancelled_at")?,
+        next_check_at: r.try_get("next_check_at")?,
+    })
+}
+
+fn task_from(r: &AnyRow) -> Result<TaskRow> {
+    Ok(TaskRow {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        customer_id: r.try_get("customer_id")?,
+        case_id: r.try_get("case_id")?,
+        title: r.try_get("title")?,
+        assignee_id: r.try_get("assignee_id")?,
+        due_at: r.try_get("due_at")?,
+        status: r.try_get("status")?,
+        outcome: r.try_get("outcome")?,
+        created_at: r.try_get("created_at")?,
+        done_at: r.try_get("done_at")?,
+    })
+}
+
+/// Appends to the ordered change log that every node's search index follows.
+async fn log_change(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    entity: &str,
+    id: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO change_log (tenant_id, entity, entity_id, op, at) \
+         VALUES ($1, $2, $3, 'upsert', $4)",
+    )
+    .bind(tenant.0)
+    .bind(entity)
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Applies everything in `w` except the case-row change, inside `tx`.
+async fn apply_parts(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    case_id: i64,
+    w: &CaseWrite,
+    now: i64,
+) -> Result<Applied> {
+    let head = sqlx::query("SELECT customer_id, number, subject FROM cases WHERE id = $1")
+        .bind(case_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let customer_id: i64 = head.try_get("customer_id")?;
+    let number: i64 = head.try_get("number")?;
+    let subject: String = head.try_get("subject")?;
+    for tag in &w.add_tags {
+        sqlx::query(
+            "INSERT INTO case_tags (tenant_id, case_id, tag) VALUES ($1, $2, $3) \
+             ON CONFLICT (case_id, tag) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(case_id)
+        .bind(tag)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for tag in &w.remove_tags {
+        sqlx::query("DELETE FROM case_tags WHERE case_id = $1 AND tag = $2")
+            .bind(case_id)
+            .bind(tag)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let mut applied = Applied::default();
+    for m in &w.messages {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (tenant_id, case_id, author_kind, author_user_id, \
+             author_customer_id, author_email, visibility, channel, route, body_text, body_html, \
+             delivery_state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(case_id)
+        .bind(&m.author_kind)
+        .bind(m.author_user_id)
+        .bind(m.author_customer_id)
+        .bind(m.author_email.as_deref())
+        .bind(&m.visibility)
+        .bind(&m.channel)
+        .bind(m.route.as_deref())
+        .bind(&m.body_text)
+        .bind(m.body_html.as_deref())
+        .bind(m.delivery_state.as_deref())
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+        for a in &m.attachments {
+            sqlx::query(
+                "INSERT INTO attachments (tenant_id, case_id, message_id, filename, \
+                 content_type, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(tenant.0)
+            .bind(case_id)
+            .bind(id)
+            .bind(&a.filename)
+            .bind(&a.content_type)
+            .bind(a.size)
+            .bind(&a.sha256)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        let excerpt: String = m.body_text.chars().take(200).collect();
+        let summary = serde_json::json!({
+            "number": number,
+            "subject": subject,
+            "author": m.author_kind,
+            "visibility": m.visibility,
+            "channel": m.channel,
+            "excerpt": excerpt,
+        });
+        timeline(
+            tx,
+            tenant,
+            customer_id,
+            "message",
+            m.author_user_id,
+            case_id,
+            &summary,
+            now,
+        )
+        .await?;
+        log_change(tx, tenant, "message", id, now).await?;
+        applied.message_ids.push(id);
+    }
+    for e in &w.events {
+        sqlx::query(
+            "INSERT INTO case_events (tenant_id, case_id, kind, actor_kind, actor_id, \
+             visibility, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(tenant.0)
+        .bind(case_id)
+        .bind(&e.kind)
+        .bind(&e.actor_kind)
+        .bind(e.actor_id)
+        .bind(&e.visibility)
+        .bind(e.detail.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        let summary = serde_json::json!({
+            "number": number,
+            "subject": subject,
+            "event": e.kind,
+            "detail": e.detail,
+        });
+        let actor = if e.actor_kind == "user" {
+            e.actor_id
+        } else {
+            None
+        };
+        timeline(
+            tx,
+            tenant,
+            customer_id,
+            "case_event",
+            actor,
+            case_id,
+            &summary,
+            now,
+        )
+        .await?;
+    }
+    for t in &w.new_targets {
+        sqlx::query(
+            "INSERT INTO case_targets (tenant_id, case_id, kind, team_id, policy_id, started_at, \
+             business_ms, due_at, next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(tenant.0)
+        .bind(case_id)
+        .bind(&t.kind)
+        .bind(t.team_id)
+        .bind(t.policy_id)
+        .bind(t.started_at)
+        .bind(t.business_ms)
+        .bind(t.due_at)
+        .bind(t.next_check_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for t in &w.targets {
+        sqlx::query(
+            "UPDATE case_targets SET due_at = $3, paused_since = $4, met_at = $5, \
+             cancelled_at = $6, next_check_at = $7, business_ms = $8 \
+             WHERE tenant_id = $1 AND id = $2 AND case_id = $9",
+        )
+        .bind(tenant.0)
+        .bind(t.id)
+        .bind(t.due_at)
+        .bind(t.paused_since)
+        .bind(t.met_at)
+        .bind(t.cancelled_at)
+        .bind(t.next_check_at)
+        .bind(t.business_ms)
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if w.accept_handoffs {
+        sqlx::query(
+            "UPDATE case_handoffs SET accepted_at = $3 \
+             WHERE tenant_id = $1 AND case_id = $2 AND accepted_at IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(case_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some(h) = &w.handoff {
+        sqlx::query(
+            "INSERT INTO case_handoffs (tenant_id, case_id, from_team, to_team, reason, by_user, \
+             at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(tenant.0)
+        .bind(case_id)
+        .bind(h.from_team)
+        .bind(h.to_team)
+        .bind(&h.reason)
+        .bind(h.by_user)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for t in &w.tasks {
+        insert_task(tx, tenant, t, now).await?;
+    }
+    for n in &w.notifications {
+        sqlx::query(
+            "INSERT INTO notifications (tenant_id, user_id, kind, case_id, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant.0)
+        .bind(n.user_id)
+        .bind(&n.kind)
+        .bind(case_id)
+        .bind(&n.body)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    // The earliest running target decides when the case is next due.
+    let next_due: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(due_at) FROM case_targets WHERE case_id = $1 AND met_at IS NULL \
+         AND cancelled_at IS NULL AND paused_since IS NULL",
+    )
+    .bind(case_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE cases SET next_due_at = $2 WHERE id = $1")
+        .bind(case_id)
+        .bind(next_due)
+        .execute(&mut **tx)
+        .await?;
+    log_change(tx, tenant, "case", case_id, now).await?;
+    Ok(applied)
+}
+
+async fn insert_task(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    t: &NewTask,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tasks (tenant_id, kind, customer_id, case_id, title, assignee_id, due_at, \
+         unique_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (tenant_id, unique_key) DO NOTHING",
+    )
+    .bind(tenant.0)
+    .bind(&t.kind)
+    .bind(t.customer_id)
+    .bind(t.case_id)
+    .bind(&t.title)
+    .bind(t.assignee_id)
+    .bind(t.due_at)
+    .bind(t.unique_key.as_deref())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn timeline(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    customer: i64,
+    kind: &str,
+    actor: Option<i64>,
+    case_id: i64,
+    summary: &serde_json::Value,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO timeline_events (tenant_id, customer_id, kind, at, actor_id, ref_kind, \
+         ref_id, summary) VALUES ($1, $2, $3, $4, $5, 'case', $6, $7)",
+    )
+    .bind(tenant.0)
+    .bind(customer)
+    .bind(kind)
+    .bind(now)
+    .bind(actor)
+    .bind(case_id)
+    .bind(summary.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Builds `UPDATE cases SET ...` for the set fields of `c`; binds are pushed to `vals` and
+/// numbered after the first `offset` parameters.
+fn change_sql(c: &CaseChange, offset: usize) -> (String, Vec<crate::bulk::Val>) {
+    use crate::bulk::Val;
+    let mut sets: Vec<String> = Vec::new();
+    let mut vals: Vec<Val> = Vec::new();
+    let mut push = |col: &str, v: Val| {
+        vals.push(v);
+        sets.push(format!("{col} = ${}", offset + vals.len()));
+    };
+    if let Some(v) = &c.subject {
+        push("subject", Val::Text(v.clone()));
+    }
+    if let Some(v) = &c.kind {
+        push("kind", Val::Text(v.clone()));
+    }
+    if let Some(v) = &c.priority {
+        push("priority", Val::Text(v.clone()));
+    }
+    if let Some(v) = &c.status {
+        push("status", Val::Text(v.clone()));
+    }
+    if let Some(v) = c.owner_id {
+        push("owner_id", v.into());
+    }
+    if let Some(v) = c.team_id {
+        push("team_id", v.into());
+    }
+    if let Some(v) = c.order_id {
+        push("order_id", v.into());
+    }
+    if let Some(v) = c.solved_at {
+        push("solved_at", v.into());
+    }
+    if let Some(v) = c.closed_at {
+        push("closed_at", v.into());
+    }
+    if let Some(v) = c.first_response_at {
+        push("first_response_at", Val::Int(v));
+    }
+    if let Some(v) = c.next_due_at {
+        push("next_due_at", v.into());
+    }
+    if let Some(v) = c.merged_into {
+        push("merged_into", Val::Int(v));
+    }
+    (sets.join(", "), vals)
+}
+
+fn bind_val<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    v: &crate::bulk::Val,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    use crate::bulk::Val;
+    match v {
+        Val::Int(i) => q.bind(*i),
+        Val::Float(f) => q.bind(*f),
+        Val::Text(s) => q.bind(s.clone()),
+        Val::Flag(b) => q.bind(i16::from(*b)),
+        Val::Null => q.bind(None::<i64>),
+        Val::NullText => q.bind(None::<String>),
+        Val::NullFloat => q.bind(None::<f64>),
+    }
+}
+
+impl Store {
+    /// Creates a case (numbered per tenant) and applies `w` to it, atomically.
+    pub async fn create_case(
+        &self,
+        tenant: TenantId,
+        c: &NewCase,
+        w: &CaseWrite,
+        now: i64,
+    ) -> Result<(CaseRow, Applied)> {
+        let mut tx = self.pool.begin().await?;
+        let owns: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(c.customer_id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        if owns == 0 {
+            return Err(StoreError::Conflict(
+                "the customer does not exist in this tenant".into(),
+            ));
+        }
+        let number: i64 = sqlx::query_scalar(
+            "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1 \
+             RETURNING value",
+        )
+        .bind(tenant.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
+             household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $14) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(number)
+        .bind(&c.subject)
+        .bind(&c.kind)
+        .bind(&c.channel)
+        .bind(c.customer_id.0)
+        .bind(c.household_id)
+        .bind(c.order_id)
+        .bind(&c.priority)
+        .bind(&c.status)
+        .bind(c.owner_id)
+        .bind(c.team_id)
+        .bind(c.parent_case_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let applied = apply_change_and_parts(&mut tx, tenant, id, w, now).await?;
+        let row = case_in(&mut tx, tenant, id).await?;
+        tx.commit().await?;
+        row.map(|r| (r, applied))
+            .ok_or_else(|| StoreError::Other("the new case vanished".into()))
+    }
+
+    /// Applies `w` to a case if it is still at `version` (optimistic locking).
+    /// `Ok(None)`: no such case in `tenant`; `Err(Conflict)`: someone changed it meanwhile.
+    pub async fn write_case(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+        version: i64,
+        w: &CaseWrite,
+        now: i64,
+    ) -> Result<Option<(CaseRow, Applied)>> {
+        let mut tx = self.pool.begin().await?;
+        let bumped = sqlx::query(
+            "UPDATE cases SET version = version + 1, updated_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND version = $3",
+        )
+        .bind(tenant.0)
+        .bind(id.0)
+        .bind(version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if bumped == 0 {
+            let exists: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return if exists == 0 {
+                Ok(None)
+            } else {
+                Err(StoreError::Conflict(
+                    "the case was changed by someone else meanwhile; reload it and try again"
+                        .into(),
+                ))
+            };
+        }
+        let applied = apply_change_and_parts(&mut tx, tenant, id.0, w, now).await?;
+        let row = case_in(&mut tx, tenant, id.0).await?;
+        tx.commit().await?;
+        Ok(row.map(|r| (r, applied)))
+    }
+
+    /// Fires escalation step `rule_id` of a target once: records it and applies `w` in one
+    /// transaction. `Ok(false)`: it had fired already (here or on another node).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn fire_escalation(
+        &self,
+        tenant: TenantId,
+        case: CaseId,
+        target_id: i64,
+        rule_id: i64,
+        node: &str,
+        w: &CaseWrite,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO escalations_fired (tenant_id, target_id, rule_id, fired_at, node) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target_id, rule_id) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(target_id)
+        .bind(rule_id)
+        .bind(now)
+        .bind(node)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE cases SET version = version + 1, updated_at = $3 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(case.0)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        apply_change_and_parts(&mut tx, tenant, case.0, w, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The escalation rules already fired on a target.
+    pub async fn fired_escalations(&self, target_id: i64) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT rule_id FROM escalations_fired WHERE target_id = $1")
+                .bind(target_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Running targets whose next escalation check is due, across tenants, soonest first.
+    pub async fn targets_to_check(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(TenantId, TargetRow)>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT tenant_id, {TARGET_COLS} FROM case_targets WHERE next_check_at <= $1 \
+             ORDER BY next_check_at, id LIMIT $2"
+        )))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((TenantId(r.try_get("tenant_id")?), target_from(r)?)))
+            .collect()
+    }
+
+    /// Sets when a target is next checked for escalation (`None`: never again).
+    pub async fn set_target_check(&self, target_id: i64, at: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE case_targets SET next_check_at = $2 WHERE id = $1")
+            .bind(target_id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A case of `tenant` with its tags.
+    pub async fn case(&self, tenant: TenantId, id: CaseId) -> Result<Option<CaseRow>> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{CASE_SELECT} WHERE c.tenant_id = $1 AND c.id = $2"
+        )))
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut c = case_from(&row)?;
+        c.tags = sqlx::query_scalar("SELECT tag FROM case_tags WHERE case_id = $1 ORDER BY tag")
+            .bind(c.id)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(Some(c))
+    }
+
+    /// A case by its number within `tenant`.
+    pub async fn case_by_number(&self, tenant: TenantId, number: i64) -> Result<Option<CaseRow>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM cases WHERE tenant_id = $1 AND number = $2")
+                .bind(tenant.0)
+                .bind(number)
+                .fetch_optional(&self.pool)
+                .await?;
+        match id {
+            Some(id) => self.case(tenant, CaseId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    /// A case's messages, oldest first; internal notes only when `include_internal`.
+    pub async fn case_messages(
+        &self,
+        tenant: TenantId,
+        case: CaseId,
+        include_internal: bool,
+    ) -> Result<Vec<MessageRow>> {
+        let sql = format!(
+            "SELECT m.id, m.case_id, m.author_kind, m.author_user_id, u.display_name AS author_name, \
+             m.author_customer_id, m.author_email, m.visibility, m.channel, m.route, m.body_text, \
+             m.body_html, m.delivery_state, m.delivery_error, m.created_at FROM messages m \
+             LEFT JOIN users u ON u.id = m.author_user_id \
+             WHERE m.tenant_id = $1 AND m.case_id = $2 {} ORDER BY m.created_at, m.id",
+            if include_internal {
+                ""
+            } else {
+                "AND m.visibility = 'public'"
+            }
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(MessageRow {
+                id: r.try_get("id")?,
+                case_id: r.try_get("case_id")?,
+                author_kind: r.try_get("author_kind")?,
+                author_user_id: r.try_get("author_user_id")?,
+                author_name: r.try_get("author_name")?,
+                author_customer_id: r.try_get("author_customer_id")?,
+                author_email: r.try_get("author_email")?,
+                visibility: r.try_get("visibility")?,
+                channel: r.try_get("channel")?,
+                route: r.try_get("route")?,
+                body_text: r.try_get("body_text")?,
+                body_html: r.try_get("body_html")?,
+                delivery_state: r.try_get("delivery_state")?,
+                delivery_error: r.try_get("delivery_error")?,
+                created_at: r.try_get("created_at")?,
+                attachments: Vec::new(),
+            });
+        }
+        let atts = self.case_attachments(tenant, case).await?;
+        for a in atts {
+            if let Some(m) = out.iter_mut().find(|m| m.id == a.message_id) {
+                m.attachments.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn case_attachments(&self, tenant: TenantId, case: CaseId) -> Result<Vec<AttachmentRow>> {
+        let rows = sqlx::query(
+            "SELECT id, case_id, message_id, filename, content_type, size, sha256, created_at \
+             FROM attachments WHERE tenant_id = $1 AND case_id = $2 ORDER BY id",
+        )
+        .bind(tenant.0)
+        .bind(case.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attachment_from).collect()
+    }
+
+    /// One attachment of `tenant`, with the visibility of the message it belongs to.
+    pub async fn attachment(
+        &self,
+        tenant: TenantId,
+        id: i64,
+    ) -> Result<Option<(AttachmentRow, String)>> {
+        let row = sqlx::query(
+            "SELECT a.id, a.case_id, a.message_id, a.filename, a.content_type, a.size, a.sha256, \
+             a.created_at, m.visibility FROM attachments a JOIN messages m ON m.id = a.message_id \
+             WHERE a.tenant_id = $1 AND a.id = $2",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(Some((attachment_from(&r)?, r.try_get("visibility")?))),
+            None => Ok(None),
+        }
+    }
+
+    /// A case's events, oldest first; only the customer-visible ones when `customer_view`.
+    pub async fn case_events(
+        &self,
+        tenant: TenantId,
+        case: CaseId,
+        customer_view: bool,
+    ) -> Result<Vec<CaseEventRow>> {
+        let sql = format!(
+            "SELECT e.id, e.kind, e.actor_kind, e.actor_id, \
+             CASE WHEN e.actor_kind = 'user' THEN u.display_name ELSE NULL END AS actor_name, \
+             e.visibility, e.detail, e.at FROM case_events e \
+             LEFT JOIN users u ON u.id = e.actor_id \
+             WHERE e.tenant_id = $1 AND e.case_id = $2 {} ORDER BY e.at, e.id",
+            if customer_view {
+                "AND e.visibility = 'customer'"
+            } else {
+                ""
+            }
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(CaseEventRow {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    actor_kind: r.try_get("actor_kind")?,
+                    actor_id: r.try_get("actor_id")?,
+                    actor_name: r.try_get("actor_name")?,
+                    visibility: r.try_get("visibility")?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A case's targets, in the order they were started.
+    pub async fn case_targets(&self, tenant: TenantId, case: CaseId) -> Result<Vec<TargetRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TARGET_COLS} FROM case_targets WHERE tenant_id = $1 AND case_id = $2 \
+             ORDER BY id"
+        )))
+        .bind(tenant.0)
+        .bind(case.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(target_from).collect()
+    }
+
+    /// A case's path between teams, oldest first.
+    pub async fn case_handoffs(&self, tenant: TenantId, case: CaseId) -> Result<Vec<HandoffRow>> {
+        let rows = sqlx::query(
+            "SELECT h.id, h.from_team, f.name AS from_name, h.to_team, t.name AS to_name, \
+             h.reason, h.by_user, u.display_name AS by_name, h.at, h.accepted_at \
+             FROM case_handoffs h LEFT JOIN teams f ON f.id = h.from_team \
+             LEFT JOIN teams t ON t.id = h.to_team LEFT JOIN users u ON u.id = h.by_user \
+             WHERE h.tenant_id = $1 AND h.case_id = $2 ORDER BY h.at, h.id",
+        )
+        .bind(tenant.0)
+        .bind(case.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HandoffRow {
+                    id: r.try_get("id")?,
+                    from_team: r.try_get("from_team")?,
+                    from_team_name: r.try_get("from_name")?,
+                    to_team: r.try_get("to_team")?,
+                    to_team_name: r.try_get("to_name")?,
+                    reason: r.try_get("reason")?,
+                    by_user: r.try_get("by_user")?,
+                    by_name: r.try_get("by_name")?,
+                    at: r.try_get("at")?,
+                    accepted_at: r.try_get("accepted_at")?,
+                })
+            })
+            .collect()
+    }
+
+    fn filter_sql(f: &CaseFilter, binds: &mut Vec<crate::bulk::Val>) -> String {
+        use crate::bulk::Val;
+        let mut w: Vec<String> = vec!["c.tenant_id = $1".into(), "c.merged_into IS NULL".into()];
+        let next = |binds: &mut Vec<Val>, v: Val| {
+            binds.push(v);
+            format!("${}", binds.len() + 1)
+        };
+        match f.owner {
+            Some(Some(o)) => {
+                let p = next(binds, Val::Int(o));
+                w.push(format!("c.owner_id = {p}"));
+            }
+            Some(None) => w.push("c.owner_id IS NULL".into()),
+            None => {}
+        }
+        if let Some(t) = f.team {
+            let p = next(binds, Val::Int(t));
+            w.push(format!("c.team_id = {p}"));
+        }
+        if !f.statuses.is_empty() {
+            let ps: Vec<String> = f
+                .statuses
+                .iter()
+                .map(|s| next(binds, Val::Text(s.clone())))
+                .collect();
+            w.push(format!("c.status IN ({})", ps.join(", ")));
+        }
+        if let Some(cu) = f.customer {
+            let p = next(binds, Val::Int(cu));
+            w.push(format!("c.customer_id = {p}"));
+        }
+        if let Some(d) = f.due_before {
+            let p = next(binds, Val::Int(d));
+            w.push(format!("c.next_due_at IS NOT NULL AND c.next_due_at < {p}"));
+        }
+        if let Some(tag) = &f.tag {
+            let p = next(binds, Val::Text(tag.clone()));
+            w.push(format!(
+                "EXISTS (SELECT 1 FROM case_tags g WHERE g.case_id = c.id AND g.tag = {p})"
+            ));
+        }
+        if f.awaiting_handoff {
+            w.push(
+                "EXISTS (SELECT 1 FROM case_handoffs h WHERE h.case_id = c.id \
+                 AND h.accepted_at IS NULL)"
+                    .into(),
+            );
+        }
+        w.join(" AND ")
+    }
+
+    /// A page of a queue. `after` is the (sort key, id) of the last row of the previous page.
+    pub async fn list_cases(
+        &self,
+        tenant: TenantId,
+        f: &CaseFilter,
+        order: QueueOrder,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<CaseRow>> {
+        use crate::bulk::Val;
+        let mut binds: Vec<Val> = Vec::new();
+        let mut wh = Self::filter_sql(f, &mut binds);
+        let (key, dir, cmp) = match order {
+            QueueOrder::Updated => ("c.updated_at", "DESC", "<"),
+            QueueOrder::Due => ("c.next_due_at", "ASC", ">"),
+        };
+        if let Some((k, id)) = after {
+            binds.push(Val::Int(k));
+            let pk = binds.len() + 1;
+            binds.push(Val::Int(id));
+            let pi = binds.len() + 1;
+            wh.push_str(&format!(
+                " AND ({key} {cmp} ${pk} OR ({key} = ${pk} AND c.id {cmp} ${pi}))"
+            ));
+        }
+        binds.push(Val::Int(limit));
+        let pl = binds.len() + 1;
+        let sql = format!("{CASE_SELECT} WHERE {wh} ORDER BY {key} {dir}, c.id {dir} LIMIT ${pl}");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        for v in &binds {
+            q = bind_val(q, v);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out: Vec<CaseRow> = rows.iter().map(case_from).collect::<Result<_>>()?;
+        if !out.is_empty() {
+            let ids: Vec<String> = out.iter().map(|c| c.id.to_string()).collect();
+            let tags = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT case_id, tag FROM case_tags WHERE case_id IN ({}) ORDER BY tag",
+                ids.join(",")
+            )))
+            .fetch_all(&self.pool)
+            .await?;
+            for t in &tags {
+                let cid: i64 = t.try_get("case_id")?;
+                if let Some(c) = out.iter_mut().find(|c| c.id == cid) {
+                    c.tags.push(t.try_get("tag")?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many cases a queue holds, counting at most `cap` (a queue shows "cap+" beyond),
+    /// so a count never scans more than `cap` index entries.
+    pub async fn count_cases(&self, tenant: TenantId, f: &CaseFilter, cap: i64) -> Result<i64> {
+        use crate::bulk::Val;
+        let mut binds: Vec<Val> = Vec::new();
+        let wh = Self::filter_sql(f, &mut binds);
+        binds.push(Val::Int(cap));
+        let pl = binds.len() + 1;
+        let sql = format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM cases c WHERE {wh} LIMIT ${pl}) q"
+        );
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        for v in &binds {
+            q = match v {
+                Val::Int(i) => q.bind(*i),
+                Val::Text(s) => q.bind(s.clone()),
+                _ => q.bind(None::<i64>),
+            };
+        }
+        Ok(q.fetch_one(&self.pool).await?)
+    }
+
+    // ---- teams ----
+
+    /// Creates a team.
+    pub async fn create_team(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        manager: Option<i64>,
+        assignment: &str,
+        handoff_mins: Option<i64>,
+        now: i64,
+    ) -> Result<TeamRow> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO teams (tenant_id, name, manager_id, assignment, handoff_mins, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(name)
+        .bind(manager)
+        .bind(assignment)
+        .bind(handoff_mins)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        self.team(tenant, id)
+            .await?
+            .ok_or_else(|| StoreError::Other("the new team vanished".into()))
+    }
+
+    /// Changes a team's settings. `Ok(false)`: no such team.
+    pub async fn update_team(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        manager: Option<i64>,
+        assignment: &str,
+        handoff_mins: Option<i64>,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE teams SET manager_id = $3, assignment = $4, handoff_mins = $5 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(manager)
+        .bind(assignment)
+        .bind(handoff_mins)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    pub async fn team(&self, tenant: TenantId, id: i64) -> Result<Option<TeamRow>> {
+        let row = sqlx::query(
+            "SELECT id, name, manager_id, handoff_mins, assignment, last_assigned_user, \
+             calendar_id FROM teams WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(team_from).transpose()
+    }
+
+    pub async fn teams(&self, tenant: TenantId) -> Result<Vec<TeamRow>> {
+        let rows = sqlx::query(
+            "SELECT id, name, manager_id, handoff_mins, assignment, last_assigned_user, \
+             calendar_id FROM teams WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(team_from).collect()
+    }
+
+    /// Adds a user to a team or changes their cap and availability.
+    pub async fn set_team_member(
+        &self,
+        tenant: TenantId,
+        team: i64,
+        user: i64,
+        cap: Option<i64>,
+        available: bool,
+    ) -> Result<()> {
+        let ok: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM teams t JOIN users u ON u.tenant_id = t.tenant_id \
+             WHERE t.tenant_id = $1 AND t.id = $2 AND u.id = $3",
+        )
+        .bind(tenant.0)
+        .bind(team)
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await?;
+        if ok == 0 {
+            return Err(StoreError::Conflict(
+                "no such team or user in this tenant".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO team_members (tenant_id, team_id, user_id, cap, available) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (team_id, user_id) \
+             DO UPDATE SET cap = excluded.cap, available = excluded.available",
+        )
+        .bind(tenant.0)
+        .bind(team)
+        .bind(user)
+        .bind(cap)
+        .bind(i16::from(available))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A team's members with their open-case load.
+    pub async fn team_members(
+        &self,
+        tenant: TenantId,
+        team: i64,
+        open_statuses: &[&str],
+    ) -> Result<Vec<MemberRow>> {
+        let ps: Vec<String> = (0..open_statuses.len())
+            .map(|i| format!("${}", i + 3))
+            .collect();
+        let sql = format!(
+            "SELECT u.id, u.display_name, u.email, u.role, m.cap, m.available, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM cases c WHERE c.tenant_id = $1 \
+              AND c.owner_id = u.id AND c.status IN ({})) AS open_cases \
+             FROM team_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.tenant_id = $1 AND m.team_id = $2 AND u.active = 1 ORDER BY u.id",
+            if ps.is_empty() {
+                "''".to_string()
+            } else {
+                ps.join(", ")
+            }
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(team);
+        for s in open_statuses {
+            q = q.bind(s.to_string());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberRow {
+                    user_id: r.try_get("id")?,
+                    name: r.try_get("display_name")?,
+                    email: r.try_get("email")?,
+                    role: r.try_get("role")?,
+                    cap: r.try_get("cap")?,
+                    available: r.try_get::<i16, _>("available")? != 0,
+                    open_cases: r.try_get("open_cases")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Remembers who a team assigned last (round-robin).
+    pub async fn set_last_assigned(&self, tenant: TenantId, team: i64, user: i64) -> Result<()> {
+        sqlx::query("UPDATE teams SET last_assigned_user = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(team)
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- presence ----
+
+    /// Records that `user` is viewing or replying to a case now.
+    pub async fn touch_presence(
+        &self,
+        tenant: TenantId,
+        case: CaseId,
+        user: i64,
+        mode: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO case_presence (tenant_id, case_id, user_id, mode, seen_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, user_id) \
+             DO UPDATE SET mode = excluded.mode, seen_at = excluded.seen_at",
+        )
+        .bind(tenant.0)
+        .bind(case.0)
+        .bind(user)
+        .bind(mode)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Who has been on a case since `since`.
+    pub async fn presence(
+        &self,
+        tenant: TenantId,
+        case: CaseId,
+        since: i64,
+    ) -> Result<Vec<PresenceRow>> {
+        let rows = sqlx::query(
+            "SELECT p.user_id, u.display_name, p.mode, p.seen_at FROM case_presence p \
+             JOIN users u ON u.id = p.user_id WHERE p.tenant_id = $1 AND p.case_id = $2 \
+             AND p.seen_at >= $3 ORDER BY p.seen_at DESC",
+        )
+        .bind(tenant.0)
+        .bind(case.0)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PresenceRow {
+                    user_id: r.try_get("user_id")?,
+                    name: r.try_get("display_name")?,
+                    mode: r.try_get("mode")?,
+                    seen_at: r.try_get("seen_at")?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- definitions: triggers, macros, policies, rules, calendars, templates ----
+
+    /// Stores a definition (`kind`: trigger, macro, sla_policy, escalation_rule, calendar).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_definition(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        name: &str,
+        event: Option<&str>,
+        spec: &str,
+        position: i64,
+        now: i64,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO definitions (tenant_id, kind, name, event, spec, position, active, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(kind)
+        .bind(name)
+        .bind(event)
+        .bind(spec)
+        .bind(position)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Replaces a definition's name, event, spec, position and active flag.
+    /// `Ok(false)`: no such definition of that kind in `tenant`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_definition(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        id: i64,
+        name: &str,
+        event: Option<&str>,
+        spec: &str,
+        position: i64,
+        active: bool,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE definitions SET name = $4, event = $5, spec = $6, position = $7, \
+             active = $8 WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+        )
+        .bind(tenant.0)
+        .bind(kind)
+        .bind(id)
+        .bind(name)
+        .bind(event)
+        .bind(spec)
+        .bind(position)
+        .bind(i16::from(active))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// The definitions of one kind, by position then id.
+    pub async fn definitions(&self, tenant: TenantId, kind: &str) -> Result<Vec<SpecRow>> {
+        let rows = sqlx::query(
+            "SELECT id, name, event, spec, position, active FROM definitions \
+             WHERE tenant_id = $1 AND kind = $2 ORDER BY position, id",
+        )
+        .bind(tenant.0)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SpecRow {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    event: r.try_get("event")?,
+                    spec: r.try_get("spec")?,
+                    position: r.try_get("position")?,
+                    active: r.try_get::<i16, _>("active")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a definition. `Ok(false)`: no such definition of that kind in `tenant`.
+    pub async fn delete_definition(&self, tenant: TenantId, kind: &str, id: i64) -> Result<bool> {
+        let n =
+            sqlx::query("DELETE FROM definitions WHERE tenant_id = $1 AND kind = $2 AND id = $3")
+                .bind(tenant.0)
+                .bind(kind)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// A per-tenant setting (JSON text), if set.
+    pub async fn setting(&self, tenant: TenantId, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2",
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Sets a per-tenant setting.
+    pub async fn set_setting(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .bind(value)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Adds a reply template; a second one with the same name is a conflict.
+    pub async fn add_template(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        body: &str,
+        now: i64,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO reply_templates (tenant_id, name, body, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(name)
+        .bind(body)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn templates(&self, tenant: TenantId) -> Result<Vec<TemplateRow>> {
+        let rows = sqlx::query(
+            "SELECT id, name, body FROM reply_templates WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TemplateRow {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn template(&self, tenant: TenantId, id: i64) -> Result<Option<TemplateRow>> {
+        Ok(self
+            .templates(tenant)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id))
+    }
+
+    // ---- tasks and notifications ----
+
+    /// Creates a task outside a case write (follow-ups, win-back).
+    pub async fn create_task(&self, tenant: TenantId, t: &NewTask, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_task(&mut tx, tenant, t, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Open tasks of `tenant`, soonest due first; only `kind` when given.
+    pub async fn open_tasks(
+        &self,
+        tenant: TenantId,
+        kind: Option<&str>,
+        case: Option<CaseId>,
+        limit: i64,
+    ) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, customer_id, case_id, title, assignee_id, due_at, status, outcome, \
+             created_at, done_at FROM tasks WHERE tenant_id = $1 AND status = 'open' \
+             AND ($2 = '' OR kind = $2) AND ($3 = 0 OR case_id = $3) \
+             ORDER BY due_at, id LIMIT $4",
+        )
+        .bind(tenant.0)
+        .bind(kind.unwrap_or(""))
+        .bind(case.map(|c| c.0).unwrap_or(0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task_from).collect()
+    }
+
+    /// Closes a task with its outcome. `Ok(None)`: no such open task.
+    pub async fn complete_task(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        outcome: &str,
+        now: i64,
+    ) -> Result<Option<TaskRow>> {
+        let n = sqlx::query(
+            "UPDATE tasks SET status = 'done', outcome = $3, done_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND status = 'open'",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(outcome)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT id, kind, customer_id, case_id, title, assignee_id, due_at, status, outcome, \
+             created_at, done_at FROM tasks WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        task_from(&row).map(Some)
+    }
+
+    /// A user's notifications, newest first.
+    pub async fn notifications(
+        &self,
+        tenant: TenantId,
+        user: i64,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, case_id, body, created_at, read_at FROM notifications \
+             WHERE tenant_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant.0)
+        .bind(user)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NotificationRow {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    case_id: r.try_get("case_id")?,
+                    body: r.try_get("body")?,
+                    created_at: r.try_get("created_at")?,
+                    read_at: r.try_get("read_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn team_from(r: &AnyRow) -> Result<TeamRow> {
+    Ok(TeamRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        manager_id: r.try_get("manager_id")?,
+        handoff_mins: r.try_get("handoff_mins")?,
+        assignment: r.try_get("assignment")?,
+        last_assigned_user: r.try_get("last_assigned_user")?,
+        calendar_id: r.try_get("calendar_id")?,
+    })
+}
+
+fn attachment_from(r: &AnyRow) -> Result<AttachmentRow> {
+    Ok(AttachmentRow {
+        id: r.try_get("id")?,
+        case_id: r.try_get("case_id")?,
+        message_id: r.try_get("message_id")?,
+        filename: r.try_get("filename")?,
+        content_type: r.try_get("content_type")?,
+        size: r.try_get("size")?,
+        sha256: r.try_get("sha256")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+async fn apply_change_and_parts(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    id: i64,
+    w: &CaseWrite,
+    now: i64,
+) -> Result<Applied> {
+    let (sets, vals) = change_sql(&w.change, 2);
+    if !sets.is_empty() {
+        let sql = format!("UPDATE cases SET {sets} WHERE tenant_id = $1 AND id = $2");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(id);
+        for v in &vals {
+            q = bind_val(q, v);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    apply_parts(tx, tenant, id, w, now).await
+}
+
+async fn case_in(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    id: i64,
+) -> Result<Option<CaseRow>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{CASE_SELECT} WHERE c.tenant_id = $1 AND c.id = $2"
+    )))
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut c = case_from(&row)?;
+    c.tags = sqlx::query_scalar("SELECT tag FROM case_tags WHERE case_id = $1 ORDER BY tag")
+        .bind(c.id)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(Some(c))
+}
