@@ -2,7 +2,7 @@
 //! job runs on exactly one node and a restart loses nothing.
 //!
 //! Handlers are registered by kind. Built in: `maintenance.prune` (expired sessions and old
-//! sign-in attempts, hourly) and `noop` (does nothing; used to prove exactly-once execution
+//! sign-in attempts, hourly), `cases.escalate` (service-level escalations, every 30 s) and `noop` (does nothing; used to prove exactly-once execution
 //! across nodes).
 
 use crate::App;
@@ -45,6 +45,15 @@ impl Worker {
             Ok(())
         });
         w.schedule("maintenance.prune", 3600 * 1000);
+        // Service-level escalations: each round fires the steps that came due, each once.
+        w.register("cases.escalate", |app, job| async move {
+            let node = format!("{}#job{}", app.config.node_name(), job.id.0);
+            app.run_escalations(&node)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        w.schedule("cases.escalate", 30 * 1000);
         w
     }
 

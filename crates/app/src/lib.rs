@@ -6,7 +6,9 @@
 //! `concierge-store`; this layer sequences them.
 
 pub mod analytics;
+pub mod attachments;
 pub mod auth;
+pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod customers;

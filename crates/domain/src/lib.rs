@@ -5,10 +5,13 @@
 //! to and from these types at their edges.
 
 pub mod auth;
+pub mod case;
 pub mod customer;
 pub mod ids;
 pub mod locale;
 pub mod personalize;
+pub mod rules;
+pub mod sla;
 pub mod values;
 
 pub use auth::{Permission, Role, SignInPolicy};

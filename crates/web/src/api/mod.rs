@@ -2,6 +2,7 @@
 //! OpenAPI document at `/api/openapi.json` lists exactly the routes that exist.
 
 mod analytics;
+pub mod cases;
 mod customer_memory;
 mod customers;
 mod people;
@@ -84,5 +85,21 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(analytics::replenishment_due))
         .routes(routes!(analytics::customer_analytics))
         .routes(routes!(search::search))
+        .routes(routes!(cases::create_case, cases::list_cases))
+        .routes(routes!(cases::get_case, cases::patch_case))
+        .routes(routes!(cases::add_message))
+        .routes(routes!(cases::transfer))
+        .routes(routes!(cases::assign))
+        .routes(routes!(cases::merge))
+        .routes(routes!(cases::apply_macro))
+        .routes(routes!(cases::presence))
+        .routes(routes!(cases::queues))
+        .routes(routes!(cases::download_attachment))
+        .routes(routes!(cases::tasks))
+        .routes(routes!(cases::list_teams, cases::create_team))
+        .routes(routes!(cases::set_member))
+        .routes(routes!(cases::list_rules, cases::create_rule))
+        .routes(routes!(cases::delete_rule))
+        .routes(routes!(cases::list_templates, cases::create_template))
         .split_for_parts()
 }

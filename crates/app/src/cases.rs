@@ -1,0 +1,2293 @@
+//! Case use cases (issue 4, principles P4/P11/P12): open a case for a customer, reply on the
+//! channel it came in on, note, change status/priority/owner, hand it to another team and
+//! back, merge, run the tenant's triggers and macros, keep the service-level targets (on the
+//! tenant's business hours, paused while waiting) and fire escalations once.
+//!
+//! Each action loads the case, asks the domain rules what follows (workflow transitions,
+//! target clocks, triggers, assignment), and writes everything it decided as one
+//! [`CaseWrite`] under an optimistic version check, retrying a few times when another writer
+//! got there first. Every change becomes an event on the case and on the customer's timeline.
+
+use crate::App;
+use concierge_domain::case::{
+    self, AgentLoad, CaseError as RuleCaseError, Category, Channel, Kind, Priority, ReplyEffect,
+    ReplyRoute, Strategy, Workflow,
+};
+use concierge_domain::personalize::Escape;
+use concierge_domain::rules::{self, Action, CaseFacts, Event, Macro, Recipient, Trigger};
+use concierge_domain::sla::{
+    self, Calendar, CalendarSpec, EscalationRule, Policy, Target, TargetKind, TargetStatus,
+};
+use concierge_domain::{CaseId, CustomerId, EmailAddress, Role, TeamId, TenantId, UserId};
+use concierge_store::cases::{
+    CaseEventRow, CaseFilter, CaseRow, CaseWrite, HandoffRow, MessageRow, NewAttachment, NewCase,
+    NewEvent, NewHandoff, NewMessage, NewNotification, NewTarget, NewTask, PresenceRow, QueueOrder,
+    TargetRow, TeamRow,
+};
+use concierge_store::{StoreError, UserRow};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Why a case action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// The input is wrong; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such case (or customer, team, user) in this tenant.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The action is not allowed in the case's current state.
+    #[error("{0}")]
+    State(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RuleCaseError> for CaseError {
+    fn from(e: RuleCaseError) -> Self {
+        CaseError::Invalid(e.to_string())
+    }
+}
+
+impl From<sla::SlaError> for CaseError {
+    fn from(e: sla::SlaError) -> Self {
+        CaseError::Invalid(e.to_string())
+    }
+}
+
+impl From<rules::RuleError> for CaseError {
+    fn from(e: rules::RuleError) -> Self {
+        CaseError::Invalid(e.to_string())
+    }
+}
+
+type Result<T, E = CaseError> = std::result::Result<T, E>;
+
+/// Who is acting.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    User(&'a UserRow),
+    Customer(CustomerId),
+    System,
+}
+
+impl Actor<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Actor::User(_) => "user",
+            Actor::Customer(_) => "customer",
+            Actor::System => "system",
+        }
+    }
+    fn id(&self) -> Option<i64> {
+        match self {
+            Actor::User(u) => Some(u.id.0),
+            Actor::Customer(c) => Some(c.0),
+            Actor::System => None,
+        }
+    }
+    fn user_id(&self) -> Option<i64> {
+        match self {
+            Actor::User(u) => Some(u.id.0),
+            _ => None,
+        }
+    }
+}
+
+/// The customer of a new case: an existing one, or found (or created) by email.
+#[derive(Debug, Clone)]
+pub enum CustomerRef {
+    Id(i64),
+    Email { email: String, name: Option<String> },
+}
+
+/// A new case as sent by a client.
+#[derive(Debug, Clone)]
+pub struct NewCaseInput {
+    pub subject: String,
+    pub body: String,
+    pub channel: String,
+    pub kind: Option<String>,
+    pub priority: Option<String>,
+    pub customer: CustomerRef,
+    pub team_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub tags: Vec<String>,
+    pub order_id: Option<i64>,
+    pub parent_case_id: Option<i64>,
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// A change to a case as sent by a client; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct CasePatch {
+    pub subject: Option<String>,
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub kind: Option<String>,
+    /// `Some(None)` unassigns.
+    pub owner_id: Option<Option<i64>>,
+    pub add_tags: Vec<String>,
+    pub remove_tags: Vec<String>,
+    /// The version the client saw; a stale one is a conflict.
+    pub version: Option<i64>,
+}
+
+/// An agent's message on a case.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyInput {
+    pub body: String,
+    /// An internal note instead of a public reply.
+    pub internal: bool,
+    /// Overrides the reply route (default: the channel of origin's).
+    pub route: Option<String>,
+    /// A reply template to render for the customer (used when `body` is empty, else appended
+    /// to nothing: the body wins).
+    pub template_id: Option<i64>,
+    /// Status to set with the reply (e.g. pending, solved).
+    pub status: Option<String>,
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// A target with its state now, for display.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetView {
+    #[serde(flatten)]
+    pub row: TargetRow,
+    pub state: TargetStatus,
+}
+
+/// Everything a staff member sees of a case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDetail {
+    #[serde(flatten)]
+    pub case: CaseRow,
+    pub tier: Option<String>,
+    pub customer_label: String,
+    pub allowed_statuses: Vec<String>,
+    pub messages: Vec<MessageRow>,
+    pub events: Vec<CaseEventRow>,
+    pub targets: Vec<TargetView>,
+    pub handoffs: Vec<HandoffRow>,
+    pub presence: Vec<PresenceRow>,
+}
+
+/// A saved view of cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Open cases the caller owns.
+    Mine,
+    /// Open cases nobody owns.
+    Unassigned,
+    /// Open cases with a target due within the hour (or overdue), soonest first.
+    Breaching,
+    /// Cases handed to a team that has not taken them up yet.
+    Handoff,
+    /// Every open case.
+    Open,
+    /// Solved and closed cases.
+    Done,
+}
+
+impl View {
+    pub const ALL: [View; 6] = [
+        View::Mine,
+        View::Unassigned,
+        View::Breaching,
+        View::Handoff,
+        View::Open,
+        View::Done,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Mine => "mine",
+            View::Unassigned => "unassigned",
+            View::Breaching => "breaching",
+            View::Handoff => "handoff",
+            View::Open => "open",
+            View::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<View> {
+        View::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                CaseError::Invalid(format!(
+                    "{} is not a view (use mine, unassigned, breaching, handoff, open or done)",
+                    concierge_domain::customer::preview(s, 30)
+                ))
+            })
+    }
+}
+
+/// A queue page: the cases, the (capped) count and where the next page starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuePage {
+    pub view: View,
+    pub count: i64,
+    pub count_capped: bool,
+    pub cases: Vec<CaseRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// Counts shown next to each view; never more than this many are counted.
+pub const QUEUE_COUNT_CAP: i64 = 1000;
+/// Most cases on one queue page.
+pub const QUEUE_PAGE_MAX: i64 = 100;
+/// How long someone counts as present on a case after their last signal.
+pub const PRESENCE_WINDOW_MS: i64 = 60_000;
+const RETRIES: usize = 5;
+const MINUTE_MS: i64 = 60_000;
+
+/// The tenant's rules that decide about cases, loaded once per action.
+pub struct Rules {
+    pub workflow: Workflow,
+    pub calendar: Calendar,
+    pub policies: Vec<Policy>,
+    pub escalations: Vec<EscalationRule>,
+    pub triggers: Vec<Trigger>,
+}
+
+/// Targets used when a tenant has defined none: faster for higher tiers and priorities.
+pub fn default_policies() -> Vec<Policy> {
+    let p = |id: i64,
+             name: &str,
+             tier: Option<&str>,
+             priority: Option<&str>,
+             first: u32,
+             next: u32,
+             resolution: u32| Policy {
+        id,
+        name: name.to_string(),
+        tier: tier.map(str::to_string),
+        priority: priority.map(str::to_string),
+        channel: None,
+        first_response_mins: Some(first),
+        next_response_mins: Some(next),
+        resolution_mins: Some(resolution),
+    };
+    vec![
+        p(-1, "Standard", None, None, 480, 480, 4320),
+        p(-2, "High priority", None, Some("high"), 240, 240, 1440),
+        p(-3, "Urgent", None, Some("urgent"), 60, 60, 480),
+        p(-4, "Platinum", Some("Platinum"), None, 60, 120, 1440),
+        p(-5, "Gold", Some("Gold"), None, 120, 240, 2880),
+    ]
+}
+
+fn open_statuses(w: &Workflow) -> Vec<String> {
+    w.states
+        .iter()
+        .filter(|s| !matches!(s.category, Category::Solved | Category::Closed))
+        .map(|s| s.key.clone())
+        .collect()
+}
+
+fn done_statuses(w: &Workflow) -> Vec<String> {
+    w.states
+        .iter()
+        .filter(|s| matches!(s.category, Category::Solved | Category::Closed))
+        .map(|s| s.key.clone())
+        .collect()
+}
+
+fn event(
+    kind: &str,
+    actor: Actor<'_>,
+    customer_visible: bool,
+    detail: serde_json::Value,
+) -> NewEvent {
+    NewEvent {
+        kind: kind.to_string(),
+        actor_kind: actor.kind().to_string(),
+        actor_id: actor.id(),
+        visibility: if customer_visible {
+            "customer"
+        } else {
+            "internal"
+        }
+        .to_string(),
+        detail,
+    }
+}
+
+fn target_of(row: &TargetRow) -> Option<Target> {
+    Some(Target {
+        kind: TargetKind::parse(&row.kind).ok()?,
+        started_ms: row.started_at,
+        business_ms: row.business_ms,
+        due_ms: row.due_at,
+        paused_since_ms: row.paused_since,
+        met_ms: row.met_at,
+    })
+}
+
+fn running(row: &TargetRow) -> bool {
+    row.met_at.is_none() && row.cancelled_at.is_none()
+}
+
+/// A cursor for keyset pagination: `key.id`, both integers.
+fn encode_cursor(key: i64, id: i64) -> String {
+    format!("{key}.{id}")
+}
+
+fn decode_cursor(s: &str) -> Result<(i64, i64)> {
+    let bad = || CaseError::Invalid("the cursor is not one this server gave out".into());
+    let (a, b) = s.split_once('.').ok_or_else(bad)?;
+    Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+}
+
+impl App {
+    /// The tenant's workflow, calendar, policies, escalation rules and triggers.
+    pub async fn case_rules(&self, tenant: TenantId) -> Result<Rules> {
+        let workflow = match self.store.setting(tenant, "workflow").await? {
+            Some(json) => {
+                let w: Workflow = serde_json::from_str(&json).map_err(|e| {
+                    CaseError::Invalid(format!("the stored workflow is unreadable: {e}"))
+                })?;
+                w.validate()?;
+                w
+            }
+            None => Workflow::default(),
+        };
+        let calendar = match self.store.definitions(tenant, "calendar").await?.first() {
+            Some(row) => {
+                let spec: CalendarSpec = serde_json::from_str(&row.spec).map_err(|e| {
+                    CaseError::Invalid(format!("calendar {} is unreadable: {e}", row.name))
+                })?;
+                let tz = jiff::tz::TimeZone::get(&spec.time_zone).map_err(|_| {
+                    CaseError::Invalid(format!("{} is not a time zone", spec.time_zone))
+                })?;
+                Calendar::new(tz, &spec)?
+            }
+            None => Calendar::always(jiff::tz::TimeZone::UTC),
+        };
+        let mut policies = Vec::new();
+        for row in self.store.definitions(tenant, "sla_policy").await? {
+            if let Ok(mut p) = serde_json::from_str::<Policy>(&row.spec) {
+                p.id = row.id;
+                policies.push(p);
+            }
+        }
+        if policies.is_empty() {
+            policies = default_policies();
+        }
+        let mut escalations = Vec::new();
+        for row in self.store.definitions(tenant, "escalation_rule").await? {
+            if let Ok(mut r) = serde_json::from_str::<EscalationRule>(&row.spec) {
+                r.id = row.id;
+                escalations.push(r);
+            }
+        }
+        if escalations.is_empty() {
+            escalations = sla::default_rules();
+        }
+        let mut triggers = Vec::new();
+        for row in self.store.definitions(tenant, "trigger").await? {
+            if let Ok(mut t) = serde_json::from_str::<Trigger>(&row.spec) {
+                t.id = row.id;
+                t.active = row.active;
+                t.position = i32::try_from(row.position).unwrap_or(i32::MAX);
+                triggers.push(t);
+            }
+        }
+        Ok(Rules {
+            workflow,
+            calendar,
+            policies,
+            escalations,
+            triggers,
+        })
+    }
+
+    async fn customer_flags_set(
+        &self,
+        tenant: TenantId,
+        customer: i64,
+    ) -> Result<BTreeSet<String>> {
+        Ok(self
+            .store
+            .flags(tenant, CustomerId(customer), false)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f.cleared_at.is_none())
+            .map(|f| f.flag)
+            .collect())
+    }
+
+    async fn tier_of(&self, tenant: TenantId, customer: i64) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .customer_tier(tenant, customer)
+            .await?
+            .map(|(t, _, _)| t))
+    }
+
+    async fn resolve_customer(&self, tenant: TenantId, r: &CustomerRef) -> Result<i64> {
+        match r {
+            CustomerRef::Id(id) => match self.store.customer(tenant, CustomerId(*id)).await? {
+                Some(c) => Ok(c.id.0),
+                None => Err(CaseError::NotFound("customer")),
+            },
+            CustomerRef::Email { email, name } => {
+                let e =
+                    EmailAddress::parse(email).map_err(|e| CaseError::Invalid(e.to_string()))?;
+                if let Some(c) = self.store.customer_by_email(tenant, e.as_str()).await? {
+                    return Ok(c.id.0);
+                }
+                let name = match name.as_deref().map(str::trim) {
+                    Some(n) if !n.is_empty() => {
+                        concierge_domain::customer::bounded_text("name", n, 200, true)
+                            .map_err(|e| CaseError::Invalid(e.to_string()))?
+                    }
+                    _ => e
+                        .as_str()
+                        .split('@')
+                        .next()
+                        .unwrap_or("customer")
+                        .to_string(),
+                };
+                let c = self
+                    .store
+                    .create_customer(tenant, &name, Some(e.as_str()), None, self.now())
+                    .await?;
+                Ok(c.id.0)
+            }
+        }
+    }
+
+    async fn staff_user(&self, tenant: TenantId, id: i64) -> Result<UserRow> {
+        match self.store.user_by_id(tenant, UserId(id)).await? {
+            Some(u) if u.active => Ok(u),
+            _ => Err(CaseError::NotFound("user")),
+        }
+    }
+
+    async fn team_row(&self, tenant: TenantId, id: i64) -> Result<TeamRow> {
+        self.store
+            .team(tenant, id)
+            .await?
+            .ok_or(CaseError::NotFound("team"))
+    }
+
+    /// Who a team's strategy picks now (`None`: manual, or nobody eligible).
+    async fn auto_assignee(
+        &self,
+        tenant: TenantId,
+        team: &TeamRow,
+        rules: &Rules,
+    ) -> Result<Option<i64>> {
+        let strategy = Strategy::parse(&team.assignment).unwrap_or_default();
+        if strategy == Strategy::Manual {
+            return Ok(None);
+        }
+        let open = open_statuses(&rules.workflow);
+        let open_refs: Vec<&str> = open.iter().map(String::as_str).collect();
+        let members = self.store.team_members(tenant, team.id, &open_refs).await?;
+        let loads: Vec<AgentLoad> = members
+            .iter()
+            .map(|m| AgentLoad {
+                user: UserId(m.user_id),
+                open_cases: u32::try_from(m.open_cases).unwrap_or(u32::MAX),
+                cap: m.cap.and_then(|c| u32::try_from(c).ok()),
+                available: m.available,
+            })
+            .collect();
+        let pick = case::pick_assignee(strategy, &loads, team.last_assigned_user.map(UserId));
+        if let Some(u) = pick {
+            self.store.set_last_assigned(tenant, team.id, u.0).await?;
+        }
+        Ok(pick.map(|u| u.0))
+    }
+
+    /// The manager who takes cases of abusive customers: the least-loaded active manager.
+    async fn abuse_manager(&self, tenant: TenantId, rules: &Rules) -> Result<Option<i64>> {
+        let open = open_statuses(&rules.workflow);
+        let users = self.store.list_users(tenant).await?;
+        let mut loads = Vec::new();
+        for u in users.iter().filter(|u| u.active && u.role == Role::Manager) {
+            let n = self
+                .store
+                .count_cases(
+                    tenant,
+                    &CaseFilter {
+                        owner: Some(Some(u.id.0)),
+                        statuses: open.clone(),
+                        ..CaseFilter::default()
+                    },
+                    QUEUE_COUNT_CAP,
+                )
+                .await?;
+            loads.push(AgentLoad {
+                user: u.id,
+                open_cases: u32::try_from(n).unwrap_or(u32::MAX),
+                cap: None,
+                available: true,
+            });
+        }
+        Ok(case::route_abusive(true, &loads).map(|u| u.0))
+    }
+
+    fn facts(case: &CaseRow, tier: Option<String>, flags: BTreeSet<String>) -> CaseFacts {
+        CaseFacts {
+            status: case.status.clone(),
+            priority: Priority::parse(&case.priority).unwrap_or_default(),
+            channel: Channel::parse(&case.channel).unwrap_or(Channel::Web),
+            kind: case.kind.clone(),
+            tags: case.tags.iter().cloned().collect(),
+            owner: case.owner_id.map(UserId),
+            team: case.team_id.map(TeamId),
+            tier,
+            subject: case.subject.clone(),
+            customer_flags: flags,
+        }
+    }
+
+    /// Starts the targets a policy sets for `kinds` at `now`.
+    fn start_targets(
+        rules: &Rules,
+        policy: Option<&Policy>,
+        kinds: &[TargetKind],
+        now: i64,
+    ) -> Vec<NewTarget> {
+        let Some(p) = policy else { return Vec::new() };
+        kinds
+            .iter()
+            .filter_map(|k| {
+                let mins = p.minutes_for(*k)?;
+                let t = Target::start(&rules.calendar, *k, now, mins);
+                let next = sla::next_escalation_at(
+                    &rules.escalations,
+                    &t,
+                    &rules.calendar,
+                    &BTreeSet::new(),
+                );
+                Some(NewTarget {
+                    kind: k.as_str().to_string(),
+                    team_id: None,
+                    policy_id: Some(p.id),
+                    started_at: now,
+                    business_ms: t.business_ms,
+                    due_at: t.due_ms,
+                    next_check_at: next,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds to `w` what moving from `from` to `to` does to the case and its targets.
+    fn status_effects(
+        rules: &Rules,
+        targets: &[TargetRow],
+        from: &str,
+        to: &str,
+        now: i64,
+        w: &mut CaseWrite,
+    ) {
+        let wf = &rules.workflow;
+        let cat = wf.category(to);
+        let pauses_before = wf.pauses_clock(from);
+        let pauses_after = wf.pauses_clock(to);
+        for row in targets.iter().filter(|r| running(r)) {
+            let Some(mut t) = target_of(row) else {
+                continue;
+            };
+            let mut out = row.clone();
+            match cat {
+                Some(Category::Solved) => {
+                    if t.kind == TargetKind::Resolution {
+                        t.meet(now);
+                        out.met_at = t.met_ms;
+                        out.due_at = t.due_ms;
+                        out.paused_since = None;
+                    } else {
+                        out.cancelled_at = Some(now);
+                    }
+                    out.next_check_at = None;
+                }
+                Some(Category::Closed) => {
+                    out.cancelled_at = Some(now);
+                    out.next_check_at = None;
+                }
+                _ if pauses_after && !pauses_before => {
+                    t.pause(now);
+                    out.paused_since = t.paused_since_ms;
+                    out.next_check_at = None;
+                }
+                _ if !pauses_after && pauses_before => {
+                    t.resume(&rules.calendar, now);
+                    out.paused_since = None;
+                    out.due_at = t.due_ms;
+                    out.next_check_at = sla::next_escalation_at(
+                        &rules.escalations,
+                        &t,
+                        &rules.calendar,
+                        &BTreeSet::new(),
+                    )
+                    .map(|at| at.max(now));
+                }
+                _ => continue,
+            }
+            w.targets.push(out);
+        }
+        match cat {
+            Some(Category::Solved) => w.change.solved_at = Some(Some(now)),
+            Some(Category::Closed) => w.change.closed_at = Some(Some(now)),
+            _ if wf.is_solved(from) => w.change.solved_at = Some(None),
+            _ => {}
+        }
+    }
+
+    /// Turns what triggers decided into changes on `w`; returns templates to reply with.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_outcome(
+        &self,
+        tenant: TenantId,
+        case: &CaseRow,
+        rules: &Rules,
+        targets: &[TargetRow],
+        before: &CaseFacts,
+        after: &CaseFacts,
+        effects: &[Action],
+        fired: &[i64],
+        now: i64,
+        w: &mut CaseWrite,
+    ) -> Result<Vec<i64>> {
+        let actor = Actor::System;
+        if after.status != before.status
+            && rules
+                .workflow
+                .check_transition(&before.status, &after.status)
+                .is_ok()
+        {
+            w.change.status = Some(after.status.clone());
+            Self::status_effects(rules, targets, &before.status, &after.status, now, w);
+            w.events.push(event(
+                "status",
+                actor,
+                true,
+                serde_json::json!({"from": before.status, "to": after.status}),
+            ));
+        }
+        if after.priority != before.priority {
+            w.change.priority = Some(after.priority.as_str().to_string());
+            w.events.push(event(
+                "priority",
+                actor,
+                false,
+                serde_json::json!({"from": before.priority.as_str(), "to": after.priority.as_str()}),
+            ));
+        }
+        if after.team != before.team
+            && let Some(t) = after.team
+            && self.store.team(tenant, t.0).await?.is_some()
+        {
+            w.change.team_id = Some(Some(t.0));
+            w.events.push(event(
+                "team",
+                actor,
+                false,
+                serde_json::json!({"from": before.team.map(|t| t.0), "to": t.0}),
+            ));
+        }
+        if after.owner != before.owner
+            && let Some(o) = after.owner
+            && let Ok(u) = self.staff_user(tenant, o.0).await
+        {
+            w.change.owner_id = Some(Some(o.0));
+            w.events.push(event(
+                "assigned",
+                actor,
+                true,
+                serde_json::json!({"owner_id": o.0, "owner_name": u.display_name}),
+            ));
+            w.notifications.push(NewNotification {
+                user_id: o.0,
+                kind: "assigned".into(),
+                body: format!(
+                    "Case #{} was assigned to you: {}",
+                    case.number, case.subject
+                ),
+            });
+        }
+        for t in after.tags.difference(&before.tags) {
+            w.add_tags.push(t.clone());
+        }
+        for t in before.tags.difference(&after.tags) {
+            w.remove_tags.push(t.clone());
+        }
+        if !fired.is_empty() {
+            w.events.push(event(
+                "triggers",
+                actor,
+                false,
+                serde_json::json!({"fired": fired}),
+            ));
+        }
+        let mut templates = Vec::new();
+        for e in effects {
+            match e {
+                Action::Notify { to, message } => {
+                    let users: Vec<i64> = match to {
+                        Recipient::User(u) => vec![u.0],
+                        Recipient::Owner => after.owner.map(|o| o.0).into_iter().collect(),
+                        Recipient::TeamManager => {
+                            self.team_managers(tenant, after.team.map(|t| t.0)).await?
+                        }
+                    };
+                    for u in users {
+                        w.notifications.push(NewNotification {
+                            user_id: u,
+                            kind: "trigger".into(),
+                            body: format!("Case #{}: {message}", case.number),
+                        });
+                    }
+                }
+                Action::ReplyWithTemplate { template } => templates.push(*template),
+                _ => {}
+            }
+        }
+        Ok(templates)
+    }
+
+    /// The team's manager, or every active manager when the case has no team or the team none.
+    async fn team_managers(&self, tenant: TenantId, team: Option<i64>) -> Result<Vec<i64>> {
+        if let Some(t) = team
+            && let Some(row) = self.store.team(tenant, t).await?
+            && let Some(m) = row.manager_id
+        {
+            return Ok(vec![m]);
+        }
+        Ok(self
+            .store
+            .list_users(tenant)
+            .await?
+            .into_iter()
+            .filter(|u| u.active && u.role == Role::Manager)
+            .map(|u| u.id.0)
+            .collect())
+    }
+
+    /// Opens a case: the customer's first message, an owner and team (by the team's strategy,
+    /// or a manager for an abusive customer), targets from the customer's tier × priority ×
+    /// channel, and the tenant's `created` triggers.
+    pub async fn create_case(
+        &self,
+        tenant: TenantId,
+        actor: Actor<'_>,
+        input: &NewCaseInput,
+    ) -> Result<CaseDetail> {
+        let subject = case::subject(&input.subject)?;
+        let body = case::body(&input.body)?;
+        let channel = Channel::parse(&input.channel)?;
+        let kind = Kind::parse(input.kind.as_deref().unwrap_or("question"))?;
+        let priority = match &input.priority {
+            Some(p) => Priority::parse(p)?,
+            None => Priority::default(),
+        };
+        if input.tags.len() > 50 {
+            return Err(CaseError::Invalid("a case takes at most 50 tags".into()));
+        }
+        let tags: Vec<String> = input
+            .tags
+            .iter()
+            .map(|t| case::tag(t))
+            .collect::<std::result::Result<_, _>>()?;
+        let customer_id = match actor {
+            Actor::Customer(c) => c.0,
+            _ => self.resolve_customer(tenant, &input.customer).await?,
+        };
+        let rules = self.case_rules(tenant).await?;
+        let now = self.now();
+        let team = match input.team_id {
+            Some(t) => Some(self.team_row(tenant, t).await?),
+            None => None,
+        };
+        let mut owner = match input.owner_id {
+            Some(o) => Some(self.staff_user(tenant, o).await?.id.0),
+            None => None,
+        };
+        let flags = self.customer_flags_set(tenant, customer_id).await?;
+        let tier = self.tier_of(tenant, customer_id).await?;
+        let mut routed_abusive = false;
+        if owner.is_none() && flags.contains("abusive") {
+            owner = self.abuse_manager(tenant, &rules).await?;
+            routed_abusive = owner.is_some();
+        }
+        if owner.is_none()
+            && let Some(t) = &team
+        {
+            owner = self.auto_assignee(tenant, t, &rules).await?;
+        }
+        if let Some(parent) = input.parent_case_id
+            && self.store.case(tenant, CaseId(parent)).await?.is_none()
+        {
+            return Err(CaseError::NotFound("case"));
+        }
+        let new = NewCase {
+            subject: subject.clone(),
+            kind: kind.as_str().to_string(),
+            channel: channel.as_str().to_string(),
+            customer_id: CustomerId(customer_id),
+            household_id: None,
+            order_id: input.order_id,
+            priority: priority.as_str().to_string(),
+            status: rules.workflow.initial().to_string(),
+            owner_id: owner,
+            team_id: team.as_ref().map(|t| t.id),
+            parent_case_id: input.parent_case_id,
+        };
+        let mut w = CaseWrite {
+            add_tags: tags,
+            ..CaseWrite::default()
+        };
+        let (author_kind, author_user, author_customer) = match actor {
+            Actor::User(u) => ("customer", Some(u.id.0), Some(customer_id)),
+            Actor::Customer(c) => ("customer", None, Some(c.0)),
+            Actor::System => ("customer", None, Some(customer_id)),
+        };
+        w.messages.push(NewMessage {
+            author_kind: author_kind.into(),
+            author_user_id: author_user,
+            author_customer_id: author_customer,
+            visibility: "public".into(),
+            channel: channel.as_str().into(),
+            body_text: body,
+            attachments: input.attachments.clone(),
+            ..NewMessage::default()
+        });
+        w.events.push(event(
+            "created",
+            actor,
+            true,
+            serde_json::json!({"channel": channel.as_str(), "kind": kind.as_str(),
+                "priority": priority.as_str(), "parent_case_id": input.parent_case_id}),
+        ));
+        if let Some(t) = &team {
+            w.events.push(event(
+                "team",
+                actor,
+                false,
+                serde_json::json!({"to": t.id, "team_name": t.name}),
+            ));
+        }
+        if let Some(o) = owner {
+            let u = self.staff_user(tenant, o).await?;
+            w.events.push(event(
+                "assigned",
+                if routed_abusive { Actor::System } else { actor },
+                true,
+                serde_json::json!({"owner_id": o, "owner_name": u.display_name,
+                    "reason": if routed_abusive { "abusive customer: routed to a manager" } else { "" }}),
+            ));
+            if actor.user_id() != Some(o) {
+                w.notifications.push(NewNotification {
+                    user_id: o,
+                    kind: "assigned".into(),
+                    body: format!("A new case was assigned to you: {subject}"),
+                });
+            }
+        }
+        let policy = sla::select_policy(
+            &rules.policies,
+            tier.as_deref(),
+            priority.as_str(),
+            channel.as_str(),
+        );
+        w.new_targets = Self::start_targets(
+            &rules,
+            policy,
+            &[TargetKind::FirstResponse, TargetKind::Resolution],
+            now,
+        );
+        if let Some(p) = policy {
+            w.events.push(event(
+                "targets",
+                Actor::System,
+                false,
+                serde_json::json!({"policy": p.name, "tier": tier,
+                    "due": w.new_targets.iter().map(|t| serde_json::json!({"kind": t.kind, "due_at": t.due_at})).collect::<Vec<_>>()}),
+            ));
+        }
+        let (row, _) = self.store.create_case(tenant, &new, &w, now).await?;
+        // The tenant's `created` triggers see the case as it was opened.
+        self.run_triggers(tenant, CaseId(row.id), Event::Created)
+            .await?;
+        self.case_detail(tenant, CaseId(row.id), true).await
+    }
+
+    /// Runs the tenant's triggers for `event` on a case and writes what they decide.
+    pub async fn run_triggers(&self, tenant: TenantId, id: CaseId, ev: Event) -> Result<()> {
+        for _ in 0..RETRIES {
+            let rules = self.case_rules(tenant).await?;
+            if !rules.triggers.iter().any(|t| t.active && t.event == ev) {
+                return Ok(());
+            }
+            let case = self
+                .store
+                .case(tenant, id)
+                .await?
+                .ok_or(CaseError::NotFound("case"))?;
+            let flags = self.customer_flags_set(tenant, case.customer_id).await?;
+            let tier = self.tier_of(tenant, case.customer_id).await?;
+            let before = Self::facts(&case, tier, flags);
+            let out = rules::run_triggers(&rules.triggers, ev, &before);
+            if out.fired.is_empty() {
+                return Ok(());
+            }
+            let targets = self.store.case_targets(tenant, id).await?;
+            let now = self.now();
+            let mut w = CaseWrite::default();
+            let templates = self
+                .apply_outcome(
+                    tenant,
+                    &case,
+                    &rules,
+                    &targets,
+                    &before,
+                    &out.facts,
+                    &out.effects,
+                    &out.fired,
+                    now,
+                    &mut w,
+                )
+                .await?;
+            match self
+                .store
+                .write_case(tenant, id, case.version, &w, now)
+                .await
+            {
+                Ok(_) => {
+                    for t in templates {
+                        self.reply_internal(
+                            tenant,
+                            Actor::System,
+                            id,
+                            &ReplyInput {
+                                template_id: Some(t),
+                                ..ReplyInput::default()
+                            },
+                            false,
+                        )
+                        .await?;
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::State(
+            "the case is being changed by others; try again".into(),
+        ))
+    }
+
+    /// A case as staff see it (with internal notes when `internal`).
+    pub async fn case_detail(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+        internal: bool,
+    ) -> Result<CaseDetail> {
+        let case = self
+            .store
+            .case(tenant, id)
+            .await?
+            .ok_or(CaseError::NotFound("case"))?;
+        let rules = self.case_rules(tenant).await?;
+        let now = self.now();
+        let messages = self.store.case_messages(tenant, id, internal).await?;
+        let events = self.store.case_events(tenant, id, !internal).await?;
+        let targets = self
+            .store
+            .case_targets(tenant, id)
+            .await?
+            .into_iter()
+            .filter_map(|row| {
+                let state = if row.cancelled_at.is_some() {
+                    return None;
+                } else {
+                    target_of(&row)?.status(&rules.calendar, now)
+                };
+                Some(TargetView { row, state })
+            })
+            .collect();
+        let handoffs = self.store.case_handoffs(tenant, id).await?;
+        let presence = self
+            .store
+            .presence(tenant, id, now - PRESENCE_WINDOW_MS)
+            .await?;
+        let tier = self.tier_of(tenant, case.customer_id).await?;
+        let customer_label = rules
+            .workflow
+            .customer_label(&case.status, concierge_domain::Locale::En)
+            .to_string();
+        let allowed_statuses = rules
+            .workflow
+            .allowed_from(&case.status)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        Ok(CaseDetail {
+            case,
+            tier,
+            customer_label,
+            allowed_statuses,
+            messages,
+            events,
+            targets,
+            handoffs,
+            presence,
+        })
+    }
+
+    /// An agent's public reply (on the channel of origin unless another route is chosen) or
+    /// internal note.
+    pub async fn reply(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        id: CaseId,
+        input: &ReplyInput,
+    ) -> Result<CaseDetail> {
+        self.reply_internal(tenant, Actor::User(user), id, input, true)
+            .await?;
+        self.run_triggers(tenant, id, Event::AgentReplied).await?;
+        self.case_detail(tenant, id, true).await
+    }
+
+    async fn reply_internal(
+        &self,
+        tenant: TenantId,
+        actor: Actor<'_>,
+        id: CaseId,
+        input: &ReplyInput,
+        accept_handoff: bool,
+    ) -> Result<()> {
+        for _ in 0..RETRIES {
+            let case = self
+                .store
+                .case(tenant, id)
+                .await?
+                .ok_or(CaseError::NotFound("case"))?;
+            let rules = self.case_rules(tenant).await?;
+            if rules.workflow.is_final(&case.status) {
+                return Err(CaseError::State(format!(
+                    "case #{} is closed; closed cases are final (a customer's reply opens a \
+                     follow-up case)",
+                    case.number
+                )));
+            }
+            let text = if input.body.trim().is_empty() {
+                match input.template_id {
+                    Some(t) => {
+                        let tpl = self
+                            .store
+                            .template(tenant, t)
+                            .await?
+                            .ok_or(CaseError::NotFound("template"))?;
+                        self.render_for_customer(
+                            tenant,
+                            CustomerId(case.customer_id),
+                            &tpl.body,
+                            Escape::Text,
+                        )
+                        .await
+                        .map_err(|e| CaseError::Invalid(e.to_string()))?
+                        .output
+                    }
+                    None => String::new(),
+                }
+            } else {
+                input.body.clone()
+            };
+            let body = case::body(&text)?;
+            let now = self.now();
+            let targets = self.store.case_targets(tenant, id).await?;
+            let mut w = CaseWrite::default();
+            if input.internal {
+                w.messages.push(NewMessage {
+                    author_kind: if matches!(actor, Actor::System) {
+                        "system"
+                    } else {
+                        "staff"
+                    }
+                    .into(),
+                    author_user_id: actor.user_id(),
+                    visibility: "internal".into(),
+                    channel: "note".into(),
+                    body_text: body,
+                    attachments: input.attachments.clone(),
+                    ..NewMessage::default()
+                });
+                w.events
+                    .push(event("note", actor, false, serde_json::json!({})));
+            } else {
+                let channel = Channel::parse(&case.channel).unwrap_or(Channel::Web);
+                let route = match input.route.as_deref() {
+                    Some(r) => parse_route(r)?,
+                    None => channel.reply_route(),
+                };
+                let (state, task) = match route {
+                    ReplyRoute::Email => ("queued", None),
+                    ReplyRoute::Portal | ReplyRoute::Chat => ("published", None),
+                    ReplyRoute::LetterPage => (
+                        "ready_to_print",
+                        Some(("letter", "Print and post the letter")),
+                    ),
+                    ReplyRoute::CallTask => (
+                        "call_task",
+                        Some(("call", "Call the customer with this answer")),
+                    ),
+                    ReplyRoute::Visit => (
+                        "visit_task",
+                        Some(("visit", "Give the customer this answer in person")),
+                    ),
+                };
+                w.messages.push(NewMessage {
+                    author_kind: if matches!(actor, Actor::System) {
+                        "system"
+                    } else {
+                        "staff"
+                    }
+                    .into(),
+                    author_user_id: actor.user_id(),
+                    visibility: "public".into(),
+                    channel: case.channel.clone(),
+                    route: Some(route.as_str().to_string()),
+                    body_text: body,
+                    delivery_state: Some(state.into()),
+                    attachments: input.attachments.clone(),
+                    ..NewMessage::default()
+                });
+                if let Some((kind, what)) = task {
+                    w.tasks.push(NewTask {
+                        kind: kind.into(),
+                        customer_id: Some(case.customer_id),
+                        case_id: Some(case.id),
+                        title: format!("Case #{}: {what}", case.number),
+                        assignee_id: actor.user_id().or(case.owner_id),
+                        due_at: now,
+                        unique_key: None,
+                    });
+                }
+                w.events.push(event(
+                    "replied",
+                    actor,
+                    true,
+                    serde_json::json!({"route": route.as_str()}),
+                ));
+                if !matches!(actor, Actor::System) {
+                    if case.first_response_at.is_none() {
+                        w.change.first_response_at = Some(now);
+                    }
+                    for row in targets.iter().filter(|r| running(r)) {
+                        let Some(mut t) = target_of(row) else {
+                            continue;
+                        };
+                        if matches!(t.kind, TargetKind::FirstResponse | TargetKind::NextResponse) {
+                            t.meet(now);
+                            let mut out = row.clone();
+                            out.met_at = t.met_ms;
+                            out.due_at = t.due_ms;
+                            out.paused_since = None;
+                            out.next_check_at = None;
+                            w.targets.push(out);
+                        }
+                    }
+                }
+                let mut new_status = rules.workflow.on_agent_public_reply(&case.status);
+                if let Some(s) = &input.status {
+                    new_status = Some(rules.workflow.parse_status(s)?.key.clone());
+                }
+                if let Some(to) = new_status.filter(|to| *to != case.status) {
+                    rules.workflow.check_transition(&case.status, &to)?;
+                    let already: Vec<TargetRow> = targets
+                        .iter()
+                        .filter(|r| !w.targets.iter().any(|u| u.id == r.id))
+                        .cloned()
+                        .collect();
+                    Self::status_effects(&rules, &already, &case.status, &to, now, &mut w);
+                    w.events.push(event(
+                        "status",
+                        actor,
+                        true,
+                        serde_json::json!({"from": case.status, "to": to}),
+                    ));
+                    w.change.status = Some(to);
+                }
+            }
+            if accept_handoff {
+                self.accept_handoff_if_member(tenant, &case, actor, &targets, now, &mut w)
+                    .await?;
+            }
+            match self
+                .store
+                .write_case(tenant, id, case.version, &w, now)
+                .await
+            {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => return Err(CaseError::NotFound("case")),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::State(
+            "the case is being changed by others; try again".into(),
+        ))
+    }
+
+    /// When a member of the team a case was handed to acts on it, the hand-off is taken up
+    /// and its internal target met.
+    async fn accept_handoff_if_member(
+        &self,
+        tenant: TenantId,
+        case: &CaseRow,
+        actor: Actor<'_>,
+        targets: &[TargetRow],
+        now: i64,
+        w: &mut CaseWrite,
+    ) -> Result<()> {
+        let (Some(uid), Some(team)) = (actor.user_id(), case.team_id) else {
+            return Ok(());
+        };
+        let pending: Vec<&TargetRow> = targets
+            .iter()
+            .filter(|t| {
+                t.kind == TargetKind::Handoff.as_str() && running(t) && t.team_id == Some(team)
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let members = self.store.team_members(tenant, team, &[]).await?;
+        let manager = self
+            .store
+            .team(tenant, team)
+            .await?
+            .and_then(|t| t.manager_id);
+        if !members.iter().any(|m| m.user_id == uid) && manager != Some(uid) {
+            return Ok(());
+        }
+        for row in pending {
+            let mut out = row.clone();
+            out.met_at = Some(now);
+            out.next_check_at = None;
+            w.targets.push(out);
+        }
+        w.accept_handoffs = true;
+        w.events.push(event(
+            "handoff_accepted",
+            actor,
+            false,
+            serde_json::json!({"team_id": team}),
+        ));
+        Ok(())
+    }
+
+    /// A customer's message on their case (from the portal or by mail). A pending or solved
+    /// case reopens; a closed one gets a linked follow-up case. Returns the case the message
+    /// landed on.
+    pub async fn customer_reply(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        id: CaseId,
+        body: &str,
+        attachments: Vec<NewAttachment>,
+    ) -> Result<CaseId> {
+        let body = case::body(body)?;
+        for _ in 0..RETRIES {
+            let case = self
+                .store
+                .case(tenant, id)
+                .await?
+                .filter(|c| c.customer_id == customer.0)
+                .ok_or(CaseError::NotFound("case"))?;
+            let rules = self.case_rules(tenant).await?;
+            let now = self.now();
+            let effect = rules.workflow.on_customer_reply(&case.status);
+            if effect == ReplyEffect::FollowUpCase {
+                let detail = self
+                    .create_case(
+                        tenant,
+                        Actor::Customer(customer),
+                        &NewCaseInput {
+                            subject: case.subject.clone(),
+                            body: body.clone(),
+                            channel: case.channel.clone(),
+                            kind: Some("follow_up".into()),
+                            priority: Some(case.priority.clone()),
+                            customer: CustomerRef::Id(customer.0),
+                            team_id: case.team_id,
+                            owner_id: case.owner_id,
+                            tags: Vec::new(),
+                            order_id: case.order_id,
+                            parent_case_id: Some(case.id),
+                            attachments,
+                        },
+                    )
+                    .await?;
+                return Ok(CaseId(detail.case.id));
+            }
+            let targets = self.store.case_targets(tenant, id).await?;
+            let mut w = CaseWrite::default();
+            w.messages.push(NewMessage {
+                author_kind: "customer".into(),
+                author_customer_id: Some(customer.0),
+                visibility: "public".into(),
+                channel: case.channel.clone(),
+                body_text: body.clone(),
+                attachments: attachments.clone(),
+                ..NewMessage::default()
+            });
+            w.events.push(event(
+                "customer_replied",
+                Actor::Customer(customer),
+                true,
+                serde_json::json!({}),
+            ));
+            let tier = self.tier_of(tenant, case.customer_id).await?;
+            let policy = sla::select_policy(
+                &rules.policies,
+                tier.as_deref(),
+                &case.priority,
+                &case.channel,
+            );
+            let mut kinds = Vec::new();
+            if !targets.iter().any(|t| {
+                running(t)
+                    && (t.kind == TargetKind::NextResponse.as_str()
+                        || t.kind == TargetKind::FirstResponse.as_str())
+            }) {
+                kinds.push(TargetKind::NextResponse);
+            }
+            if let ReplyEffect::MoveTo(to) = &effect {
+                let to = to.clone();
+                Self::status_effects(&rules, &targets, &case.status, &to, now, &mut w);
+                if rules.workflow.is_solved(&case.status) {
+                    // Reopened: the resolution clock starts again.
+                    kinds.push(TargetKind::Resolution);
+                }
+                w.events.push(event(
+                    "status",
+                    Actor::Customer(customer),
+                    true,
+                    serde_json::json!({"from": case.status, "to": to}),
+                ));
+                w.change.status = Some(to);
+            }
+            w.new_targets = Self::start_targets(&rules, policy, &kinds, now);
+            if let Some(o) = case.owner_id {
+                w.notifications.push(NewNotification {
+                    user_id: o,
+                    kind: "customer_replied".into(),
+                    body: format!("The customer replied on case #{}", case.number),
+                });
+            }
+            match self
+                .store
+                .write_case(tenant, id, case.version, &w, now)
+                .await
+            {
+                Ok(Some(_)) => {
+                    self.run_triggers(tenant, id, Event::CustomerReplied)
+                        .await?;
+                    return Ok(id);
+                }
+                Ok(None) => return Err(CaseError::NotFound("case")),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::State(
+            "the case is being changed by others; try again".into(),
+        ))
+    }
+
+    /// Changes a case's fields; status moves follow the workflow.
+    pub async fn update_case(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        id: CaseId,
+        patch: &CasePatch,
+    ) -> Result<CaseDetail> {
+        let actor = Actor::User(user);
+        let subject = patch.subject.as_deref().map(case::subject).transpose()?;
+        let priority = patch.priority.as_deref().map(Priority::parse).transpose()?;
+        let kind = patch.kind.as_deref().map(Kind::parse).transpose()?;
+        let add: Vec<String> = patch
+            .add_tags
+            .iter()
+            .map(|t| case::tag(t))
+            .collect::<std::result::Result<_, _>>()?;
+        let remove: Vec<String> = patch
+            .remove_tags
+            .iter()
+            .map(|t| case::tag(t))
+            .collect::<std::result::Result<_, _>>()?;
+        if add.len() + remove.len() > 50 {
+            return Err(CaseError::Invalid("change at most 50 tags at once".into()));
+        }
+        let owner = match patch.owner_id {
+            Some(Some(o)) => Some(Some(self.staff_user(tenant, o).await?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let mut status_changed = false;
+        let mut assigned = false;
+        for attempt in 0..RETRIES {
+            let case = self
+                .store
+                .case(tenant, id)
+                .await?
+                .ok_or(CaseError::NotFound("case"))?;
+            if let Some(v) = patch.version
+                && v != case.version
+                && attempt == 0
+            {
+                return Err(CaseError::Store(StoreError::Conflict(format!(
+                    "the case is at version {} (you sent {v}); reload it and try again",
+                    case.version
+                ))));
+            }
+            let rules = self.case_rules(tenant).await?;
+            if rules.workflow.is_final(&case.status) {
+                return Err(CaseError::State(format!(
+                    "case #{} is closed; closed cases are final",
+                    case.number
+                )));
+            }
+            let now = self.now();
+            let targets = self.store.case_targets(tenant, id).await?;
+            let mut w = CaseWrite::default();
+            if let Some(s) = subject.as_ref().filter(|s| **s != case.subject) {
+                w.events.push(event(
+                    "subject",
+                    actor,
+                    false,
+                    serde_json::json!({"from": case.subject, "to": s}),
+                ));
+                w.change.subject = Some(s.clone());
+            }
+            if let Some(p) = priority.filter(|p| p.as_str() != case.priority) {
+                w.events.push(event(
+                    "priority",
+                    actor,
+                    false,
+                    serde_json::json!({"from": case.priority, "to": p.as_str()}),
+                ));
+                w.change.priority = Some(p.as_str().to_string());
+            }
+            if let Some(k) = kind.as_ref().filter(|k| k.as_str() != case.kind) {
+                w.events.push(event(
+                    "kind",
+                    actor,
+                    false,
+                    serde_json::json!({"from": case.kind, "to": k.as_str()}),
+                ));
+                w.change.kind = Some(k.as_str().to_string());
+            }
+            if let Some(s) = &patch.status {
+                let to = rules.workflow.parse_status(s)?.key.clone();
+                if to != case.status {
+                    rules.workflow.check_transition(&case.status, &to)?;
+                    Self::status_effects(&rules, &targets, &case.status, &to, now, &mut w);
+                    w.events.push(event(
+                        "status",
+                        actor,
+                        true,
+                        serde_json::json!({"from": case.status, "to": to}),
+                    ));
+                    w.change.status = Some(to);
+                    status_changed = true;
+                }
+            }
+            match &owner {
+                Some(Some(u)) if Some(u.id.0) != case.owner_id => {
+                    w.change.owner_id = Some(Some(u.id.0));
+                    w.events.push(event("assigned", actor, true, serde_json::json!({"from": case.owner_id, "owner_id": u.id.0, "owner_name": u.display_name})));
+                    if u.id != user.id {
+                        w.notifications.push(NewNotification {
+                            user_id: u.id.0,
+                            kind: "assigned".into(),
+                            body: format!(
+                                "Case #{} was assigned to you by {}: {}",
+                                case.number, user.display_name, case.subject
+                            ),
+                        });
+                    }
+                    assigned = true;
+                }
+                Some(None) if case.owner_id.is_some() => {
+                    w.change.owner_id = Some(None);
+                    w.events.push(event(
+                        "unassigned",
+                        actor,
+                        false,
+                        serde_json::json!({"from": case.owner_id}),
+                    ));
+                }
+                _ => {}
+            }
+            for t in &add {
+                if !case.tags.contains(t) {
+                    w.add_tags.push(t.clone());
+                }
+            }
+            for t in &remove {
+                if case.tags.contains(t) {
+                    w.remove_tags.push(t.clone());
+                }
+            }
+            if !w.add_tags.is_empty() || !w.remove_tags.is_empty() {
+                w.events.push(event(
+                    "tags",
+                    actor,
+                    false,
+                    serde_json::json!({"added": w.add_tags, "removed": w.remove_tags}),
+                ));
+            }
+            if w.is_empty() {
+                return self.case_detail(tenant, id, true).await;
+            }
+            self.accept_handoff_if_member(tenant, &case, actor, &targets, now, &mut w)
+                .await?;
+            match self
+                .store
+                .write_case(tenant, id, case.version, &w, now)
+                .await
+            {
+                Ok(Some(_)) => {
+                    if status_changed {
+                        self.run_triggers(tenant, id, Event::StatusChanged).await?;
+                    }
+                    if assigned {
+                        self.run_triggers(tenant, id, Event::Assigned).await?;
+                    }
+                    return self.case_detail(tenant, id, true).await;
+                }
+                Ok(None) => return Err(CaseError::NotFound("case")),
+                Err(StoreError::Conflict(_)) if patch.version.is_none() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::State(
+            "the case is being changed by others; try again".into(),
+        ))
+    }
+
+    /// Assigns a case by the team's strategy (round-robin or least-loaded).
+    pub async fn auto_assign(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        id: CaseId,
+    ) -> Result<CaseDetail> {
+        let case = self
+            .store
+            .case(tenant, id)
+            .await?
+            .ok_or(CaseError::NotFound("case"))?;
+        let team_id = case
+            .team_id
+            .ok_or_else(|| CaseError::State("the case has no team to assign within".into()))?;
+        let team = self.team_row(tenant, team_id).await?;
+        let rules = self.case_rules(tenant).await?;
+        let pick = if team.assignment == "manual" {
+            // A manual team still offers its least-loaded member on request.
+            let mut t = team.clone();
+            t.assignment = "least_loaded".into();
+            self.auto_assignee(tenant, &t, &rules).await?
+        } else {
+            self.auto_assignee(tenant, &team, &rules).await?
+        };
+        let Some(owner) = pick else {
+            return Err(CaseError::State(format!(
+                "nobody in {} can take the case now (everyone is away or at their cap)",
+                team.name
+            )));
+        };
+        self.update_case(
+            tenant,
+            user,
+            id,
+            &CasePatch {
+                owner_id: Some(Some(owner)),
+                ..CasePatch::default()
+            },
+        )
+        .await
+    }
+
+    /// Hands a case to another team with a reason: a first-class event with its own internal
+    /// target; the owner is cleared (or picked by the receiving team's strategy).
+    pub async fn transfer_case(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        id: CaseId,
+        to_team: i64,
+        reason: &str,
+    ) -> Result<CaseDetail> {
+        let reason = case::reason(reason)?;
+        let team = self.team_row(tenant, to_team).await?;
+        let actor = Actor::User(user);
+        for _ in 0..RETRIES {
+            let case = self
+                .store
+                .case(tenant, id)
+                .await?
+                .ok_or(CaseError::NotFound("case"))?;
+            let rules = self.case_rules(tenant).await?;
+            if rules.workflow.is_final(&case.status) {
+                return Err(CaseError::State(format!(
+                    "case #{} is closed; closed cases are final",
+                    case.number
+                )));
+            }
+            if case.team_id == Some(team.id) {
+                return Err(CaseError::State(format!(
+                    "the case is already with {}",
+                    team.name
+                )));
+            }
+            let now = self.now();
+            let targets = self.store.case_targets(tenant, id).await?;
+            let mut w = CaseWrite::default();
+            // A hand-off still waiting is superseded by the new one.
+            for row in targets
+                .iter()
+                .filter(|t| t.kind == TargetKind::Handoff.as_str() && running(t))
+            {
+                let mut out = row.clone();
+                out.cancelled_at = Some(now);
+                out.next_check_at = None;
+                w.targets.push(out);
+            }
+            w.accept_handoffs = true;
+            w.handoff = Some(NewHandoff {
+                from_team: case.team_id,
+                to_team: team.id,
+                reason: reason.clone(),
+                by_user: Some(user.id.0),
+            });
+            w.change.team_id = Some(Some(team.id));
+            let owner = self.auto_assignee(tenant, &team, &rules).await?;
+            w.change.owner_id = Some(owner);
+            let from_name = match case.team_id {
+                Some(t) => self.store.team(tenant, t).await?.map(|t| t.name),
+                None => None,
+            };
+            w.events.push(event(
+                "transferred",
+                actor,
+                true,
+                serde_json::json!({"from_team": case.team_id, "from_team_name": from_name,
+                    "to_team": team.id, "to_team_name": team.name, "reason": reason}),
+            ));
+            let mins =
+                u32::try_from(team.handoff_mins.unwrap_or(60).clamp(1, 525_600)).unwrap_or(60);
+            let t = Target::start(&rules.calendar, TargetKind::Handoff, now, mins);
+            w.new_targets.push(NewTarget {
+                kind: TargetKind::Handoff.as_str().into(),
+                team_id: Some(team.id),
+                policy_id: None,
+                started_at: now,
+                business_ms: t.business_ms,
+                due_at: t.due_ms,
+                next_check_at: sla::next_escalation_at(
+                    &rules.escalations,
+                    &t,
+                    &rules.calendar,
+                    &BTreeSet::new(),
+                ),
+            });
+            let notify: Vec<i64> = match owner {
+                Some(o) => vec![o],
+                None => self.team_managers(tenant, Some(team.id)).await?,
+            };
+            for u in notify {
+                w.notifications.push(NewNotification {
+                    user_id: u,
+                    kind: "handoff".into(),
+                    body: format!(
+                        "Case #{} was handed to {}: {reason}",
+                        case.number, team.name
+                    ),
+                });
+            }
+            if let Some(o) = owner
+                && let Ok(u) = self.staff_user(tenant, o).await
+            {
+                w.events.push(event(
+                    "assigned",
+                    Actor::System,
+                    true,
+                    serde_json::json!({"owner_id": o, "owner_name": u.display_name}),
+                ));
+            }
+            match self
+                .store
+                .write_case(tenant, id, case.version, &w, now)
+                .await
+            {
+                Ok(Some(_)) => {
+                    self.run_triggers(tenant, id, Event::Transferred).await?;
+                    return self.case_detail(tenant, id, true).await;
+                }
+                Ok(None) => return Err(CaseError::NotFound("case")),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::State(
+            "the case is being changed by others; try again".into(),
+        ))
+    }
+
+    /// Merges `source` into `target`: the source is closed and points at the target; both
+    /// keep their histories and each records the merge.
+    pub async fn merge_cases(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        source: CaseId,
+        target: CaseId,
+    ) -> Result<CaseDetail> {
+        if source == target {
+            return Err(CaseError::Invalid(
+                "a case cannot be merged into itself".into(),
+            ));
+        }
+        let actor = Actor::User(user);
+        let src = self
+            .store
+            .case(tenant, source)
+            .await?
+            .ok_or(CaseError::NotFound("case"))?;
+        let dst = self
+            .store
+            .case(tenant, target)
+            .await?
+            .ok_or(CaseError::NotFound("case"))?;
+        if src.merged_into.is_some() {
+            return Err(CaseError::State(format!(
+                "case #{} was merged already",
+                src.number
+            )));
+        }
+        if dst.merged_into.is_some() {
+            return Err(CaseError::State(format!(
+                "case #{} was itself merged; merge into the case it went into",
+                dst.number
+            )));
+        }
+        let rules = self.case_rules(tenant).await?;
+        let closed = rules
+            .workflow
+            .states
+            .iter()
+            .find(|s| s.category == Category::Closed)
+            .map(|s| s.key.clone())
+            .unwrap_or_else(|| "closed".into());
+        let now = self.now();
+        let targets = self.store.case_targets(tenant, source).await?;
+        let mut w = CaseWrite::default();
+        w.change.merged_into = Some(dst.id);
+        if src.status != closed {
+            Self::status_effects(&rules, &targets, &src.status, &closed, now, &mut w);
+            w.change.status = Some(closed.clone());
+        }
+        w.events.push(event(
+            "merged_into",
+            actor,
+            true,
+            serde_json::json!({"into": dst.id, "into_number": dst.number}),
+        ));
+        self.store
+            .write_case(tenant, source, src.version, &w, now)
+            .await?
+            .ok_or(CaseError::NotFound("case"))?;
+        let mut w2 = CaseWrite::default();
+        w2.events.push(event("merged", actor, false, serde_json::json!({"from": src.id, "from_number": src.number, "from_subject": src.subject})));
+        w2.messages.push(NewMessage {
+            author_kind: "system".into(),
+            author_user_id: Some(user.id.0),
+            visibility: "internal".into(),
+            channel: "note".into(),
+            body_text: format!(
+                "Case #{} ({}) was merged into this case.",
+                src.number, src.subject
+            ),
+            ..NewMessage::default()
+        });
+        for _ in 0..RETRIES {
+            let dst = self
+                .store
+                .case(tenant, target)
+                .await?
+                .ok_or(CaseError::NotFound("case"))?;
+            match self
+                .store
+                .write_case(tenant, target, dst.version, &w2, now)
+                .await
+            {
+                Ok(_) => return self.case_detail(tenant, target, true).await,
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::State(
+            "the case is being changed by others; try again".into(),
+        ))
+    }
+
+    /// Applies a macro: its actions on the case, then its reply (if any) as a public reply.
+    pub async fn apply_macro(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        id: CaseId,
+        macro_id: i64,
+    ) -> Result<CaseDetail> {
+        let row = self
+            .store
+            .definitions(tenant, "macro")
+            .await?
+            .into_iter()
+            .find(|m| m.id == macro_id)
+            .ok_or(CaseError::NotFound("macro"))?;
+        let m: Macro = serde_json::from_str(&row.spec)
+            .map_err(|e| CaseError::Invalid(format!("macro {} is unreadable: {e}", row.name)))?;
+        for _ in 0..RETRIES {
+            let case = self
+                .store
+                .case(tenant, id)
+                .await?
+                .ok_or(CaseError::NotFound("case"))?;
+            let rules = self.case_rules(tenant).await?;
+            if rules.workflow.is_final(&case.status) {
+                return Err(CaseError::State(format!(
+                    "case #{} is closed; closed cases are final",
+                    case.number
+                )));
+            }
+            let flags = self.customer_flags_set(tenant, case.customer_id).await?;
+            let tier = self.tier_of(tenant, case.customer_id).await?;
+            let before = Self::facts(&case, tier, flags);
+            let (after, effects) = rules::apply_macro(&m, &before);
+            let targets = self.store.case_targets(tenant, id).await?;
+            let now = self.now();
+            let mut w = CaseWrite::default();
+            let templates = self
+                .apply_outcome(
+                    tenant,
+                    &case,
+                    &rules,
+                    &targets,
+                    &before,
+                    &after,
+                    &effects,
+                    &[],
+                    now,
+                    &mut w,
+                )
+                .await?;
+            // Events of a macro are the agent's, not the system's.
+            for e in &mut w.events {
+                e.actor_kind = "user".into();
+                e.actor_id = Some(user.id.0);
+            }
+            w.events.push(event(
+                "macro",
+                Actor::User(user),
+                false,
+                serde_json::json!({"macro": m.name}),
+            ));
+            match self
+                .store
+                .write_case(tenant, id, case.version, &w, now)
+                .await
+            {
+                Ok(_) => {
+                    if let Some(text) = &m.reply_template {
+                        let rendered = self
+                            .render_for_customer(
+                                tenant,
+                                CustomerId(case.customer_id),
+                                text,
+                                Escape::Text,
+                            )
+                            .await
+                            .map_err(|e| CaseError::Invalid(e.to_string()))?;
+                        self.reply_internal(
+                            tenant,
+                            Actor::User(user),
+                            id,
+                            &ReplyInput {
+                                body: rendered.output,
+                                ..ReplyInput::default()
+                            },
+                            true,
+                        )
+                        .await?;
+                    }
+                    for t in templates {
+                        self.reply_internal(
+                            tenant,
+                            Actor::User(user),
+                            id,
+                            &ReplyInput {
+                                template_id: Some(t),
+                                ..ReplyInput::default()
+                            },
+                            true,
+                        )
+                        .await?;
+                    }
+                    return self.case_detail(tenant, id, true).await;
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::State(
+            "the case is being changed by others; try again".into(),
+        ))
+    }
+
+    /// A page of a saved view, with its count (capped at [`QUEUE_COUNT_CAP`]).
+    pub async fn queue(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        view: View,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<QueuePage> {
+        let rules = self.case_rules(tenant).await?;
+        let (filter, order) = self.view_filter(user, view, &rules);
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.clamp(1, QUEUE_PAGE_MAX);
+        let cases = self
+            .store
+            .list_cases(tenant, &filter, order, after, limit + 1)
+            .await?;
+        let count = self
+            .store
+            .count_cases(tenant, &filter, QUEUE_COUNT_CAP + 1)
+            .await?;
+        let mut cases = cases;
+        let more = cases.len() as i64 > limit;
+        cases.truncate(usize::try_from(limit).unwrap_or(0));
+        let next_cursor = if more {
+            cases.last().map(|c| {
+                let key = match order {
+                    QueueOrder::Updated => c.updated_at,
+                    QueueOrder::Due => c.next_due_at.unwrap_or(i64::MAX),
+                };
+                encode_cursor(key, c.id)
+            })
+        } else {
+            None
+        };
+        Ok(QueuePage {
+            view,
+            count: count.min(QUEUE_COUNT_CAP),
+            count_capped: count > QUEUE_COUNT_CAP,
+            cases,
+            next_cursor,
+        })
+    }
+
+    fn view_filter(&self, user: &UserRow, view: View, rules: &Rules) -> (CaseFilter, QueueOrder) {
+        let open = open_statuses(&rules.workflow);
+        match view {
+            View::Mine => (
+                CaseFilter {
+                    owner: Some(Some(user.id.0)),
+                    statuses: open,
+                    ..CaseFilter::default()
+                },
+                QueueOrder::Updated,
+            ),
+            View::Unassigned => (
+                CaseFilter {
+                    owner: Some(None),
+                    statuses: open,
+                    ..CaseFilter::default()
+                },
+                QueueOrder::Updated,
+            ),
+            View::Breaching => (
+                CaseFilter {
+                    statuses: open,
+                    due_before: Some(self.now() + 60 * MINUTE_MS),
+                    ..CaseFilter::default()
+                },
+                QueueOrder::Due,
+            ),
+            View::Handoff => (
+                CaseFilter {
+                    statuses: open,
+                    awaiting_handoff: true,
+                    ..CaseFilter::default()
+                },
+                QueueOrder::Updated,
+            ),
+            View::Open => (
+                CaseFilter {
+                    statuses: open,
+                    ..CaseFilter::default()
+                },
+                QueueOrder::Updated,
+            ),
+            View::Done => (
+                CaseFilter {
+                    statuses: done_statuses(&rules.workflow),
+                    ..CaseFilter::default()
+                },
+                QueueOrder::Updated,
+            ),
+        }
+    }
+
+    /// Every view with its (capped) count, for the console's sidebar.
+    pub async fn queue_counts(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+    ) -> Result<Vec<(View, i64, bool)>> {
+        let rules = self.case_rules(tenant).await?;
+        let mut out = Vec::new();
+        for v in View::ALL {
+            let (f, _) = self.view_filter(user, v, &rules);
+            let n = self
+                .store
+                .count_cases(tenant, &f, QUEUE_COUNT_CAP + 1)
+                .await?;
+            out.push((v, n.min(QUEUE_COUNT_CAP), n > QUEUE_COUNT_CAP));
+        }
+        Ok(out)
+    }
+
+    /// Records that `user` is viewing (or replying to) a case; returns the others there now.
+    pub async fn case_presence(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        id: CaseId,
+        replying: bool,
+    ) -> Result<Vec<PresenceRow>> {
+        if self.store.case(tenant, id).await?.is_none() {
+            return Err(CaseError::NotFound("case"));
+        }
+        let now = self.now();
+        self.store
+            .touch_presence(
+                tenant,
+                id,
+                user.id.0,
+                if replying { "replying" } else { "viewing" },
+                now,
+            )
+            .await?;
+        Ok(self
+            .store
+            .presence(tenant, id, now - PRESENCE_WINDOW_MS)
+            .await?
+            .into_iter()
+            .filter(|p| p.user_id != user.id.0)
+            .collect())
+    }
+
+    /// One round of the escalation scheduler: fires every escalation step that has come due,
+    /// each exactly once (the store's guard holds across nodes and restarts), and sets when
+    /// each target is next looked at. Returns how many steps fired.
+    pub async fn run_escalations(&self, node: &str) -> Result<usize> {
+        let now = self.now();
+        let mut fired_n = 0;
+        for (tenant, row) in self.store.targets_to_check(now, 500).await? {
+            let Some(t) = target_of(&row).filter(|_| running(&row)) else {
+                self.store.set_target_check(row.id, None).await?;
+                continue;
+            };
+            let rules = self.case_rules(tenant).await?;
+            let mut fired: BTreeSet<i64> = self
+                .store
+                .fired_escalations(row.id)
+                .await?
+                .into_iter()
+                .collect();
+            let due: Vec<EscalationRule> =
+                sla::due_escalations(&rules.escalations, &t, &rules.calendar, now, &fired)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+            for rule in due {
+                let Some(case) = self.store.case(tenant, CaseId(row.case_id)).await? else {
+                    break;
+                };
+                let mut w = CaseWrite::default();
+                w.events.push(event(
+                    "escalated",
+                    Actor::System,
+                    false,
+                    serde_json::json!({"target": row.kind, "percent": rule.percent, "level": rule.level,
+                        "due_at": row.due_at}),
+                ));
+                let managers = self.team_managers(tenant, case.team_id).await?;
+                let what = if rule.percent >= 100 {
+                    format!("missed its {} target", row.kind.replace('_', " "))
+                } else {
+                    format!(
+                        "has used {}% of its {} target",
+                        rule.percent,
+                        row.kind.replace('_', " ")
+                    )
+                };
+                for a in &rule.actions {
+                    match a {
+                        sla::EscalationAction::NotifyOwner => {
+                            if let Some(o) = case.owner_id {
+                                w.notifications.push(NewNotification {
+                                    user_id: o,
+                                    kind: "escalation".into(),
+                                    body: format!("Case #{} {what}", case.number),
+                                });
+                            }
+                        }
+                        sla::EscalationAction::NotifyTeamManager => {
+                            for m in &managers {
+                                w.notifications.push(NewNotification {
+                                    user_id: *m,
+                                    kind: "escalation".into(),
+                                    body: format!(
+                                        "Case #{} {what} (owner: {})",
+                                        case.number,
+                                        case.owner_name.clone().unwrap_or_else(|| "nobody".into())
+                                    ),
+                                });
+                            }
+                        }
+                        sla::EscalationAction::RaisePriority => {
+                            let p = Priority::parse(&case.priority).unwrap_or_default();
+                            if p.raised() != p {
+                                w.change.priority = Some(p.raised().as_str().to_string());
+                                w.events.push(event("priority", Actor::System, false,
+                                    serde_json::json!({"from": p.as_str(), "to": p.raised().as_str(), "reason": "escalation"})));
+                            }
+                        }
+                        sla::EscalationAction::Reassign { to_user, to_team } => {
+                            let to = match to_user {
+                                Some(u) => Some(*u),
+                                None => managers.first().copied(),
+                            };
+                            if let Some(team) = to_team
+                                && Some(*team) != case.team_id
+                                && self.store.team(tenant, *team).await?.is_some()
+                            {
+                                w.change.team_id = Some(Some(*team));
+                            }
+                            if let Some(u) = to
+                                && Some(u) != case.owner_id
+                                && let Ok(user) = self.staff_user(tenant, u).await
+                            {
+                                w.change.owner_id = Some(Some(u));
+                                w.events.push(event("assigned", Actor::System, true,
+                                    serde_json::json!({"owner_id": u, "owner_name": user.display_name, "reason": "escalation"})));
+                                w.notifications.push(NewNotification {
+                                    user_id: u,
+                                    kind: "escalation".into(),
+                                    body: format!("Case #{} {what}; it is now yours", case.number),
+                                });
+                            }
+                        }
+                    }
+                }
+                if self
+                    .store
+                    .fire_escalation(tenant, CaseId(row.case_id), row.id, rule.id, node, &w, now)
+                    .await?
+                {
+                    fired_n += 1;
+                }
+                fired.insert(rule.id);
+            }
+            let next = sla::next_escalation_at(&rules.escalations, &t, &rules.calendar, &fired);
+            self.store.set_target_check(row.id, next).await?;
+        }
+        Ok(fired_n)
+    }
+
+    /// Open tasks (call-backs, letters to print, follow-ups), soonest due first.
+    pub async fn open_tasks(
+        &self,
+        tenant: TenantId,
+        kind: Option<&str>,
+        case: Option<CaseId>,
+    ) -> Result<Vec<concierge_store::cases::TaskRow>> {
+        Ok(self.store.open_tasks(tenant, kind, case, 200).await?)
+    }
+}
+
+fn parse_route(s: &str) -> Result<ReplyRoute> {
+    [
+        ReplyRoute::Email,
+        ReplyRoute::Portal,
+        ReplyRoute::LetterPage,
+        ReplyRoute::CallTask,
+        ReplyRoute::Visit,
+        ReplyRoute::Chat,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == s.trim())
+    .ok_or_else(|| {
+        CaseError::Invalid(format!(
+            "{} is not a reply route (use email, portal, letter_page, call_task, visit or chat)",
+            concierge_domain::customer::preview(s, 30)
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policies_are_valid_and_tiers_win_over_priorities() {
+        let ps = default_policies();
+        for p in &ps {
+            p.validate().unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        }
+        let p = sla::select_policy(&ps, Some("Platinum"), "urgent", "email");
+        assert_eq!(p.map(|p| p.name.as_str()), Some("Platinum"));
+        let p = sla::select_policy(&ps, None, "urgent", "email");
+        assert_eq!(p.map(|p| p.name.as_str()), Some("Urgent"));
+        let p = sla::select_policy(&ps, Some("Bronze"), "normal", "web");
+        assert_eq!(p.map(|p| p.name.as_str()), Some("Standard"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        assert_eq!(decode_cursor(&encode_cursor(17, 4)).ok(), Some((17, 4)));
+        assert!(decode_cursor("x.y").is_err());
+        assert!(decode_cursor("12").is_err());
+    }
+
+    #[test]
+    fn views_parse_by_name_only() {
+        for v in View::ALL {
+            assert_eq!(View::parse(v.as_str()).ok(), Some(v));
+        }
+        assert!(View::parse("everything").is_err());
+    }
+}
