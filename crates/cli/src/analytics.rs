@@ -70,6 +70,11 @@ pub struct FitArgs {
     pub json: bool,
 }
 
+/// Opens the workspace's database and resolves the tenant (`--tenant` or the default).
+pub async fn open_workspace(g: &Global) -> anyhow::Result<(App, TenantId)> {
+    open(g).await
+}
+
 async fn open(g: &Global) -> anyhow::Result<(App, TenantId)> {
     let cfg = Config::load(
         g.config.as_deref(),
@@ -330,15 +335,50 @@ pub enum BenchTarget {
         #[arg(long)]
         no_store: bool,
     },
+    /// Time case work on the workspace's database (generating cases first if it has none):
+    /// creating a case, the case page, a queue page with its count; and peak memory.
+    Cases {
+        /// Cases to generate in an empty workspace (5 messages each).
+        #[arg(long, default_value_t = 100_000)]
+        cases: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Measurements per operation.
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+    },
+    /// Time search: rebuilding the index, then English and Chinese/Korean queries.
+    Search {
+        /// Cases to generate in an empty workspace (5 messages each).
+        #[arg(long, default_value_t = 100_000)]
+        cases: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Queries per language.
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+    },
 }
 
 pub async fn bench(g: Global, target: BenchTarget) -> anyhow::Result<()> {
-    let BenchTarget::Analytics {
-        customers,
-        seed,
-        time_unit,
-        no_store,
-    } = target;
+    let (customers, seed, time_unit, no_store) = match target {
+        BenchTarget::Analytics {
+            customers,
+            seed,
+            time_unit,
+            no_store,
+        } => (customers, seed, time_unit, no_store),
+        BenchTarget::Cases {
+            cases,
+            seed,
+            samples,
+        } => return crate::bench::cases(&g, cases, seed, samples).await,
+        BenchTarget::Search {
+            cases,
+            seed,
+            samples,
+        } => return crate::bench::search(&g, cases, seed, samples).await,
+    };
     let unit = unit(&time_unit)?;
     let n = usize::try_from(customers).context("--customers is too large")?;
     let run = tokio::task::spawn_blocking(move || {

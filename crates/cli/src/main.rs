@@ -2,6 +2,7 @@
 //! application layer for each subcommand. No business rule lives here.
 
 mod analytics;
+mod bench;
 mod commands;
 
 use clap::{Args, Parser, Subcommand};

@@ -7,7 +7,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use concierge_domain::Permission;
-use concierge_search::{DocKind, SearchRequest, SortOrder};
+use concierge_search::{DateField, DateRange, DocKind, SearchRequest, SortOrder};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use utoipa::{IntoParams, ToSchema};
@@ -23,6 +23,48 @@ pub struct SearchParams {
     /// 1–100, default 20.
     pub limit: Option<usize>,
     pub offset: Option<usize>,
+    /// Case statuses, comma-separated (any of).
+    pub status: Option<String>,
+    /// The owning agent's user id.
+    pub owner_id: Option<i64>,
+    pub team_id: Option<i64>,
+    /// Customer tiers, comma-separated (any of).
+    pub tier: Option<String>,
+    /// Tags, comma-separated (all of).
+    pub tag: Option<String>,
+    /// Channels, comma-separated (any of).
+    pub channel: Option<String>,
+    pub customer_id: Option<i64>,
+    /// From this day (`YYYY-MM-DD`, UTC, inclusive).
+    pub from: Option<String>,
+    /// Before this day (`YYYY-MM-DD`, UTC, exclusive).
+    pub to: Option<String>,
+    /// `created` (default) or `updated`: which time `from`/`to` apply to.
+    pub date_field: Option<String>,
+}
+
+fn list(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn day_ms(field: &str, s: &str) -> Result<i64, ApiError> {
+    let d: jiff::civil::Date = s.trim().parse().map_err(|_| {
+        ApiError::invalid(format!(
+            "{field} must be a day like 2026-11-29 (got {})",
+            concierge_domain::customer::preview(s, 20)
+        ))
+    })?;
+    d.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp().as_millisecond())
+        .map_err(|_| ApiError::invalid(format!("{field} is out of range")))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -82,6 +124,24 @@ pub async fn search(
                 .kinds
                 .push(DocKind::from_str(k.trim()).map_err(|e| ApiError::invalid(e.to_string()))?);
         }
+    }
+    req.filters.statuses = list(&p.status);
+    req.filters.tiers = list(&p.tier);
+    req.filters.tags = list(&p.tag);
+    req.filters.channels = list(&p.channel);
+    req.filters.owner_id = p.owner_id;
+    req.filters.team_id = p.team_id;
+    req.filters.customer_id = p.customer_id;
+    if p.from.is_some() || p.to.is_some() {
+        let field = match &p.date_field {
+            Some(f) => DateField::from_str(f).map_err(|e| ApiError::invalid(e.to_string()))?,
+            None => DateField::Created,
+        };
+        req.filters.date = Some(DateRange {
+            field,
+            from: p.from.as_deref().map(|d| day_ms("from", d)).transpose()?,
+            to: p.to.as_deref().map(|d| day_ms("to", d)).transpose()?,
+        });
     }
     let tenant = user.tenant_id.0;
     let results = tokio::task::spawn_blocking(move || index.search(tenant.into(), &req))
