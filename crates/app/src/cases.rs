@@ -644,6 +644,41 @@ impl App {
         }
     }
 
+    /// A solved case moved back to work (by an agent, a trigger or a macro) owes a resolution
+    /// again: starts a new resolution target from the policy, as a customer's reply does.
+    #[allow(clippy::too_many_arguments)]
+    async fn restart_resolution(
+        &self,
+        tenant: TenantId,
+        case: &CaseRow,
+        rules: &Rules,
+        targets: &[TargetRow],
+        to: &str,
+        now: i64,
+        w: &mut CaseWrite,
+    ) -> Result<()> {
+        let wf = &rules.workflow;
+        let reopened = wf.is_solved(&case.status)
+            && !matches!(wf.category(to), Some(Category::Solved | Category::Closed));
+        if !reopened
+            || targets
+                .iter()
+                .any(|t| running(t) && t.kind == TargetKind::Resolution.as_str())
+        {
+            return Ok(());
+        }
+        let tier = self.tier_of(tenant, case.customer_id).await?;
+        let priority = w.change.priority.as_deref().unwrap_or(&case.priority);
+        let policy = sla::select_policy(&rules.policies, tier.as_deref(), priority, &case.channel);
+        w.new_targets.extend(Self::start_targets(
+            rules,
+            policy,
+            &[TargetKind::Resolution],
+            now,
+        ));
+        Ok(())
+    }
+
     /// Turns what triggers decided into changes on `w`; returns templates to reply with.
     #[allow(clippy::too_many_arguments)]
     async fn apply_outcome(
@@ -668,6 +703,8 @@ impl App {
         {
             w.change.status = Some(after.status.clone());
             Self::status_effects(rules, targets, &before.status, &after.status, now, w);
+            self.restart_resolution(tenant, case, rules, targets, &after.status, now, w)
+                .await?;
             w.events.push(event(
                 "status",
                 actor,
@@ -721,6 +758,14 @@ impl App {
         }
         for t in before.tags.difference(&after.tags) {
             w.remove_tags.push(t.clone());
+        }
+        if !w.add_tags.is_empty() || !w.remove_tags.is_empty() {
+            w.events.push(event(
+                "tags",
+                actor,
+                false,
+                serde_json::json!({"added": w.add_tags, "removed": w.remove_tags}),
+            ));
         }
         if !fired.is_empty() {
             w.events.push(event(
@@ -813,6 +858,12 @@ impl App {
             Some(o) => Some(self.staff_user(tenant, o).await?.id.0),
             None => None,
         };
+        // Checked before anything is decided: a refused case must not move the round robin.
+        if let Some(parent) = input.parent_case_id
+            && self.store.case(tenant, CaseId(parent)).await?.is_none()
+        {
+            return Err(CaseError::NotFound("case"));
+        }
         let flags = self.customer_flags_set(tenant, customer_id).await?;
         let tier = self.tier_of(tenant, customer_id).await?;
         let mut routed_abusive = false;
@@ -824,11 +875,6 @@ impl App {
             && let Some(t) = &team
         {
             owner = self.auto_assignee(tenant, t, &rules).await?;
-        }
-        if let Some(parent) = input.parent_case_id
-            && self.store.case(tenant, CaseId(parent)).await?.is_none()
-        {
-            return Err(CaseError::NotFound("case"));
         }
         let new = NewCase {
             subject: subject.clone(),
@@ -1314,6 +1360,12 @@ impl App {
             let now = self.now();
             let effect = rules.workflow.on_customer_reply(&case.status);
             if effect == ReplyEffect::FollowUpCase {
+                // The same owner follows up, unless they have left (then the team's strategy
+                // picks someone).
+                let owner_id = match case.owner_id {
+                    Some(o) if self.staff_user(tenant, o).await.is_ok() => Some(o),
+                    _ => None,
+                };
                 let detail = self
                     .create_case(
                         tenant,
@@ -1326,7 +1378,7 @@ impl App {
                             priority: Some(case.priority.clone()),
                             customer: CustomerRef::Id(customer.0),
                             team_id: case.team_id,
-                            owner_id: case.owner_id,
+                            owner_id,
                             tags: Vec::new(),
                             order_id: case.order_id,
                             parent_case_id: Some(case.id),
@@ -1500,6 +1552,8 @@ impl App {
                 if to != case.status {
                     rules.workflow.check_transition(&case.status, &to)?;
                     Self::status_effects(&rules, &targets, &case.status, &to, now, &mut w);
+                    self.restart_resolution(tenant, &case, &rules, &targets, &to, now, &mut w)
+                        .await?;
                     w.events.push(event(
                         "status",
                         actor,
@@ -1791,6 +1845,16 @@ impl App {
             )));
         }
         let rules = self.case_rules(tenant).await?;
+        // Closed is final both ways: a closed case is not reopened by merging it away, and
+        // nothing is merged into one (the customer's open request would end up closed).
+        for c in [&src, &dst] {
+            if rules.workflow.is_final(&c.status) {
+                return Err(CaseError::State(format!(
+                    "case #{} is closed; closed cases are final",
+                    c.number
+                )));
+            }
+        }
         let closed = rules
             .workflow
             .states
@@ -2116,114 +2180,152 @@ impl App {
         let now = self.now();
         let mut fired_n = 0;
         for (tenant, row) in self.store.targets_to_check(now, 500).await? {
-            let Some(t) = target_of(&row).filter(|_| running(&row)) else {
-                self.store.set_target_check(row.id, None).await?;
-                continue;
-            };
-            let rules = self.case_rules(tenant).await?;
-            let mut fired: BTreeSet<i64> = self
-                .store
-                .fired_escalations(row.id)
-                .await?
+            match self.escalate_target(node, now, tenant, &row).await {
+                Ok(n) => fired_n += n,
+                // The database itself failing ends the round; it is retried on the next one.
+                Err(CaseError::Store(e)) => return Err(CaseError::Store(e)),
+                // One tenant's unreadable rules (say, a calendar saved by an older version) must
+                // not stop escalations for everyone: log it and look again in a while.
+                Err(e) => {
+                    tracing::warn!(tenant = tenant.0, target = row.id, error = %e,
+                        "escalation check failed; retrying in 15 minutes");
+                    self.store
+                        .set_target_check(row.id, Some(now + 15 * MINUTE_MS))
+                        .await?;
+                }
+            }
+        }
+        Ok(fired_n)
+    }
+
+    /// Fires the escalation steps of one target that have come due; returns how many fired.
+    async fn escalate_target(
+        &self,
+        node: &str,
+        now: i64,
+        tenant: TenantId,
+        row: &TargetRow,
+    ) -> Result<usize> {
+        let mut fired_n = 0;
+        let mut breached = false;
+        let Some(t) = target_of(row).filter(|_| running(row)) else {
+            self.store.set_target_check(row.id, None).await?;
+            return Ok(0);
+        };
+        let rules = self.case_rules(tenant).await?;
+        let mut fired: BTreeSet<i64> = self
+            .store
+            .fired_escalations(row.id)
+            .await?
+            .into_iter()
+            .collect();
+        let due: Vec<EscalationRule> =
+            sla::due_escalations(&rules.escalations, &t, &rules.calendar, now, &fired)
                 .into_iter()
+                .cloned()
                 .collect();
-            let due: Vec<EscalationRule> =
-                sla::due_escalations(&rules.escalations, &t, &rules.calendar, now, &fired)
-                    .into_iter()
-                    .cloned()
-                    .collect();
-            for rule in due {
-                let Some(case) = self.store.case(tenant, CaseId(row.case_id)).await? else {
-                    break;
-                };
-                let mut w = CaseWrite::default();
-                w.events.push(event(
-                    "escalated",
-                    Actor::System,
-                    false,
-                    serde_json::json!({"target": row.kind, "percent": rule.percent, "level": rule.level,
-                        "due_at": row.due_at}),
-                ));
-                let managers = self.team_managers(tenant, case.team_id).await?;
-                let what = if rule.percent >= 100 {
-                    format!("missed its {} target", row.kind.replace('_', " "))
-                } else {
-                    format!(
-                        "has used {}% of its {} target",
-                        rule.percent,
-                        row.kind.replace('_', " ")
-                    )
-                };
-                for a in &rule.actions {
-                    match a {
-                        sla::EscalationAction::NotifyOwner => {
-                            if let Some(o) = case.owner_id {
-                                w.notifications.push(NewNotification {
-                                    user_id: o,
-                                    kind: "escalation".into(),
-                                    body: format!("Case #{} {what}", case.number),
-                                });
-                            }
+        for rule in due {
+            let Some(case) = self.store.case(tenant, CaseId(row.case_id)).await? else {
+                break;
+            };
+            let mut w = CaseWrite::default();
+            w.events.push(event(
+                "escalated",
+                Actor::System,
+                false,
+                serde_json::json!({"target": row.kind, "percent": rule.percent, "level": rule.level,
+                    "due_at": row.due_at}),
+            ));
+            let managers = self.team_managers(tenant, case.team_id).await?;
+            let what = if rule.percent >= 100 {
+                format!("missed its {} target", row.kind.replace('_', " "))
+            } else {
+                format!(
+                    "has used {}% of its {} target",
+                    rule.percent,
+                    row.kind.replace('_', " ")
+                )
+            };
+            for a in &rule.actions {
+                match a {
+                    sla::EscalationAction::NotifyOwner => {
+                        if let Some(o) = case.owner_id {
+                            w.notifications.push(NewNotification {
+                                user_id: o,
+                                kind: "escalation".into(),
+                                body: format!("Case #{} {what}", case.number),
+                            });
                         }
-                        sla::EscalationAction::NotifyTeamManager => {
-                            for m in &managers {
-                                w.notifications.push(NewNotification {
-                                    user_id: *m,
-                                    kind: "escalation".into(),
-                                    body: format!(
-                                        "Case #{} {what} (owner: {})",
-                                        case.number,
-                                        case.owner_name.clone().unwrap_or_else(|| "nobody".into())
-                                    ),
-                                });
-                            }
+                    }
+                    sla::EscalationAction::NotifyTeamManager => {
+                        for m in &managers {
+                            w.notifications.push(NewNotification {
+                                user_id: *m,
+                                kind: "escalation".into(),
+                                body: format!(
+                                    "Case #{} {what} (owner: {})",
+                                    case.number,
+                                    case.owner_name.clone().unwrap_or_else(|| "nobody".into())
+                                ),
+                            });
                         }
-                        sla::EscalationAction::RaisePriority => {
-                            let p = Priority::parse(&case.priority).unwrap_or_default();
-                            if p.raised() != p {
-                                w.change.priority = Some(p.raised().as_str().to_string());
-                                w.events.push(event("priority", Actor::System, false,
-                                    serde_json::json!({"from": p.as_str(), "to": p.raised().as_str(), "reason": "escalation"})));
-                            }
+                    }
+                    sla::EscalationAction::RaisePriority => {
+                        let p = Priority::parse(&case.priority).unwrap_or_default();
+                        if p.raised() != p {
+                            w.change.priority = Some(p.raised().as_str().to_string());
+                            w.events.push(event("priority", Actor::System, false,
+                                serde_json::json!({"from": p.as_str(), "to": p.raised().as_str(), "reason": "escalation"})));
                         }
-                        sla::EscalationAction::Reassign { to_user, to_team } => {
-                            let to = match to_user {
-                                Some(u) => Some(*u),
-                                None => managers.first().copied(),
-                            };
-                            if let Some(team) = to_team
-                                && Some(*team) != case.team_id
-                                && self.store.team(tenant, *team).await?.is_some()
-                            {
-                                w.change.team_id = Some(Some(*team));
-                            }
-                            if let Some(u) = to
-                                && Some(u) != case.owner_id
-                                && let Ok(user) = self.staff_user(tenant, u).await
-                            {
-                                w.change.owner_id = Some(Some(u));
-                                w.events.push(event("assigned", Actor::System, true,
-                                    serde_json::json!({"owner_id": u, "owner_name": user.display_name, "reason": "escalation"})));
-                                w.notifications.push(NewNotification {
-                                    user_id: u,
-                                    kind: "escalation".into(),
-                                    body: format!("Case #{} {what}; it is now yours", case.number),
-                                });
-                            }
+                    }
+                    sla::EscalationAction::Reassign { to_user, to_team } => {
+                        let to = match to_user {
+                            Some(u) => Some(*u),
+                            None => managers.first().copied(),
+                        };
+                        if let Some(team) = to_team
+                            && Some(*team) != case.team_id
+                            && self.store.team(tenant, *team).await?.is_some()
+                        {
+                            w.change.team_id = Some(Some(*team));
+                        }
+                        if let Some(u) = to
+                            && Some(u) != case.owner_id
+                            && let Ok(user) = self.staff_user(tenant, u).await
+                        {
+                            w.change.owner_id = Some(Some(u));
+                            w.events.push(event("assigned", Actor::System, true,
+                                serde_json::json!({"owner_id": u, "owner_name": user.display_name, "reason": "escalation"})));
+                            w.notifications.push(NewNotification {
+                                user_id: u,
+                                kind: "escalation".into(),
+                                body: format!("Case #{} {what}; it is now yours", case.number),
+                            });
                         }
                     }
                 }
-                if self
-                    .store
-                    .fire_escalation(tenant, CaseId(row.case_id), row.id, rule.id, node, &w, now)
-                    .await?
-                {
-                    fired_n += 1;
-                }
-                fired.insert(rule.id);
             }
-            let next = sla::next_escalation_at(&rules.escalations, &t, &rules.calendar, &fired);
-            self.store.set_target_check(row.id, next).await?;
+            // The first step at or past 100% to fire on a target is the moment it is missed:
+            // the tenant's `target_breached` triggers run then, once (the step is fired once).
+            let breached_before = rules
+                .escalations
+                .iter()
+                .any(|r| r.percent >= 100 && fired.contains(&r.id));
+            if self
+                .store
+                .fire_escalation(tenant, CaseId(row.case_id), row.id, rule.id, node, &w, now)
+                .await?
+            {
+                fired_n += 1;
+                breached |= rule.percent >= 100 && !breached_before;
+            }
+            fired.insert(rule.id);
+        }
+        let next = sla::next_escalation_at(&rules.escalations, &t, &rules.calendar, &fired);
+        self.store.set_target_check(row.id, next).await?;
+        if breached {
+            self.run_triggers(tenant, CaseId(row.case_id), Event::TargetBreached)
+                .await?;
         }
         Ok(fired_n)
     }

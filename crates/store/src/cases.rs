@@ -848,6 +848,17 @@ impl Store {
         now: i64,
     ) -> Result<(CaseRow, Applied)> {
         let mut tx = self.pool.begin().await?;
+        // The first statement writes, so on SQLite the transaction takes the write lock at once
+        // (waiting its turn) instead of reading first and failing to upgrade when another
+        // writer got in between ("database is locked").
+        let number: i64 = sqlx::query_scalar(
+            "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1 \
+             RETURNING value",
+        )
+        .bind(tenant.0)
+        .fetch_one(&mut *tx)
+        .await?;
         let owns: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
@@ -859,14 +870,6 @@ impl Store {
                 "the customer does not exist in this tenant".into(),
             ));
         }
-        let number: i64 = sqlx::query_scalar(
-            "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
-             ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1 \
-             RETURNING value",
-        )
-        .bind(tenant.0)
-        .fetch_one(&mut *tx)
-        .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
              household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \

@@ -104,6 +104,24 @@ pub fn build_router(state: AppState) -> Router {
         .route("/customers/{id}/preferences", post(console::remember_post))
         .route("/customers/{id}/notes", post(console::note_post))
         .route("/customers/{id}/flags", post(console::flag_post))
+        .route("/cases", get(console::queue_page).post(console::create_case_post))
+        .route("/cases/{id}", get(console::case_page))
+        .route("/cases/{id}/presence", get(console::presence))
+        .route("/cases/{id}/reply", post(console::reply_post))
+        .route("/cases/{id}/update", post(console::update_post))
+        .route("/cases/{id}/transfer", post(console::transfer_post))
+        .route("/cases/{id}/merge", post(console::merge_post))
+        .route("/cases/{id}/macro", post(console::macro_post))
+        .route("/admin/teams", get(console::teams_page).post(console::teams_post))
+        .route("/admin/teams/members", post(console::members_post))
+        .route("/admin/targets", get(console::targets_page).post(console::policy_post))
+        .route("/admin/targets/calendar", post(console::calendar_post))
+        .route("/admin/targets/{id}/delete", post(console::target_delete_post))
+        .route("/admin/triggers", get(console::triggers_page).post(console::triggers_post))
+        .route("/admin/triggers/{id}/delete", post(console::trigger_delete_post))
+        .route("/admin/templates", get(console::templates_page).post(console::templates_post))
+        .route("/admin/macros", post(console::macros_post))
+        .route("/admin/macros/{id}/delete", post(console::macro_delete_post))
         .route("/portal", get(portal::home))
         .route("/portal/auth/{token}", get(portal::link_page).post(portal::redeem))
         .route("/portal/sign-out", post(portal::sign_out))
@@ -151,8 +169,17 @@ pub async fn serve(
         app.config.server.public_url.clone()
     };
     let state = build_state(app.clone(), base_url).await?;
+    let search = state.search.clone();
     let router = build_router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // This node's search index follows the database's change log (every node has its own).
+    let follower = search.map(|index| {
+        tokio::spawn(concierge_app::search::run_follower(
+            app.clone(),
+            index,
+            stop_rx.clone(),
+        ))
+    });
     let worker = if app.config.jobs.enabled {
         let w = concierge_app::jobs::Worker::standard();
         Some(tokio::spawn(w.run(app.clone(), stop_rx.clone())))
@@ -174,6 +201,9 @@ pub async fn serve(
     .await?;
     if let Some(w) = worker {
         let _ = w.await;
+    }
+    if let Some(f) = follower {
+        let _ = f.await;
     }
     Ok(())
 }

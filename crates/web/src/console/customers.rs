@@ -296,6 +296,43 @@ fn timeline_text(i: &TimelineItem) -> String {
             str_of("subject"),
             str_of("status")
         ),
+        "message" => {
+            let who = match str_of("visibility").as_str() {
+                "internal" => "note".to_string(),
+                _ => str_of("author"),
+            };
+            format!(
+                "#{} {} · {who}: {}",
+                s.get("number").and_then(|v| v.as_i64()).unwrap_or(0),
+                str_of("subject"),
+                str_of("excerpt")
+            )
+        }
+        "case_event" => {
+            let detail = s.get("detail");
+            let d = |k: &str| {
+                detail
+                    .and_then(|v| v.get(k))
+                    .map(|v| match v {
+                        serde_json::Value::String(x) => x.clone(),
+                        serde_json::Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default()
+            };
+            let what = match str_of("event").as_str() {
+                "status" => format!("status {} → {}", d("from"), d("to")),
+                "assigned" => format!("assigned to {}", d("owner_name")),
+                "transferred" => format!("handed to {} ({})", d("to_team_name"), d("reason")),
+                "priority" => format!("priority {} → {}", d("from"), d("to")),
+                other => other.replace('_', " "),
+            };
+            format!(
+                "#{} {} · {what}",
+                s.get("number").and_then(|v| v.as_i64()).unwrap_or(0),
+                str_of("subject")
+            )
+        }
         _ => s.to_string().chars().take(200).collect(),
     }
 }

@@ -3,9 +3,21 @@
 //! it). This module holds the shell: sign-in, home, language switch, sign-out, password and
 //! API-token settings, and user administration.
 
+mod admin;
+mod cases;
 mod customers;
 mod dashboard;
 mod pages;
+
+pub use admin::{
+    calendar_post, macro_delete_post, macros_post, members_post, policy_post, target_delete_post,
+    targets_page, teams_page, teams_post, templates_page, templates_post, trigger_delete_post,
+    triggers_page, triggers_post,
+};
+pub use cases::{
+    case_page, create_case_post, macro_post, merge_post, presence, queue_page, reply_post,
+    transfer_post, update_post,
+};
 
 pub use customers::{
     customer_page, customers_page, customers_post, flag_post, note_post, remember_post,

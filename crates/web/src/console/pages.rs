@@ -23,6 +23,8 @@ pub struct Shell<'a> {
     pub csrf: String,
     pub email: String,
     pub is_admin: bool,
+    /// Managers and administrators: the case admin pages (teams, targets, triggers, templates).
+    pub can_manage_rules: bool,
     pub locales: Vec<(&'static str, &'static str, bool)>,
 }
 
@@ -37,6 +39,7 @@ impl<'a> Shell<'a> {
             csrf: staff.csrf.clone(),
             email: staff.user.email.clone(),
             is_admin: staff.user.role.can(Permission::ManageUsers),
+            can_manage_rules: staff.user.role.can(Permission::ManageRules),
             locales: locale_options(locale),
         }
     }

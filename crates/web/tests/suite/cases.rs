@@ -966,3 +966,93 @@ async fn merging_keeps_both_histories() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn cases_written_through_the_api_are_found_by_search_on_this_node() {
+    let t = spawn_app().await;
+    let tenant = t.default_tenant().await;
+    let api = Api::new(
+        &t,
+        t.user_with_token(tenant, "agent@example.com", Role::Agent)
+            .await,
+    );
+    let zh = new_case(
+        &api,
+        "订单问题",
+        "我的订单损坏了，请尽快处理",
+        "email",
+        "zh@example.com",
+    )
+    .await;
+    let ko = new_case(
+        &api,
+        "배송 문의",
+        "배송이 너무 늦어요. 언제 도착하나요?",
+        "web",
+        "ko@example.com",
+    )
+    .await;
+    let en = new_case(
+        &api,
+        "Kettle",
+        "My kettle arrived dented and leaks",
+        "web",
+        "en@example.com",
+    )
+    .await;
+    let note_case = en["id"].as_i64().unwrap();
+    api.post(
+        &format!("/api/v1/cases/{note_case}/messages"),
+        json!({"body": "warehouse confirmed the dent", "internal": true}),
+    )
+    .await;
+    // The index follows the change log in the background: wait until it has caught up.
+    let find = |q: &'static str| {
+        let api = &api;
+        async move {
+            for _ in 0..200 {
+                let (s, v) = api
+                    .get(&format!("/api/v1/search?q={}", url_escape(q)))
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+                if v["total"].as_u64().unwrap_or(0) > 0 {
+                    return v;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("{q} was never found");
+        }
+    };
+    for (q, case) in [
+        ("订单", &zh),
+        ("배송", &ko),
+        ("leaks", &en),
+        ("warehouse", &en),
+    ] {
+        let v = find(q).await;
+        let ids: Vec<i64> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| h["case_id"].as_i64())
+            .collect();
+        assert!(ids.contains(&case["id"].as_i64().unwrap()), "{q}: {v}");
+    }
+    // Filters narrow the hits: the English case is not in status "solved".
+    let (_, v) = api.get("/api/v1/search?q=leaks&status=solved").await;
+    assert_eq!(v["total"], 0, "{v}");
+    let (s, _) = api.get("/api/v1/search?q=leaks&from=yesterday").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

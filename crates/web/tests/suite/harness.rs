@@ -209,10 +209,6 @@ impl<'a> Api<'a> {
         self.send(reqwest::Method::PATCH, path, Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::DELETE, path, None).await
-    }
-
     /// Creates a customer and returns its id.
     pub async fn create(&self, name: &str, email: Option<&str>) -> i64 {
         let mut body = json!({ "name": name });
