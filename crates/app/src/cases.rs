@@ -1064,11 +1064,17 @@ impl App {
                 Some(TargetView { row, state })
             })
             .collect();
-        let handoffs = self.store.case_handoffs(tenant, id).await?;
-        let presence = self
-            .store
-            .presence(tenant, id, now - PRESENCE_WINDOW_MS)
-            .await?;
+        // Hand-off reasons and who is looking at the case are staff matters.
+        let (handoffs, presence) = if internal {
+            (
+                self.store.case_handoffs(tenant, id).await?,
+                self.store
+                    .presence(tenant, id, now - PRESENCE_WINDOW_MS)
+                    .await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let tier = self.tier_of(tenant, case.customer_id).await?;
         let customer_label = rules
             .workflow
@@ -1740,12 +1746,19 @@ impl App {
                 Some(t) => self.store.team(tenant, t).await?.map(|t| t.name),
                 None => None,
             };
+            // The reason is for staff; the customer's step says only which team has it now.
             w.events.push(event(
                 "transferred",
                 actor,
-                true,
+                false,
                 serde_json::json!({"from_team": case.team_id, "from_team_name": from_name,
                     "to_team": team.id, "to_team_name": team.name, "reason": reason}),
+            ));
+            w.events.push(event(
+                "handed_off",
+                actor,
+                true,
+                serde_json::json!({"to_team_name": team.name}),
             ));
             let mins =
                 u32::try_from(team.handoff_mins.unwrap_or(60).clamp(1, 525_600)).unwrap_or(60);

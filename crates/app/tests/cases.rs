@@ -551,6 +551,10 @@ async fn complaint_story_end_to_end() {
     assert!(public.events.iter().all(|e| e.visibility == "customer"));
     assert!(!kinds(&public).contains(&"escalated"));
     assert!(kinds(&public).contains(&"replied"));
+    // The customer sees that the case moved team, never the staff's reason for it.
+    assert!(kinds(&public).contains(&"handed_off"));
+    assert!(!kinds(&public).contains(&"transferred"));
+    assert!(public.handoffs.is_empty() && public.presence.is_empty());
 
     // Days later nothing on the solved case fires any more, while the other customer's case,
     // never answered, has gone through every level of both its targets: reminded, raised

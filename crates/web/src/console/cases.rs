@@ -782,6 +782,7 @@ fn event_line(t: &Tr<'_>, e: &CaseEventRow, names: &Names, customer_name: &str) 
                 None => format!("→ {to}"),
             }
         }
+        "handed_off" => format!("→ {}", s("to_team_name")),
         "transferred" => {
             let from = match s("from_team_name") {
                 n if !n.is_empty() => n,
