@@ -130,8 +130,60 @@ pub struct CasePatch {
     pub owner_id: Option<Option<i64>>,
     pub add_tags: Vec<String>,
     pub remove_tags: Vec<String>,
+    /// Custom fields to set (`null` removes one); the others are kept.
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// The version the client saw; a stale one is a conflict.
     pub version: Option<i64>,
+}
+
+/// Most custom fields on one case.
+pub const CUSTOM_FIELDS_MAX: usize = 50;
+
+/// Merges `changes` into a case's custom fields: keys are 1-64 characters of `a-z`, `0-9`,
+/// `_`, `-`; values are text (at most 1,000 characters), numbers or true/false; `null`
+/// removes a field.
+pub fn merge_custom_fields(
+    current: &serde_json::Value,
+    changes: &serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut out = current.as_object().cloned().unwrap_or_default();
+    for (k, v) in changes {
+        let ok_key = (1..=64).contains(&k.len())
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !ok_key {
+            return Err(CaseError::Invalid(format!(
+                "{} is not a custom field name (1-64 of a-z, 0-9, _ and -)",
+                concierge_domain::customer::preview(k, 30)
+            )));
+        }
+        match v {
+            serde_json::Value::Null => {
+                out.remove(k);
+            }
+            serde_json::Value::String(t) if t.chars().count() > 1000 => {
+                return Err(CaseError::Invalid(format!(
+                    "custom field {k} is longer than 1000 characters"
+                )));
+            }
+            serde_json::Value::String(_)
+            | serde_json::Value::Number(_)
+            | serde_json::Value::Bool(_) => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => {
+                return Err(CaseError::Invalid(format!(
+                    "custom field {k} must be text, a number or true/false"
+                )));
+            }
+        }
+    }
+    if out.len() > CUSTOM_FIELDS_MAX {
+        return Err(CaseError::Invalid(format!(
+            "a case takes at most {CUSTOM_FIELDS_MAX} custom fields"
+        )));
+    }
+    Ok(out)
 }
 
 /// An agent's message on a case.
@@ -888,6 +940,7 @@ impl App {
             owner_id: owner,
             team_id: team.as_ref().map(|t| t.id),
             parent_case_id: input.parent_case_id,
+            custom_fields: "{}".into(),
         };
         let mut w = CaseWrite {
             add_tags: tags,
@@ -1552,6 +1605,19 @@ impl App {
                     serde_json::json!({"from": case.kind, "to": k.as_str()}),
                 ));
                 w.change.kind = Some(k.as_str().to_string());
+            }
+            if let Some(changes) = &patch.custom_fields {
+                let merged = merge_custom_fields(&case.custom_fields, changes)?;
+                let merged = serde_json::Value::Object(merged);
+                if merged != case.custom_fields {
+                    w.events.push(event(
+                        "custom_fields",
+                        actor,
+                        false,
+                        serde_json::json!({"from": case.custom_fields, "to": merged}),
+                    ));
+                    w.change.custom_fields = Some(merged.to_string());
+                }
             }
             if let Some(s) = &patch.status {
                 let to = rules.workflow.parse_status(s)?.key.clone();
@@ -2389,6 +2455,31 @@ mod tests {
         assert_eq!(p.map(|p| p.name.as_str()), Some("Urgent"));
         let p = sla::select_policy(&ps, Some("Bronze"), "normal", "web");
         assert_eq!(p.map(|p| p.name.as_str()), Some("Standard"));
+    }
+
+    #[test]
+    fn custom_fields_merge_validate_and_remove() {
+        let cur = serde_json::json!({"store": "Seoul", "old": 1});
+        let changes = serde_json::json!({"order_value": 129.5, "old": null, "vip_line": true});
+        let m = merge_custom_fields(&cur, changes.as_object().unwrap()).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(m),
+            serde_json::json!({"store": "Seoul", "order_value": 129.5, "vip_line": true})
+        );
+        for bad in [
+            serde_json::json!({"Bad Key": 1}),
+            serde_json::json!({"nested": {"a": 1}}),
+            serde_json::json!({"long": "x".repeat(1001)}),
+        ] {
+            assert!(
+                merge_custom_fields(&cur, bad.as_object().unwrap()).is_err(),
+                "{bad}"
+            );
+        }
+        let many: serde_json::Map<_, _> = (0..51)
+            .map(|i| (format!("f{i}"), serde_json::json!(i)))
+            .collect();
+        assert!(merge_custom_fields(&serde_json::json!({}), &many).is_err());
     }
 
     #[test]

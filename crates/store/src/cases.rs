@@ -43,6 +43,8 @@ pub struct CaseRow {
     pub solved_at: Option<i64>,
     pub closed_at: Option<i64>,
     pub version: i64,
+    /// The tenant's own fields, a JSON object.
+    pub custom_fields: serde_json::Value,
 }
 
 /// A message on a case: from the customer, a public reply, or an internal note.
@@ -139,6 +141,8 @@ pub struct NewCase {
     pub owner_id: Option<i64>,
     pub team_id: Option<i64>,
     pub parent_case_id: Option<i64>,
+    /// A JSON object of the tenant's own fields.
+    pub custom_fields: String,
 }
 
 /// A message to add.
@@ -238,6 +242,8 @@ pub struct CaseChange {
     pub first_response_at: Option<i64>,
     pub next_due_at: Option<Option<i64>>,
     pub merged_into: Option<i64>,
+    /// The whole object of custom fields (JSON text).
+    pub custom_fields: Option<String>,
 }
 
 /// Everything one action does to a case, applied atomically.
@@ -274,6 +280,7 @@ impl CaseWrite {
             && c.first_response_at.is_none()
             && c.next_due_at.is_none()
             && c.merged_into.is_none()
+            && c.custom_fields.is_none()
             && self.add_tags.is_empty()
             && self.remove_tags.is_empty()
             && self.messages.is_empty()
@@ -402,7 +409,7 @@ const CASE_SELECT: &str = "SELECT c.id, c.number, c.subject, c.kind, c.channel, 
     cu.display_name AS customer_name, c.household_id, c.order_id, c.priority, c.status, \
     c.owner_id, u.display_name AS owner_name, c.team_id, t.name AS team_name, \
     c.parent_case_id, c.merged_into, c.first_response_at, c.next_due_at, c.created_at, \
-    c.updated_at, c.solved_at, c.closed_at, c.version FROM cases c \
+    c.updated_at, c.solved_at, c.closed_at, c.version, c.custom_fields FROM cases c \
     JOIN customers cu ON cu.id = c.customer_id \
     LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN teams t ON t.id = c.team_id";
 
@@ -433,6 +440,8 @@ fn case_from(r: &AnyRow) -> Result<CaseRow> {
         solved_at: r.try_get("solved_at")?,
         closed_at: r.try_get("closed_at")?,
         version: r.try_get("version")?,
+        custom_fields: serde_json::from_str(&r.try_get::<String, _>("custom_fields")?)
+            .unwrap_or_else(|_| serde_json::json!({})),
     })
 }
 
@@ -819,6 +828,9 @@ fn change_sql(c: &CaseChange, offset: usize) -> (String, Vec<crate::bulk::Val>) 
     if let Some(v) = c.merged_into {
         push("merged_into", Val::Int(v));
     }
+    if let Some(v) = &c.custom_fields {
+        push("custom_fields", Val::Text(v.clone()));
+    }
     (sets.join(", "), vals)
 }
 
@@ -870,11 +882,25 @@ impl Store {
                 "the customer does not exist in this tenant".into(),
             ));
         }
+        // The case belongs to the customer's household (the first, when several).
+        let household: Option<i64> = match c.household_id {
+            Some(h) => Some(h),
+            None => {
+                sqlx::query_scalar(
+                    "SELECT household_id FROM household_members WHERE tenant_id = $1 \
+                 AND customer_id = $2 ORDER BY household_id LIMIT 1",
+                )
+                .bind(tenant.0)
+                .bind(c.customer_id.0)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
              household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $14) RETURNING id",
+             custom_fields, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $15) RETURNING id",
         )
         .bind(tenant.0)
         .bind(number)
@@ -882,13 +908,14 @@ impl Store {
         .bind(&c.kind)
         .bind(&c.channel)
         .bind(c.customer_id.0)
-        .bind(c.household_id)
+        .bind(household)
         .bind(c.order_id)
         .bind(&c.priority)
         .bind(&c.status)
         .bind(c.owner_id)
         .bind(c.team_id)
         .bind(c.parent_case_id)
+        .bind(&c.custom_fields)
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;

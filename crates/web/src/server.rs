@@ -107,6 +107,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/cases", get(console::queue_page).post(console::create_case_post))
         .route("/cases/{id}", get(console::case_page))
         .route("/cases/{id}/presence", get(console::presence))
+        .route("/cases/{id}/letters/{message_id}", get(console::letter))
         .route("/cases/{id}/reply", post(console::reply_post))
         .route("/cases/{id}/update", post(console::update_post))
         .route("/cases/{id}/transfer", post(console::transfer_post))

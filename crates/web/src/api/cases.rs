@@ -73,6 +73,9 @@ pub struct CaseOut {
     /// Send it back with a change to refuse the change if someone else changed the case.
     pub version: i64,
     pub tier: Option<String>,
+    /// The tenant's own fields (text, numbers, true/false).
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Value,
     /// The statuses the case may move to now.
     pub allowed_statuses: Vec<String>,
     #[schema(value_type = Vec<Object>)]
@@ -126,6 +129,7 @@ impl From<CaseDetail> for CaseOut {
             closed_at: c.closed_at,
             version: c.version,
             tier: d.tier,
+            custom_fields: c.custom_fields,
             allowed_statuses: d.allowed_statuses,
             messages: values(&d.messages),
             events: values(&d.events),
@@ -258,6 +262,9 @@ pub struct NewCaseIn {
     #[serde(default)]
     pub tags: Vec<String>,
     pub order_id: Option<i64>,
+    /// The tenant's own fields: names of a-z, 0-9, _ and -; text, numbers or true/false.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     pub attachments: Vec<AttachmentIn>,
 }
@@ -299,7 +306,10 @@ pub async fn create_case(
         parent_case_id: None,
         attachments: attachments(&s, &b.attachments)?,
     };
-    let d = s
+    if let Some(cf) = &b.custom_fields {
+        concierge_app::cases::merge_custom_fields(&serde_json::json!({}), cf)?;
+    }
+    let mut d = s
         .app
         .create_case(
             user.tenant_id,
@@ -307,6 +317,20 @@ pub async fn create_case(
             &input,
         )
         .await?;
+    if let Some(cf) = b.custom_fields.filter(|cf| !cf.is_empty()) {
+        d = s
+            .app
+            .update_case(
+                user.tenant_id,
+                &user,
+                CaseId(d.case.id),
+                &CasePatch {
+                    custom_fields: Some(cf),
+                    ..CasePatch::default()
+                },
+            )
+            .await?;
+    }
     Ok((StatusCode::CREATED, ApiJson(CaseOut::from(d))))
 }
 
@@ -416,6 +440,9 @@ pub struct CasePatchIn {
     pub add_tags: Vec<String>,
     #[serde(default)]
     pub remove_tags: Vec<String>,
+    /// Custom fields to set; `null` removes one; fields not named are kept.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// The version you read; a change made since is refused with 409.
     pub version: Option<i64>,
 }
@@ -466,6 +493,7 @@ pub async fn patch_case(
         owner_id: b.owner_id,
         add_tags: b.add_tags,
         remove_tags: b.remove_tags,
+        custom_fields: b.custom_fields,
         version: b.version,
     };
     let d = s

@@ -521,6 +521,8 @@ struct MessageLine {
     route: String,
     delivery: String,
     attachments: Vec<String>,
+    /// The printable letter, for replies routed to a letter page.
+    letter_url: String,
 }
 
 struct EventLine {
@@ -684,6 +686,11 @@ fn message_line(t: &Tr<'_>, m: MessageRow, customer_name: &str) -> MessageLine {
     };
     MessageLine {
         id: m.id,
+        letter_url: if m.route.as_deref() == Some("letter_page") {
+            format!("/cases/{}/letters/{}", m.case_id, m.id)
+        } else {
+            String::new()
+        },
         role,
         role_label,
         who,

@@ -7,6 +7,7 @@ mod admin;
 mod cases;
 mod customers;
 mod dashboard;
+mod letter;
 mod pages;
 
 pub use admin::{
@@ -23,6 +24,7 @@ pub use customers::{
     customer_page, customers_page, customers_post, flag_post, note_post, remember_post,
 };
 pub use dashboard::dashboard;
+pub use letter::letter;
 
 pub use pages::*;
 

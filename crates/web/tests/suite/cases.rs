@@ -300,12 +300,29 @@ async fn status_moves_follow_the_workflow_and_closed_is_final() {
     let (s, r) = api
         .patch(
             &path,
-            json!({"status": "solved", "priority": "high", "add_tags": ["Kettle"]}),
+            json!({"custom_fields": {"store": "서울 강남점", "order_value": 129.5}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["custom_fields"]["store"], "서울 강남점");
+    let (s, e) = api
+        .patch(
+            &path,
+            json!({"custom_fields": {"Bad Key": {"nested": true}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (s, r) = api
+        .patch(
+            &path,
+            json!({"status": "solved", "priority": "high", "add_tags": ["Kettle"],
+            "custom_fields": {"order_value": null}}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["priority"], "high");
     assert_eq!(r["tags"], json!(["kettle"]));
+    assert_eq!(r["custom_fields"], json!({"store": "서울 강남점"}));
     assert!(r["solved_at"].as_i64().is_some());
     let (s, r) = api.patch(&path, json!({"status": "closed"})).await;
     assert_eq!(s, StatusCode::OK, "{r}");
@@ -1055,4 +1072,81 @@ fn url_escape(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[tokio::test]
+async fn a_letter_reply_is_a_printable_letter_to_the_customers_address() {
+    let t = spawn_app().await;
+    let tenant = t.default_tenant().await;
+    let api = Api::new(
+        &t,
+        t.user_with_token(tenant, "agent@example.com", Role::Agent)
+            .await,
+    );
+    let v = new_case(
+        &api,
+        "Warranty",
+        "I wrote you a letter.",
+        "letter",
+        "n@example.com",
+    )
+    .await;
+    let id = v["id"].as_i64().unwrap();
+    let customer = v["customer_id"].as_i64().unwrap();
+    let (s, p) = api
+        .patch(
+            &format!("/api/v1/customers/{customer}"),
+            json!({"contacts": [
+                {"kind": "email", "value": "n@example.com", "primary": true},
+                {"kind": "address", "value": "12 Garden Road\nSeoul 04524", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let (s, r) = api
+        .post(
+            &format!("/api/v1/cases/{id}/messages"),
+            json!({"body": "Dear Kim,\n\nyour kettle is under warranty <b>until 2027</b>."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let reply = r["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(reply["route"], "letter_page");
+    let letter = format!("{}/cases/{id}/letters/{}", t.url, reply["id"]);
+    let c = signed_in(&t, "agent@example.com").await;
+    let page = c.get(&letter).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("12 Garden Road") && html.contains("Seoul 04524"),
+        "{html}"
+    );
+    assert!(html.contains("Kim Minji"));
+    assert!(
+        !html.contains("<b>until") && html.contains("until 2027"),
+        "the reply is text, never markup: {html}"
+    );
+    // The case page links to it.
+    let case_page = c
+        .get(format!("{}/cases/{id}", t.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(case_page.contains(&format!("/cases/{id}/letters/{}", reply["id"])));
+    // The customer's own message is not a letter; another tenant sees nothing.
+    let first = r["messages"][0]["id"].clone();
+    let r = c
+        .get(format!("{}/cases/{id}/letters/{first}", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let other = t.tenant("other").await;
+    t.user_with_token(other, "x@other.example", Role::Admin)
+        .await;
+    let (c2, _) = sign_in(&t, "x@other.example", "password-123").await;
+    let r = c2.get(&letter).send().await.unwrap();
+    assert_ne!(r.status(), StatusCode::OK);
 }
