@@ -1082,9 +1082,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CaseError::State(
-            "the case is being changed by others; try again".into(),
-        ))
+        Err(busy())
     }
 
     /// A case as staff see it (with internal notes when `internal`).
@@ -1343,9 +1341,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CaseError::State(
-            "the case is being changed by others; try again".into(),
-        ))
+        Err(busy())
     }
 
     /// When a member of the team a case was handed to acts on it, the hand-off is taken up
@@ -1517,9 +1513,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CaseError::State(
-            "the case is being changed by others; try again".into(),
-        ))
+        Err(busy())
     }
 
     /// Changes a case's fields; status moves follow the workflow.
@@ -1705,9 +1699,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CaseError::State(
-            "the case is being changed by others; try again".into(),
-        ))
+        Err(busy())
     }
 
     /// Assigns a case by the team's strategy (round-robin or least-loaded).
@@ -1881,9 +1873,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CaseError::State(
-            "the case is being changed by others; try again".into(),
-        ))
+        Err(busy())
     }
 
     /// Merges `source` into `target`: the source is closed and points at the target; both
@@ -1988,9 +1978,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CaseError::State(
-            "the case is being changed by others; try again".into(),
-        ))
+        Err(busy())
     }
 
     /// Applies a macro: its actions on the case, then its reply (if any) as a public reply.
@@ -2102,9 +2090,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CaseError::State(
-            "the case is being changed by others; try again".into(),
-        ))
+        Err(busy())
     }
 
     /// A page of a saved view, with its count (capped at [`QUEUE_COUNT_CAP`]).
@@ -2418,6 +2404,11 @@ impl App {
     ) -> Result<Vec<concierge_store::cases::TaskRow>> {
         Ok(self.store.open_tasks(tenant, kind, case, 200).await?)
     }
+}
+
+/// After several tries the case kept changing under us.
+fn busy() -> CaseError {
+    CaseError::State("the case is being changed by others; try again".into())
 }
 
 fn parse_route(s: &str) -> Result<ReplyRoute> {
