@@ -71,6 +71,11 @@ pub struct JobsConfig {
 pub struct MailConfig {
     pub outbox_dir: String,
     pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: String,
+    pub smtp_username: String,
+    pub smtp_password: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +143,11 @@ impl Default for MailConfig {
         MailConfig {
             outbox_dir: String::new(),
             from: "Concierge <concierge@localhost>".into(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_tls: "starttls".into(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
         }
     }
 }

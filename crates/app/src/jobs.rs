@@ -2,8 +2,9 @@
 //! job runs on exactly one node and a restart loses nothing.
 //!
 //! Handlers are registered by kind. Built in: `maintenance.prune` (expired sessions and old
-//! sign-in attempts, hourly), `cases.escalate` (service-level escalations, every 30 s) and `noop` (does nothing; used to prove exactly-once execution
-//! across nodes).
+//! sign-in attempts, hourly), `cases.escalate` (service-level escalations, every 30 s),
+//! `mail.deliver` (outbound email replies, every 5 s) and `noop` (does nothing; used to prove
+//! exactly-once execution across nodes).
 
 use crate::App;
 use concierge_store::{Job, JobOutcome};
@@ -54,6 +55,12 @@ impl Worker {
                 .map_err(|e| e.to_string())
         });
         w.schedule("cases.escalate", 30 * 1000);
+        // Outbound mail: public email replies committed as `queued` are delivered (outbox
+        // folder or SMTP), deferred with backoff, or failed with the reason.
+        w.register("mail.deliver", |app, _job| async move {
+            app.deliver_outbound_mail().await.map(|_| ())
+        });
+        w.schedule("mail.deliver", 5 * 1000);
         w
     }
 

@@ -12,8 +12,10 @@ pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod customers;
+pub mod demo;
 pub mod generate;
 pub mod jobs;
+pub mod mail;
 pub mod search;
 pub mod secrets;
 

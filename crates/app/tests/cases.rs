@@ -2159,3 +2159,40 @@ async fn target_breached_triggers_run_once_when_a_target_is_missed() {
         .collect();
     assert_eq!(told.len(), 1, "{told:?}");
 }
+
+#[tokio::test]
+async fn the_demo_setup_gives_working_teams_templates_rules_and_live_cases_once() {
+    let e = env().await;
+    let manager = e
+        .staff("manager@demo.test", "Mia Manager", Role::Manager)
+        .await;
+    e.staff("agent@demo.test", "Ari Agent", Role::Agent).await;
+    e.app.seed_demo_cases(e.t).await.unwrap();
+    e.app.seed_demo_cases(e.t).await.unwrap();
+    let teams = e.app.store.teams(e.t).await.unwrap();
+    assert_eq!(teams.len(), 2, "a second run adds nothing");
+    assert!(teams.iter().all(|t| t.manager_id == Some(manager.id.0)));
+    assert_eq!(e.app.store.templates(e.t).await.unwrap().len(), 3);
+    let open = e
+        .app
+        .store
+        .list_cases(
+            e.t,
+            &concierge_store::cases::CaseFilter::default(),
+            concierge_store::cases::QueueOrder::Updated,
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 4);
+    // Every demo case has an owner from Support and running targets.
+    for c in &open {
+        assert!(c.owner_id.is_some(), "{}", c.subject);
+        assert!(c.next_due_at.is_some(), "{}", c.subject);
+    }
+    // The refund trigger put the Chinese refund complaint first.
+    let refund = open.iter().find(|c| c.subject == "订单退款").unwrap();
+    assert_eq!(refund.tags, vec!["refund".to_string()]);
+    assert_eq!(refund.priority, "high");
+}

@@ -140,6 +140,11 @@ async fn serve(app: App) -> anyhow::Result<()> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global.clone();
     match cli.command {
+        // Exit codes for the MTA (0 / 65 / 75) are decided by the mail module.
+        Command::Mail { action } => match crate::mail::run(&g, &action).await {
+            0 => Ok(()),
+            code => std::process::exit(i32::from(code)),
+        },
         Command::Config { print_defaults } => {
             if print_defaults {
                 print!("{DEFAULTS_TOML}");
@@ -268,6 +273,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 generate(&app, tenant, &args, true).await?;
             }
+            app.seed_demo_cases(tenant).await?;
             println!("Concierge demo data in {}", dir.display());
             println!("Sign in as admin@demo.test, manager@demo.test or agent@demo.test");
             println!("with the password: concierge-demo");

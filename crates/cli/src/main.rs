@@ -4,6 +4,7 @@
 mod analytics;
 mod bench;
 mod commands;
+mod mail;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -84,6 +85,11 @@ pub enum Command {
     Bench {
         #[command(subcommand)]
         target: analytics::BenchTarget,
+    },
+    /// Email: take in a message from an MTA pipe, deliver queued replies.
+    Mail {
+        #[command(subcommand)]
+        action: mail::MailAction,
     },
     /// Show configuration.
     Config {

@@ -14,6 +14,7 @@ pub mod bulk;
 pub mod cases;
 mod error;
 pub mod jobs;
+pub mod mail;
 pub mod memory;
 pub mod people;
 pub mod records;

@@ -5,6 +5,7 @@ mod analytics;
 pub mod cases;
 mod customer_memory;
 mod customers;
+mod mail;
 mod people;
 mod search;
 
@@ -101,6 +102,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::list_rules, cases::create_rule))
         .routes(routes!(cases::delete_rule))
         .routes(routes!(cases::list_templates, cases::create_template))
+        .routes(routes!(mail::inbound))
         .split_for_parts();
     let mut doc = doc;
     describe_responses(&mut doc);

@@ -1,0 +1,1141 @@
+//! Email in and out (issue 5, principle P5: answer on the channel they used).
+//!
+//! Inbound, [`App::ingest_raw`] is the one pipeline behind `concierge mail ingest` and
+//! `POST /api/v1/mail/inbound`: the raw bytes are committed first; then the mail is parsed
+//! (hopeless input is quarantined, raw kept), deduplicated (same raw bytes; or same
+//! Message-ID and content — a reused Message-ID with other content is a new message; no
+//! Message-ID: content alone), classified (auto-replies, bulk, bounces and our own mail are
+//! recorded, never answered), its sender resolved to a customer (found or created) or a staff
+//! member, threaded with [`concierge_mail::decide_thread`] and stored through the case use
+//! cases, so targets, reopening and follow-ups behave as for any other message.
+//!
+//! Outbound, [`App::deliver_outbound_mail`] (the `mail.deliver` job) sends public email
+//! replies that were committed as `queued`: with our HMAC Message-ID (kept across retries),
+//! In-Reply-To/References chained from the case, a Reply-To carrying the case token, through
+//! the outbox folder or SMTP, recording `sent`, `deferred` (retried with backoff) or
+//! `failed` with the reason on the message.
+
+use crate::App;
+use crate::cases::{CaseError, CustomerRef, NewCaseInput, ReplyInput};
+use concierge_domain::case::{self, BODY_MAX_CHARS, SUBJECT_MAX, Workflow};
+use concierge_domain::{CaseId, CustomerId, EmailAddress, TenantId};
+use concierge_mail::parse::sha256_hex;
+use concierge_mail::{
+    CaseLookup, CaseState, Classification, MailAddress, MailClass, MailSender, OutboundAttachment,
+    OutboundMail, OutboxSender, ParseLimits, ParsedMail, SendError, SmtpConfig, SmtpSender,
+    ThreadDecision, ThreadVia, TlsMode, TokenKey, build_message, chain_references, classify,
+    decide_thread, normalize_subject, subject_match_key,
+};
+use concierge_store::StoreError;
+use concierge_store::cases::{CaseWrite, NewAttachment, NewEvent, NewMessage};
+use concierge_store::mail::{InboundMailRow, InboundResult, MailCaseRow, OutboundRow};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Largest raw message accepted (bigger ones are kept in quarantine).
+pub const MAX_RAW_BYTES: usize = 50 * 1024 * 1024;
+/// A mail being processed by another worker for longer than this is taken over.
+const PROCESSING_LEASE_MS: i64 = 5 * 60 * 1000;
+/// Delivery attempts before a reply is marked failed.
+pub const MAX_DELIVERY_ATTEMPTS: i64 = 8;
+/// How long one delivery attempt may hold a message.
+const DELIVERY_LEASE_MS: i64 = 5 * 60 * 1000;
+/// Prefix of the Message-ID recorded for inbound mail that had none (never sent out).
+const NO_ID_PREFIX: &str = "no-message-id.";
+
+/// Why a mail could not be taken in now; the sender should retry later (exit 75, HTTP 503).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The database is unavailable (or the mail's storage failed transiently).
+    #[error("the mail could not be stored; retry later: {0}")]
+    Unavailable(String),
+    /// Another worker is processing the same delivery right now.
+    #[error("the same mail is being processed by another worker; retry in a few minutes")]
+    Busy,
+}
+
+impl From<StoreError> for IngestError {
+    fn from(e: StoreError) -> Self {
+        IngestError::Unavailable(e.to_string())
+    }
+}
+
+/// What became of an inbound mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestState {
+    /// Stored as a message on a case.
+    Processed,
+    /// The same mail was taken in before (same raw bytes, or same Message-ID and content).
+    Duplicate,
+    /// Recorded (raw kept) but not stored as a message: automatic mail that matches no case,
+    /// our own mail, staff mail that matches no open case.
+    Ignored,
+    /// Unusable input (unparseable, no sender, too large): raw kept for inspection.
+    Quarantined,
+}
+
+impl IngestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestState::Processed => "processed",
+            IngestState::Duplicate => "duplicate",
+            IngestState::Ignored => "ignored",
+            IngestState::Quarantined => "quarantined",
+        }
+    }
+
+    fn parse(s: &str) -> Option<IngestState> {
+        Some(match s {
+            "processed" => IngestState::Processed,
+            "duplicate" => IngestState::Duplicate,
+            "ignored" => IngestState::Ignored,
+            "quarantined" => IngestState::Quarantined,
+            _ => return None,
+        })
+    }
+}
+
+/// The result of [`App::ingest_raw`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    /// The inbound mail row holding the raw bytes.
+    pub inbound_id: i64,
+    pub state: IngestState,
+    /// The case the message landed on (for duplicates: the original's).
+    pub case_id: Option<i64>,
+    pub case_number: Option<i64>,
+    /// The stored message.
+    pub message_id: Option<i64>,
+    /// For duplicates: the inbound mail first taken in.
+    pub duplicate_of: Option<i64>,
+    /// Why it was ignored or quarantined.
+    pub reason: Option<String>,
+    /// Whether an automatic answer (acknowledgement) may be sent: only for human mail.
+    pub may_auto_reply: bool,
+}
+
+/// The display name and address of a `Name <addr>` string.
+pub fn parse_mailbox(s: &str) -> Option<MailAddress> {
+    let s = s.trim();
+    let (name, addr) = match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => {
+            let name = s[..a].trim().trim_matches('"').trim();
+            (
+                (!name.is_empty()).then(|| name.to_string()),
+                s[a + 1..b].trim(),
+            )
+        }
+        _ => (None, s),
+    };
+    let (local, domain) = addr.rsplit_once('@')?;
+    if local.is_empty() || domain.is_empty() || addr.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(MailAddress::new(addr, name))
+}
+
+/// What the threading decision sees of the store: cases by number (the mail crate's case id
+/// is the case number within the tenant, as in `[#123]` subjects and our tokens).
+struct Lookup<'a> {
+    app: &'a App,
+    tenant: TenantId,
+    workflow: &'a Workflow,
+}
+
+impl CaseLookup for Lookup<'_> {
+    type Error = StoreError;
+
+    async fn case_state(&self, number: i64) -> Result<Option<CaseState>, StoreError> {
+        Ok(self
+            .app
+            .store
+            .mail_case_by_number(self.tenant, number)
+            .await?
+            .map(|c| CaseState {
+                customer_id: Some(c.customer_id),
+                closed: self.workflow.is_final(&c.status),
+            }))
+    }
+
+    async fn case_by_message_ids(&self, ids: &[String]) -> Result<Option<i64>, StoreError> {
+        self.app
+            .store
+            .case_number_by_mail_ids(self.tenant, ids)
+            .await
+    }
+
+    async fn open_case_by_subject(
+        &self,
+        customer: i64,
+        key: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let cases = self
+            .app
+            .store
+            .unclosed_cases_of_customer(self.tenant, customer, 200)
+            .await?;
+        Ok(cases
+            .into_iter()
+            .find(|c| !self.workflow.is_final(&c.status) && subject_match_key(&c.subject) == key)
+            .map(|c| c.number))
+    }
+}
+
+/// Who sent a mail.
+enum Sender {
+    Staff(concierge_store::UserRow),
+    Customer(i64),
+    Unknown,
+}
+
+/// A fingerprint of what a mail says (not how it travelled): sender, recipients, subject,
+/// date, bodies and attachments. Trace headers added per mailbox do not change it.
+fn content_fingerprint(mail: &ParsedMail) -> String {
+    let mut s = String::new();
+    let mut push = |label: &str, v: &str| {
+        s.push_str(label);
+        s.push('\u{1}');
+        s.push_str(v);
+        s.push('\u{2}');
+    };
+    push(
+        "from",
+        &mail
+            .from
+            .as_ref()
+            .map(|a| a.normalized())
+            .unwrap_or_default(),
+    );
+    for a in &mail.to {
+        push("to", &a.normalized());
+    }
+    for a in &mail.cc {
+        push("cc", &a.normalized());
+    }
+    push("subject", mail.subject.as_deref().unwrap_or(""));
+    push(
+        "date",
+        &mail.date.map(|d| d.to_string()).unwrap_or_default(),
+    );
+    push("text", mail.text_body.as_deref().unwrap_or(""));
+    push("html", mail.html_body.as_deref().unwrap_or(""));
+    for a in &mail.attachments {
+        push("attachment", &format!("{}:{}", a.filename, a.sha256));
+    }
+    sha256_hex(s.as_bytes())
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn addresses_json(list: &[MailAddress]) -> serde_json::Value {
+    list.iter()
+        .map(|a| serde_json::json!({"address": a.address, "name": a.name}))
+        .collect()
+}
+
+fn class_str(c: MailClass) -> &'static str {
+    match c {
+        MailClass::Human => "human",
+        MailClass::AutoReply => "auto_reply",
+        MailClass::Bulk => "bulk",
+        MailClass::MailingList => "mailing_list",
+        MailClass::Bounce => "bounce",
+        MailClass::OwnMail => "own_mail",
+    }
+}
+
+fn via_str(v: ThreadVia) -> &'static str {
+    match v {
+        ThreadVia::VerifiedToken(_) => "verified_token",
+        ThreadVia::SubjectToken => "subject_token",
+        ThreadVia::References => "references",
+        ThreadVia::Subject => "subject",
+    }
+}
+
+fn case_failure(e: CaseError) -> Result<String, IngestError> {
+    match e {
+        CaseError::Store(s) if s.is_transient() => Err(IngestError::Unavailable(s.to_string())),
+        other => Ok(other.to_string()),
+    }
+}
+
+impl App {
+    /// The tenant's secret key for case tokens, created on first use and kept in the
+    /// database so every node shares it.
+    pub async fn mail_token_key(&self, tenant: TenantId) -> Result<TokenKey, StoreError> {
+        let fresh = serde_json::Value::String(crate::secrets::random_secret()).to_string();
+        let stored = self
+            .store
+            .mail_token_key(tenant, &fresh, self.now())
+            .await?;
+        let secret: String = serde_json::from_str(&stored).unwrap_or(stored);
+        TokenKey::new(secret.into_bytes()).map_err(|e| {
+            StoreError::Other(format!(
+                "the stored mail token key of tenant {} is unusable ({e}); delete the \
+                 tenant setting mail.token_key to have a new one made",
+                tenant.0
+            ))
+        })
+    }
+
+    /// Our sending address (`[mail] from`).
+    pub fn mail_from(&self) -> MailAddress {
+        parse_mailbox(&self.config.mail.from)
+            .unwrap_or_else(|| MailAddress::new("concierge@localhost", None))
+    }
+
+    /// Takes in one raw mail delivered to `mailbox`: commits the bytes, then parses, dedupes,
+    /// classifies, threads and stores it. `Ok` means the mail is committed (whatever became
+    /// of it); `Err` means nothing usable was kept and the sender should retry.
+    pub async fn ingest_raw(
+        &self,
+        tenant: TenantId,
+        mailbox: &str,
+        raw: &[u8],
+    ) -> Result<IngestOutcome, IngestError> {
+        let mailbox = {
+            let m = truncate_chars(mailbox.trim(), 200);
+            if m.is_empty() {
+                "default".to_string()
+            } else {
+                m
+            }
+        };
+        let sha = sha256_hex(raw);
+        let (row, inserted) = self
+            .store
+            .receive_mail(tenant, &mailbox, raw, &sha, self.now())
+            .await?;
+        if let Some(done) = self.recorded_outcome(tenant, &row).await? {
+            return Ok(done);
+        }
+        // Take the processing lease: only one worker processes a delivery at a time.
+        if !self
+            .store
+            .lease_inbound_mail(tenant, row.id, self.now(), PROCESSING_LEASE_MS)
+            .await?
+        {
+            return match self.store.inbound_mail(tenant, row.id).await? {
+                Some(r) => match self.recorded_outcome(tenant, &r).await? {
+                    Some(done) => Ok(done),
+                    None => Err(IngestError::Busy),
+                },
+                None => Err(IngestError::Busy),
+            };
+        }
+        let result = self.process(tenant, &row, raw, !inserted).await?;
+        self.store
+            .finish_inbound_mail(tenant, row.id, &result, self.now())
+            .await?;
+        let number = match result.case_id {
+            Some(c) => self
+                .store
+                .mail_case_by_id(tenant, c)
+                .await?
+                .map(|c| c.number),
+            None => None,
+        };
+        Ok(IngestOutcome {
+            inbound_id: row.id,
+            state: IngestState::parse(&result.state).unwrap_or(IngestState::Quarantined),
+            case_id: result.case_id,
+            case_number: number,
+            message_id: result.message_id,
+            duplicate_of: result.duplicate_of,
+            reason: result.error.clone(),
+            may_auto_reply: result.detail.get("class").and_then(|c| c.as_str()) == Some("human")
+                && result.state == "processed",
+        })
+    }
+
+    /// The outcome recorded for an inbound mail already finished, `None` while it is not.
+    async fn recorded_outcome(
+        &self,
+        tenant: TenantId,
+        row: &InboundMailRow,
+    ) -> Result<Option<IngestOutcome>, IngestError> {
+        let Some(state) = IngestState::parse(&row.state) else {
+            return Ok(None);
+        };
+        let number = match row.case_id {
+            Some(c) => self
+                .store
+                .mail_case_by_id(tenant, c)
+                .await?
+                .map(|c| c.number),
+            None => None,
+        };
+        // A redelivery is reported as a duplicate of the first delivery.
+        Ok(Some(IngestOutcome {
+            inbound_id: row.id,
+            state: if state == IngestState::Quarantined {
+                state
+            } else {
+                IngestState::Duplicate
+            },
+            case_id: row.case_id,
+            case_number: number,
+            message_id: row.message_id,
+            duplicate_of: Some(row.duplicate_of.unwrap_or(row.id)),
+            reason: row.error.clone(),
+            may_auto_reply: false,
+        }))
+    }
+
+    async fn process(
+        &self,
+        tenant: TenantId,
+        row: &InboundMailRow,
+        raw: &[u8],
+        retried: bool,
+    ) -> Result<InboundResult, IngestError> {
+        let quarantine = |error: String, detail: serde_json::Value| InboundResult {
+            state: "quarantined".into(),
+            error: Some(error),
+            detail,
+            ..InboundResult::default()
+        };
+        let limits = ParseLimits {
+            max_message_bytes: MAX_RAW_BYTES,
+            max_attachment_bytes: self.config.server.max_body_bytes,
+            ..ParseLimits::default()
+        };
+        let mail = match concierge_mail::parse(raw, &limits) {
+            Ok(m) => m,
+            Err(e) => return Ok(quarantine(e.to_string(), serde_json::json!({}))),
+        };
+        // Deduplicate: same Message-ID and same content is the same mail.
+        let key = sha256_hex(
+            format!(
+                "{}\n{}",
+                mail.message_id.as_deref().unwrap_or(""),
+                content_fingerprint(&mail)
+            )
+            .as_bytes(),
+        );
+        if let Some(first) = self
+            .store
+            .claim_mail_key(tenant, row.id, &key, mail.message_id.as_deref())
+            .await?
+        {
+            for mb in self.store.inbound_mailboxes(tenant, row.id).await? {
+                self.store
+                    .add_inbound_mailbox(tenant, first, &mb, self.now())
+                    .await?;
+            }
+            let orig = self.store.inbound_mail(tenant, first).await?;
+            return Ok(InboundResult {
+                state: "duplicate".into(),
+                case_id: orig.as_ref().and_then(|o| o.case_id),
+                message_id: orig.as_ref().and_then(|o| o.message_id),
+                duplicate_of: Some(first),
+                detail: serde_json::json!({"message_id": mail.message_id}),
+                ..InboundResult::default()
+            });
+        }
+
+        let from = self.mail_from();
+        let class = classify(&mail, &[from.address.as_str()]);
+        let mut detail = serde_json::json!({
+            "message_id": mail.message_id,
+            "from": mail.from.as_ref().map(|a| serde_json::json!({"address": a.address, "name": a.name})),
+            "to": addresses_json(&mail.to),
+            "cc": addresses_json(&mail.cc),
+            "subject": mail.subject,
+            "class": class_str(class.class),
+            "reasons": class.reasons.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>(),
+            "limits_hit": mail.limits_hit.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>(),
+        });
+
+        // Our own outbound mail coming back (a copy to the mailbox): already stored.
+        if class.class == MailClass::OwnMail
+            && let Some(id) = &mail.message_id
+            && self
+                .store
+                .case_number_by_mail_ids(tenant, std::slice::from_ref(id))
+                .await?
+                .is_some()
+        {
+            return Ok(InboundResult {
+                state: "ignored".into(),
+                error: Some("our own outbound mail, already on its case".into()),
+                detail,
+                ..InboundResult::default()
+            });
+        }
+
+        let sender_addr = mail
+            .from
+            .as_ref()
+            .or(mail.sender.as_ref())
+            .and_then(|a| EmailAddress::parse(&a.address).ok());
+        let automatic = !class.may_auto_reply();
+        let sender = match &sender_addr {
+            Some(addr) => match self.store.user_by_email(tenant, addr.as_str()).await? {
+                Some(u) if u.active && !automatic => Sender::Staff(u),
+                _ => match self.store.customer_by_email(tenant, addr.as_str()).await? {
+                    Some(c) => Sender::Customer(c.id.0),
+                    // Automatic mail never creates customers.
+                    None if automatic => Sender::Unknown,
+                    None => {
+                        let name = mail
+                            .from
+                            .as_ref()
+                            .and_then(|a| a.name.clone())
+                            .map(|n| truncate_chars(n.trim(), 200))
+                            .filter(|n| !n.is_empty())
+                            .unwrap_or_else(|| {
+                                addr.as_str()
+                                    .split('@')
+                                    .next()
+                                    .unwrap_or("customer")
+                                    .to_string()
+                            });
+                        let c = self
+                            .store
+                            .create_customer(tenant, &name, Some(addr.as_str()), None, self.now())
+                            .await?;
+                        Sender::Customer(c.id.0)
+                    }
+                },
+            },
+            None if automatic => Sender::Unknown,
+            None => {
+                return Ok(quarantine(
+                    "the mail has no usable sender address (From); it cannot be answered".into(),
+                    detail,
+                ));
+            }
+        };
+
+        let rules = match self.case_rules(tenant).await {
+            Ok(r) => r,
+            Err(e) => return Ok(quarantine(case_failure(e)?, detail)),
+        };
+        let token_key = self.mail_token_key(tenant).await?;
+        let customer = match &sender {
+            Sender::Customer(c) => Some(*c),
+            _ => None,
+        };
+        let lookup = Lookup {
+            app: self,
+            tenant,
+            workflow: &rules.workflow,
+        };
+        let decision = decide_thread(&mail, &token_key, customer, &lookup).await?;
+        let (matched, via) = match decision {
+            ThreadDecision::Existing { case_id, via } => (Some(case_id), Some(via)),
+            ThreadDecision::FollowUp {
+                closed_case_id,
+                via,
+            } => (Some(closed_case_id), Some(via)),
+            ThreadDecision::NewCase => (None, None),
+        };
+        // A merged case forwards to the case it was merged into.
+        let mut target: Option<MailCaseRow> = None;
+        if let Some(number) = matched {
+            let mut c = self.store.mail_case_by_number(tenant, number).await?;
+            for _ in 0..10 {
+                match c.as_ref().and_then(|x| x.merged_into) {
+                    Some(into) => c = self.store.mail_case_by_id(tenant, into).await?,
+                    None => break,
+                }
+            }
+            target = c;
+        }
+        if let Some(obj) = detail.as_object_mut() {
+            obj.insert("via".into(), serde_json::json!(via.map(via_str)));
+        }
+
+        let body = self.mail_body(&mail);
+        let (attachments, skipped) = self.store_attachments(&mail)?;
+        if !skipped.is_empty()
+            && let Some(obj) = detail.as_object_mut()
+        {
+            obj.insert("attachments_skipped".into(), serde_json::json!(skipped));
+        }
+        let mail_id = mail
+            .message_id
+            .clone()
+            .unwrap_or_else(|| format!("{NO_ID_PREFIX}{}@{}", row.raw_sha256, domain_of(&from)));
+        let author_email = sender_addr.as_ref().map(|a| a.as_str().to_string());
+
+        if automatic {
+            let Some(case) = target else {
+                return Ok(InboundResult {
+                    state: "ignored".into(),
+                    error: Some(format!(
+                        "automatic mail ({}) that matches no case; kept, not answered",
+                        class_str(class.class)
+                    )),
+                    detail,
+                    ..InboundResult::default()
+                });
+            };
+            return self
+                .record_automatic(
+                    tenant,
+                    &case,
+                    &class,
+                    body,
+                    attachments,
+                    &mail_id,
+                    author_email,
+                    detail,
+                )
+                .await;
+        }
+
+        let watermark = self.store.last_message_id(tenant).await?;
+        match sender {
+            Sender::Staff(user) => {
+                let Some(case) = target.filter(|c| !rules.workflow.is_final(&c.status)) else {
+                    return Ok(InboundResult {
+                        state: "ignored".into(),
+                        error: Some(
+                            "mail from a staff address that matches no open case; kept, not \
+                             stored as a message"
+                                .into(),
+                        ),
+                        detail,
+                        ..InboundResult::default()
+                    });
+                };
+                if retried
+                    && let Some((msg, case_id)) = self
+                        .store
+                        .unlinked_mail_message(
+                            tenant,
+                            0,
+                            row.received_at,
+                            None,
+                            Some(user.id.0),
+                            &body,
+                        )
+                        .await?
+                {
+                    return self
+                        .link(
+                            tenant,
+                            msg,
+                            case_id,
+                            &mail_id,
+                            author_email,
+                            "email",
+                            detail,
+                        )
+                        .await;
+                }
+                // Recorded as the agent's public reply; it already reached the customer from
+                // the agent's mail client, so it is marked delivered, never sent again.
+                let input = ReplyInput {
+                    body: body.clone(),
+                    route: Some("portal".into()),
+                    attachments,
+                    ..ReplyInput::default()
+                };
+                if let Err(e) = self.reply(tenant, &user, CaseId(case.id), &input).await {
+                    return Ok(quarantine(case_failure(e)?, detail));
+                }
+                let Some((msg, case_id)) = self
+                    .store
+                    .unlinked_mail_message(tenant, watermark, 0, None, Some(user.id.0), &body)
+                    .await?
+                else {
+                    return Ok(quarantine(
+                        "internal: the stored staff message was not found".into(),
+                        detail,
+                    ));
+                };
+                self.store
+                    .set_message_delivery(tenant, msg, "email", "sent_by_mail_client", None)
+                    .await?;
+                self.link(
+                    tenant,
+                    msg,
+                    case_id,
+                    &mail_id,
+                    author_email,
+                    "email",
+                    detail,
+                )
+                .await
+            }
+            Sender::Customer(sender_customer) => {
+                // On a matched case the message is the case customer's, with the sending
+                // address kept (a colleague answering from another address).
+                let as_customer = target.as_ref().map_or(sender_customer, |c| c.customer_id);
+                if retried
+                    && let Some((msg, case_id)) = self
+                        .store
+                        .unlinked_mail_message(
+                            tenant,
+                            0,
+                            row.received_at,
+                            Some(as_customer),
+                            None,
+                            &body,
+                        )
+                        .await?
+                {
+                    return self
+                        .link(
+                            tenant,
+                            msg,
+                            case_id,
+                            &mail_id,
+                            author_email,
+                            "email",
+                            detail,
+                        )
+                        .await;
+                }
+                let stored = match &target {
+                    Some(case) => {
+                        self.customer_reply(
+                            tenant,
+                            CustomerId(as_customer),
+                            CaseId(case.id),
+                            &body,
+                            attachments,
+                        )
+                        .await
+                    }
+                    None => {
+                        let subject = mail
+                            .subject
+                            .as_deref()
+                            .map(normalize_subject)
+                            .filter(|s| !s.trim().is_empty())
+                            .or_else(|| mail.subject.clone())
+                            .filter(|s| !s.trim().is_empty())
+                            .unwrap_or_else(|| "(no subject)".into());
+                        self.create_case(
+                            tenant,
+                            crate::cases::Actor::Customer(CustomerId(sender_customer)),
+                            &NewCaseInput {
+                                subject: truncate_chars(&subject, SUBJECT_MAX),
+                                body: body.clone(),
+                                channel: "email".into(),
+                                kind: None,
+                                priority: None,
+                                customer: CustomerRef::Id(sender_customer),
+                                team_id: None,
+                                owner_id: None,
+                                tags: Vec::new(),
+                                order_id: None,
+                                parent_case_id: None,
+                                attachments,
+                            },
+                        )
+                        .await
+                        .map(|d| CaseId(d.case.id))
+                    }
+                };
+                if let Err(e) = stored {
+                    return Ok(quarantine(case_failure(e)?, detail));
+                }
+                let Some((msg, case_id)) = self
+                    .store
+                    .unlinked_mail_message(tenant, watermark, 0, Some(as_customer), None, &body)
+                    .await?
+                else {
+                    return Ok(quarantine(
+                        "internal: the stored message was not found".into(),
+                        detail,
+                    ));
+                };
+                if let Some(obj) = detail.as_object_mut() {
+                    obj.insert(
+                        "follow_up_of".into(),
+                        serde_json::json!(
+                            target.as_ref().filter(|t| t.id != case_id).map(|t| t.id)
+                        ),
+                    );
+                }
+                self.link(
+                    tenant,
+                    msg,
+                    case_id,
+                    &mail_id,
+                    author_email,
+                    "email",
+                    detail,
+                )
+                .await
+            }
+            Sender::Unknown => Ok(quarantine(
+                "the sender could not be resolved".into(),
+                detail,
+            )),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn link(
+        &self,
+        tenant: TenantId,
+        msg: i64,
+        case_id: i64,
+        mail_id: &str,
+        author_email: Option<String>,
+        _route: &str,
+        detail: serde_json::Value,
+    ) -> Result<InboundResult, IngestError> {
+        self.store
+            .set_message_mail_id(tenant, msg, mail_id, author_email.as_deref())
+            .await?;
+        Ok(InboundResult {
+            state: "processed".into(),
+            case_id: Some(case_id),
+            message_id: Some(msg),
+            detail,
+            ..InboundResult::default()
+        })
+    }
+
+    /// Automatic mail on a matched case: kept as an internal note that changes nothing (no
+    /// reopening, no follow-up case, no targets) and is never answered.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_automatic(
+        &self,
+        tenant: TenantId,
+        case: &MailCaseRow,
+        class: &Classification,
+        body: String,
+        attachments: Vec<NewAttachment>,
+        mail_id: &str,
+        author_email: Option<String>,
+        detail: serde_json::Value,
+    ) -> Result<InboundResult, IngestError> {
+        for _ in 0..5 {
+            let Some(row) = self.store.case(tenant, CaseId(case.id)).await? else {
+                break;
+            };
+            let w = CaseWrite {
+                messages: vec![NewMessage {
+                    author_kind: "system".into(),
+                    author_email: author_email.clone(),
+                    visibility: "internal".into(),
+                    channel: "email".into(),
+                    body_text: body.clone(),
+                    attachments: attachments.clone(),
+                    ..NewMessage::default()
+                }],
+                events: vec![NewEvent {
+                    kind: "automatic_mail".into(),
+                    actor_kind: "system".into(),
+                    actor_id: None,
+                    visibility: "internal".into(),
+                    detail: serde_json::json!({"class": class_str(class.class),
+                        "from": author_email, "cc": detail.get("cc")}),
+                }],
+                ..CaseWrite::default()
+            };
+            match self
+                .store
+                .write_case(tenant, CaseId(case.id), row.version, &w, self.now())
+                .await
+            {
+                Ok(Some((_, applied))) => {
+                    let msg = applied.message_ids.first().copied();
+                    if let Some(m) = msg {
+                        self.store
+                            .set_message_mail_id(tenant, m, mail_id, None)
+                            .await?;
+                    }
+                    return Ok(InboundResult {
+                        state: "processed".into(),
+                        case_id: Some(case.id),
+                        message_id: msg,
+                        detail,
+                        ..InboundResult::default()
+                    });
+                }
+                Ok(None) => break,
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(InboundResult {
+            state: "ignored".into(),
+            error: Some("automatic mail whose case could not be written; kept".into()),
+            detail,
+            ..InboundResult::default()
+        })
+    }
+
+    /// The text stored for a mail: the plain text (or text made from HTML), normalised as
+    /// case messages are, bounded; a placeholder when the mail has no text.
+    fn mail_body(&self, mail: &ParsedMail) -> String {
+        let text = mail.text_body.as_deref().unwrap_or("");
+        let text = truncate_chars(text, BODY_MAX_CHARS);
+        match case::body(&text) {
+            Ok(b) => b,
+            Err(_) => {
+                if mail.attachments.is_empty() {
+                    "(the mail has no text)".into()
+                } else {
+                    let names: Vec<&str> = mail
+                        .attachments
+                        .iter()
+                        .map(|a| a.filename.as_str())
+                        .take(20)
+                        .collect();
+                    format!("(the mail has no text; attachments: {})", names.join(", "))
+                }
+            }
+        }
+    }
+
+    /// Stores a mail's attachments by hash; returns the rows and what was skipped (too large,
+    /// too many) with why.
+    fn store_attachments(
+        &self,
+        mail: &ParsedMail,
+    ) -> Result<(Vec<NewAttachment>, Vec<String>), IngestError> {
+        let mut out = Vec::new();
+        let mut skipped = Vec::new();
+        for a in &mail.attachments {
+            if a.skipped.is_some() {
+                skipped.push(format!(
+                    "{}: larger than the limit ({} bytes)",
+                    a.filename, a.size
+                ));
+                continue;
+            }
+            if out.len() >= crate::attachments::MAX_ATTACHMENTS {
+                skipped.push(format!(
+                    "{}: more than {} attachments",
+                    a.filename,
+                    crate::attachments::MAX_ATTACHMENTS
+                ));
+                continue;
+            }
+            match crate::attachments::store(self, &a.filename, &a.content_type, &a.content) {
+                Ok(row) => out.push(row),
+                Err(crate::attachments::AttachmentError::Io(e)) => {
+                    return Err(IngestError::Unavailable(format!(
+                        "an attachment could not be written to the data directory: {e}"
+                    )));
+                }
+                Err(e) => skipped.push(format!("{}: {e}", a.filename)),
+            }
+        }
+        Ok((out, skipped))
+    }
+
+    /// Delivers public email replies that are due (the `mail.deliver` job). Returns how many
+    /// were attempted.
+    pub async fn deliver_outbound_mail(&self) -> Result<usize, String> {
+        let due = self
+            .store
+            .due_outbound_mail(self.now(), 50)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut attempted = 0;
+        for m in due {
+            let now = self.now();
+            if !self
+                .store
+                .claim_outbound_mail(&m, now, now + DELIVERY_LEASE_MS)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                continue;
+            }
+            attempted += 1;
+            let attempts = m.delivery_attempts + 1;
+            let (state, error, retry_at) = match self.deliver_one(&m).await {
+                Ok(()) => ("sent", None, None),
+                Err(DeliveryError::Retry(e)) if attempts < MAX_DELIVERY_ATTEMPTS => (
+                    "deferred",
+                    Some(e),
+                    Some(self.now() + crate::jobs::backoff_ms(attempts)),
+                ),
+                Err(DeliveryError::Retry(e)) => (
+                    "failed",
+                    Some(format!("gave up after {attempts} attempts: {e}")),
+                    None,
+                ),
+                Err(DeliveryError::Fail(e)) => ("failed", Some(e), None),
+            };
+            if let Some(e) = &error {
+                tracing::warn!(message = m.id, state, error = %e, "mail delivery did not succeed");
+            }
+            self.store
+                .finish_outbound_mail(m.tenant_id, m.id, state, error.as_deref(), retry_at)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(attempted)
+    }
+
+    async fn deliver_one(&self, m: &OutboundRow) -> Result<(), DeliveryError> {
+        let tenant = m.tenant_id;
+        let case = self
+            .store
+            .mail_case_by_id(tenant, m.case_id)
+            .await?
+            .ok_or_else(|| DeliveryError::Fail("the case no longer exists".into()))?;
+        let customer = self
+            .store
+            .customer(tenant, CustomerId(case.customer_id))
+            .await?
+            .ok_or_else(|| DeliveryError::Fail("the customer no longer exists".into()))?;
+        let Some(to) = customer.email.filter(|e| !e.trim().is_empty()) else {
+            return Err(DeliveryError::Fail(
+                "the customer has no email address; add one to the customer and reply again".into(),
+            ));
+        };
+        let key = self.mail_token_key(tenant).await?;
+        let from = self.mail_from();
+        let domain = domain_of(&from);
+        // The Message-ID is made once and kept, so a retried delivery is the same mail.
+        let message_id = match &m.mail_message_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = key
+                    .outbound_message_id(case.number, m.id, &domain)
+                    .map_err(|e| DeliveryError::Fail(format!("[mail] from: {e}")))?;
+                self.store
+                    .set_message_mail_id(tenant, m.id, &id, Some(&from.address))
+                    .await?;
+                id
+            }
+        };
+        let previous: Vec<String> = self
+            .store
+            .case_mail_ids(tenant, case.id, m.id)
+            .await?
+            .into_iter()
+            .filter(|id| !id.starts_with(NO_ID_PREFIX))
+            .collect();
+        let (in_reply_to, references) = chain_references(&previous);
+        let local = from.address.rsplit_once('@').map_or("", |(l, _)| l);
+        let reply_to = key
+            .reply_address(case.number, local, &domain)
+            .ok()
+            .map(|a| MailAddress::new(a, from.name.clone()));
+        let subject = if in_reply_to.is_some() {
+            format!("Re: {}", case.subject)
+        } else {
+            case.subject.clone()
+        };
+        let mut attachments = Vec::new();
+        let messages = self
+            .store
+            .case_messages(tenant, CaseId(case.id), false)
+            .await?;
+        if let Some(msg) = messages.iter().find(|x| x.id == m.id) {
+            for a in &msg.attachments {
+                let content = crate::attachments::read(self, &a.sha256).map_err(|e| {
+                    DeliveryError::Retry(format!("attachment {} unreadable: {e}", a.filename))
+                })?;
+                attachments.push(OutboundAttachment {
+                    filename: a.filename.clone(),
+                    content_type: a.content_type.clone(),
+                    content,
+                });
+            }
+        }
+        let mail = OutboundMail {
+            from: from.clone(),
+            to: vec![MailAddress::new(to, Some(customer.display_name.clone()))],
+            cc: Vec::new(),
+            reply_to,
+            message_id,
+            in_reply_to,
+            references,
+            subject,
+            case_id: Some(case.number),
+            automatic: false,
+            text: m.body_text.clone(),
+            html: None,
+            attachments,
+            date: None,
+        };
+        let message = build_message(&mail).map_err(|e| DeliveryError::Fail(e.to_string()))?;
+        let sent = if self.config.mail.smtp_host.trim().is_empty() {
+            OutboxSender::new(self.config.outbox_dir())
+                .send(&message)
+                .await
+        } else {
+            let smtp = self.smtp_config().map_err(DeliveryError::Fail)?;
+            match SmtpSender::new(&smtp) {
+                Ok(s) => s.send(&message).await,
+                Err(e) => Err(e),
+            }
+        };
+        match sent {
+            Ok(_) => Ok(()),
+            Err(SendError::Transient(e)) => Err(DeliveryError::Retry(e)),
+            Err(SendError::Permanent(e)) => Err(DeliveryError::Fail(e)),
+        }
+    }
+
+    fn smtp_config(&self) -> Result<SmtpConfig, String> {
+        let c = &self.config.mail;
+        let tls = match c.smtp_tls.trim() {
+            "starttls" => TlsMode::StartTls,
+            "tls" => TlsMode::Tls,
+            "none" => TlsMode::None,
+            other => {
+                return Err(format!(
+                    "[mail] smtp_tls = {other:?} is not valid; use starttls, tls or none"
+                ));
+            }
+        };
+        Ok(SmtpConfig {
+            host: c.smtp_host.trim().to_string(),
+            port: c.smtp_port,
+            tls,
+            credentials: (!c.smtp_username.is_empty())
+                .then(|| (c.smtp_username.clone(), c.smtp_password.clone())),
+            timeout: Duration::from_secs(30),
+        })
+    }
+}
+
+/// How a delivery attempt failed.
+enum DeliveryError {
+    /// Worth another attempt later.
+    Retry(String),
+    /// Will not get better by retrying.
+    Fail(String),
+}
+
+impl From<StoreError> for DeliveryError {
+    fn from(e: StoreError) -> Self {
+        DeliveryError::Retry(e.to_string())
+    }
+}
+
+fn domain_of(a: &MailAddress) -> String {
+    a.address
+        .rsplit_once('@')
+        .map_or("localhost", |(_, d)| d)
+        .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn mailboxes_parse() {
+        let a = parse_mailbox("Concierge <concierge@localhost>").unwrap();
+        assert_eq!(a.address, "concierge@localhost");
+        assert_eq!(a.name.as_deref(), Some("Concierge"));
+        assert_eq!(
+            parse_mailbox("help@shop.example").unwrap().address,
+            "help@shop.example"
+        );
+        assert!(parse_mailbox("nonsense").is_none());
+    }
+}

@@ -1,0 +1,619 @@
+//! Mail (issue 5): raw inbound deliveries kept before parsing, their mailboxes, the
+//! Message-IDs of stored messages (for threading by In-Reply-To/References), the lookups the
+//! threading decision needs, and the outbound delivery queue over `messages`.
+//!
+//! The raw bytes are committed first ([`Store::receive_mail`]); the same raw delivery twice is
+//! one row (unique on tenant × SHA-256). A second key, Message-ID + content fingerprint, is
+//! claimed when the mail is processed ([`Store::claim_mail_key`]), so the same mail reaching
+//! the tenant by two mailboxes (different trace headers, same mail) becomes one message.
+
+use crate::{Result, Store, StoreError};
+use concierge_domain::TenantId;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// An inbound mail as stored (without its raw bytes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InboundMailRow {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub mailbox: String,
+    pub raw_sha256: String,
+    pub raw_size: i64,
+    pub header_message_id: Option<String>,
+    pub dedupe_key: Option<String>,
+    /// `received`, `processed`, `duplicate`, `ignored` or `quarantined`.
+    pub state: String,
+    pub error: Option<String>,
+    pub case_id: Option<i64>,
+    pub message_id: Option<i64>,
+    pub duplicate_of: Option<i64>,
+    pub detail: serde_json::Value,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+}
+
+/// How processing of an inbound mail ended.
+#[derive(Debug, Clone, Default)]
+pub struct InboundResult {
+    /// `processed`, `duplicate`, `ignored` or `quarantined`.
+    pub state: String,
+    pub error: Option<String>,
+    pub case_id: Option<i64>,
+    pub message_id: Option<i64>,
+    pub duplicate_of: Option<i64>,
+    pub detail: serde_json::Value,
+}
+
+/// A case as the threading decision sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailCaseRow {
+    pub id: i64,
+    pub number: i64,
+    pub customer_id: i64,
+    pub subject: String,
+    pub status: String,
+    pub merged_into: Option<i64>,
+}
+
+/// A public email reply waiting for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundRow {
+    pub tenant_id: TenantId,
+    pub id: i64,
+    pub case_id: i64,
+    pub body_text: String,
+    pub delivery_state: String,
+    pub delivery_attempts: i64,
+    pub mail_message_id: Option<String>,
+    pub author_user_id: Option<i64>,
+}
+
+const INBOUND_COLS: &str = "id, tenant_id, mailbox, raw_sha256, raw_size, header_message_id, \
+    dedupe_key, state, error, case_id, message_id, duplicate_of, detail, received_at, processed_at";
+
+fn inbound_from(r: &AnyRow) -> Result<InboundMailRow> {
+    let detail: String = r.try_get("detail")?;
+    Ok(InboundMailRow {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        mailbox: r.try_get("mailbox")?,
+        raw_sha256: r.try_get("raw_sha256")?,
+        raw_size: r.try_get("raw_size")?,
+        header_message_id: r.try_get("header_message_id")?,
+        dedupe_key: r.try_get("dedupe_key")?,
+        state: r.try_get("state")?,
+        error: r.try_get("error")?,
+        case_id: r.try_get("case_id")?,
+        message_id: r.try_get("message_id")?,
+        duplicate_of: r.try_get("duplicate_of")?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+        received_at: r.try_get("received_at")?,
+        processed_at: r.try_get("processed_at")?,
+    })
+}
+
+fn mail_case_from(r: &AnyRow) -> Result<MailCaseRow> {
+    Ok(MailCaseRow {
+        id: r.try_get("id")?,
+        number: r.try_get("number")?,
+        customer_id: r.try_get("customer_id")?,
+        subject: r.try_get("subject")?,
+        status: r.try_get("status")?,
+        merged_into: r.try_get("merged_into")?,
+    })
+}
+
+/// Most Message-IDs looked up at once (In-Reply-To plus References).
+pub const MAX_THREAD_IDS: usize = 50;
+
+impl Store {
+    /// Commits a raw delivery and records its mailbox, before anything is parsed. The same
+    /// raw bytes again return the existing row (`false`: it was there already).
+    pub async fn receive_mail(
+        &self,
+        tenant: TenantId,
+        mailbox: &str,
+        raw: &[u8],
+        raw_sha256: &str,
+        now: i64,
+    ) -> Result<(InboundMailRow, bool)> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
+             received_at) VALUES ($1, $2, $3, $4, $5, 'received', $6) \
+             ON CONFLICT (tenant_id, raw_sha256) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(mailbox)
+        .bind(raw.to_vec())
+        .bind(raw_sha256)
+        .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $2"
+        )))
+        .bind(tenant.0)
+        .bind(raw_sha256)
+        .fetch_one(&mut *tx)
+        .await?;
+        let row = inbound_from(&row)?;
+        sqlx::query(
+            "INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (inbound_id, mailbox) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(row.id)
+        .bind(mailbox)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((row, inserted))
+    }
+
+    /// An inbound mail of `tenant` (without its raw bytes).
+    pub async fn inbound_mail(&self, tenant: TenantId, id: i64) -> Result<Option<InboundMailRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(inbound_from).transpose()
+    }
+
+    /// The inbound mails of `tenant`, oldest first (for inspection and tests).
+    pub async fn inbound_mails(&self, tenant: TenantId, limit: i64) -> Result<Vec<InboundMailRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(tenant.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(inbound_from).collect()
+    }
+
+    /// The raw bytes of an inbound mail, exactly as received.
+    pub async fn inbound_mail_raw(&self, tenant: TenantId, id: i64) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT raw FROM inbound_mail WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Takes the processing lease of an inbound mail: `false` when it is finished, or another
+    /// worker is processing it and its lease (`lease_ms`) has not run out.
+    pub async fn lease_inbound_mail(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE inbound_mail SET state = 'processing', processed_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND (state = 'received' \
+             OR (state = 'processing' AND processed_at < $4))",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(now)
+        .bind(now - lease_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Claims the dedupe key (Message-ID + content) for inbound mail `id`. `Ok(None)`: this
+    /// mail owns it (now or from an earlier attempt); `Ok(Some(other))`: another inbound mail
+    /// of the tenant holds it, so this one is a duplicate of `other`.
+    pub async fn claim_mail_key(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        key: &str,
+        header_message_id: Option<&str>,
+    ) -> Result<Option<i64>> {
+        for _ in 0..3 {
+            let holder: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM inbound_mail WHERE tenant_id = $1 AND dedupe_key = $2",
+            )
+            .bind(tenant.0)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+            match holder {
+                Some(h) if h == id => return Ok(None),
+                Some(h) => return Ok(Some(h)),
+                None => {}
+            }
+            let claimed = sqlx::query(
+                "UPDATE inbound_mail SET dedupe_key = $3, header_message_id = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND dedupe_key IS NULL",
+            )
+            .bind(tenant.0)
+            .bind(id)
+            .bind(key)
+            .bind(header_message_id)
+            .execute(&self.pool)
+            .await;
+            match claimed {
+                Ok(r) if r.rows_affected() > 0 => return Ok(None),
+                // Another key already on this row (should not happen: the key is a function
+                // of the raw bytes); or another row won the race: look again.
+                Ok(_) => {}
+                Err(e) => match StoreError::from(e) {
+                    StoreError::Conflict(_) => {}
+                    other => return Err(other),
+                },
+            }
+        }
+        Err(StoreError::Other(format!(
+            "inbound mail {id}: could not settle its deduplication key"
+        )))
+    }
+
+    /// Records how processing of an inbound mail ended.
+    pub async fn finish_inbound_mail(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        r: &InboundResult,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE inbound_mail SET state = $3, error = $4, case_id = $5, message_id = $6, \
+             duplicate_of = $7, detail = $8, processed_at = $9 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(&r.state)
+        .bind(r.error.as_deref())
+        .bind(r.case_id)
+        .bind(r.message_id)
+        .bind(r.duplicate_of)
+        .bind(r.detail.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that inbound mail `id` (also) came through `mailbox`.
+    pub async fn add_inbound_mailbox(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        mailbox: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (inbound_id, mailbox) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(mailbox)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every mailbox inbound mail `id` came through, by name.
+    pub async fn inbound_mailboxes(&self, tenant: TenantId, id: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT mailbox FROM inbound_mail_mailboxes WHERE tenant_id = $1 AND inbound_id = $2 \
+             ORDER BY mailbox",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The highest message id of the tenant (0 when none), to find a message written after.
+    pub async fn last_message_id(&self, tenant: TenantId) -> Result<i64> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM messages WHERE tenant_id = $1")
+                .bind(tenant.0)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(id.unwrap_or(0))
+    }
+
+    /// The newest message after `after_id` by this customer (or staff user) with this body
+    /// that has no Message-ID yet: the one a mail just stored (or stored before a crash).
+    /// Returns (message id, case id).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn unlinked_mail_message(
+        &self,
+        tenant: TenantId,
+        after_id: i64,
+        since: i64,
+        customer_id: Option<i64>,
+        user_id: Option<i64>,
+        body: &str,
+    ) -> Result<Option<(i64, i64)>> {
+        let (col, who) = match (customer_id, user_id) {
+            (_, Some(u)) => ("author_user_id", u),
+            (Some(c), None) => ("author_customer_id", c),
+            (None, None) => return Ok(None),
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, case_id FROM messages WHERE tenant_id = $1 AND id > $2 AND {col} = $3 \
+             AND mail_message_id IS NULL AND body_text = $4 AND created_at >= $5 \
+             ORDER BY id DESC LIMIT 1"
+        )))
+        .bind(tenant.0)
+        .bind(after_id)
+        .bind(who)
+        .bind(body)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("case_id")?)))
+            .transpose()
+    }
+
+    /// Sets a message's mail Message-ID (and the sender address it came from, when given).
+    pub async fn set_message_mail_id(
+        &self,
+        tenant: TenantId,
+        message_id: i64,
+        mail_message_id: &str,
+        author_email: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET mail_message_id = $3, \
+             author_email = COALESCE($4, author_email) WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(message_id)
+        .bind(mail_message_id)
+        .bind(author_email)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sets the delivery state of a message (e.g. a staff reply sent from a mail client).
+    pub async fn set_message_delivery(
+        &self,
+        tenant: TenantId,
+        message_id: i64,
+        route: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET route = $3, delivery_state = $4, delivery_error = $5 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(message_id)
+        .bind(route)
+        .bind(state)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The mail Message-ID of a message, if it has one.
+    pub async fn message_mail_id(
+        &self,
+        tenant: TenantId,
+        message_id: i64,
+    ) -> Result<Option<String>> {
+        let id: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT mail_message_id FROM messages WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.flatten())
+    }
+
+    /// A case by number, as threading sees it.
+    pub async fn mail_case_by_number(
+        &self,
+        tenant: TenantId,
+        number: i64,
+    ) -> Result<Option<MailCaseRow>> {
+        let row = sqlx::query(
+            "SELECT id, number, customer_id, subject, status, merged_into FROM cases \
+             WHERE tenant_id = $1 AND number = $2",
+        )
+        .bind(tenant.0)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(mail_case_from).transpose()
+    }
+
+    /// A case by id, as threading sees it.
+    pub async fn mail_case_by_id(&self, tenant: TenantId, id: i64) -> Result<Option<MailCaseRow>> {
+        let row = sqlx::query(
+            "SELECT id, number, customer_id, subject, status, merged_into FROM cases \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(mail_case_from).transpose()
+    }
+
+    /// The number of the case holding the newest message with any of these Message-IDs
+    /// (inbound or outbound). At most [`MAX_THREAD_IDS`] ids are looked at.
+    pub async fn case_number_by_mail_ids(
+        &self,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Option<i64>> {
+        let ids: Vec<&String> = ids.iter().take(MAX_THREAD_IDS).collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT c.number FROM messages m JOIN cases c ON c.id = m.case_id \
+             WHERE m.tenant_id = $1 AND m.mail_message_id IN ({}) ORDER BY m.id DESC LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        Ok(q.fetch_optional(&self.pool).await?)
+    }
+
+    /// A customer's cases that are not closed or merged, most recently active first (at most
+    /// `limit`), for the subject rule of threading.
+    pub async fn unclosed_cases_of_customer(
+        &self,
+        tenant: TenantId,
+        customer_id: i64,
+        limit: i64,
+    ) -> Result<Vec<MailCaseRow>> {
+        let rows = sqlx::query(
+            "SELECT id, number, customer_id, subject, status, merged_into FROM cases \
+             WHERE tenant_id = $1 AND customer_id = $2 AND closed_at IS NULL \
+             AND merged_into IS NULL ORDER BY updated_at DESC, id DESC LIMIT $3",
+        )
+        .bind(tenant.0)
+        .bind(customer_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(mail_case_from).collect()
+    }
+
+    /// The mail Message-IDs of a case's messages before `before_id`, oldest first (to chain
+    /// In-Reply-To and References of a reply).
+    pub async fn case_mail_ids(
+        &self,
+        tenant: TenantId,
+        case_id: i64,
+        before_id: i64,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT mail_message_id FROM messages WHERE tenant_id = $1 AND case_id = $2 \
+             AND id < $3 AND mail_message_id IS NOT NULL ORDER BY id",
+        )
+        .bind(tenant.0)
+        .bind(case_id)
+        .bind(before_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Public email replies due for delivery, across tenants, oldest first: queued, deferred
+    /// and due again, or left `sending` by a node whose claim ran out.
+    pub async fn due_outbound_mail(&self, now: i64, limit: i64) -> Result<Vec<OutboundRow>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, id, case_id, body_text, delivery_state, delivery_attempts, \
+             mail_message_id, author_user_id FROM messages \
+             WHERE delivery_state IN ('queued', 'deferred', 'sending') AND route = 'email' \
+             AND visibility = 'public' AND (next_attempt_at IS NULL OR next_attempt_at <= $1) \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboundRow {
+                    tenant_id: TenantId(r.try_get("tenant_id")?),
+                    id: r.try_get("id")?,
+                    case_id: r.try_get("case_id")?,
+                    body_text: r.try_get("body_text")?,
+                    delivery_state: r.try_get("delivery_state")?,
+                    delivery_attempts: r.try_get("delivery_attempts")?,
+                    mail_message_id: r.try_get("mail_message_id")?,
+                    author_user_id: r.try_get("author_user_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Claims a due outbound message for one delivery attempt until `until`; `false` when
+    /// another node took it first.
+    pub async fn claim_outbound_mail(&self, m: &OutboundRow, now: i64, until: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE messages SET delivery_state = 'sending', next_attempt_at = $5, \
+             delivery_attempts = delivery_attempts + 1 \
+             WHERE tenant_id = $1 AND id = $2 AND delivery_state = $3 \
+             AND delivery_attempts = $4 AND (next_attempt_at IS NULL OR next_attempt_at <= $6)",
+        )
+        .bind(m.tenant_id.0)
+        .bind(m.id)
+        .bind(&m.delivery_state)
+        .bind(m.delivery_attempts)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Records the end of a delivery attempt: `sent`, `deferred` (again at `retry_at`) or
+    /// `failed`, with the reason.
+    pub async fn finish_outbound_mail(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        state: &str,
+        error: Option<&str>,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET delivery_state = $3, delivery_error = $4, next_attempt_at = $5 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(state)
+        .bind(error)
+        .bind(retry_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A tenant's mail token key, created once (the first writer wins, so every node shares
+    /// one key).
+    pub async fn mail_token_key(&self, tenant: TenantId, fresh: &str, now: i64) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) \
+             VALUES ($1, 'mail.token_key', $2, $3) ON CONFLICT (tenant_id, key) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(fresh)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query_scalar(
+            "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = 'mail.token_key'",
+        )
+        .bind(tenant.0)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
