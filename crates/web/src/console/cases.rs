@@ -885,7 +885,11 @@ fn timeline_line(t: &Tr<'_>, i: &TimelineItem) -> TimelineLine {
         ),
         "case_event" => (
             t.get("customer.kind_case"),
-            format!("#{number} {}", label(t, "ev", &str_of("event"))),
+            format!(
+                "#{number} {} · {}",
+                str_of("subject"),
+                label(t, "ev", &str_of("event"))
+            ),
         ),
         "message" => {
             let mut text = format!("#{number} {}", str_of("excerpt"));
