@@ -9,4 +9,5 @@ mod cases;
 mod customers;
 mod harness;
 mod http;
+mod mail;
 mod search;
