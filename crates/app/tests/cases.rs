@@ -2196,3 +2196,97 @@ async fn the_demo_setup_gives_working_teams_templates_rules_and_live_cases_once(
     assert_eq!(refund.tags, vec!["refund".to_string()]);
     assert_eq!(refund.priority, "high");
 }
+
+/// Issue 6's acceptance, the part that belongs to cases: a tier rule change followed by an
+/// analytics run moves customers between tiers, and their new cases get the response target
+/// of their new tier.
+#[tokio::test]
+async fn a_tier_rule_change_and_an_analytics_run_change_response_targets() {
+    use concierge_app::analytics::{RunOptions, run, set_tier_rules};
+    use concierge_app::analytics::{TierDefinition, TierRule};
+    use concierge_app::generate::{GenOptions, generate};
+    let e = env().await;
+    let opts = GenOptions {
+        seed: 5,
+        customers: 200,
+        households: None,
+        orders_per_customer: 6.0,
+        cases: 0,
+        messages_per_case: 1.0,
+        end_ms: e.app.now(),
+    };
+    generate(&e.app, e.t, &opts, &|_, _, _| {}).await.unwrap();
+    let tiers = |all_platinum: bool| {
+        vec![
+            TierDefinition {
+                name: "Platinum".into(),
+                rule: TierRule::MinTotalSpend {
+                    minor: if all_platinum { 0 } else { i64::MAX },
+                },
+            },
+            TierDefinition {
+                name: "Bronze".into(),
+                rule: TierRule::Everyone,
+            },
+        ]
+    };
+    set_tier_rules(&e.app, e.t, &tiers(false)).await.unwrap();
+    run(&e.app, e.t, &RunOptions::default(), &|_, _, _| {})
+        .await
+        .unwrap();
+    let current = e.app.store.current_tiers(e.t).await.unwrap();
+    let (&customer, (tier, _)) = current.iter().next().unwrap();
+    assert_eq!(tier, "Bronze");
+    let first_response = |d: &concierge_app::cases::CaseDetail| {
+        d.targets
+            .iter()
+            .find(|t| t.row.kind == "first_response")
+            .unwrap()
+            .row
+            .business_ms
+    };
+    let before = open_case(&e, customer, "Before").await;
+    assert_eq!(
+        first_response(&before),
+        480 * MIN,
+        "Bronze gets the standard target"
+    );
+    // Everyone qualifies for Platinum now.
+    set_tier_rules(&e.app, e.t, &tiers(true)).await.unwrap();
+    run(&e.app, e.t, &RunOptions::default(), &|_, _, _| {})
+        .await
+        .unwrap();
+    let (tier, _) = e.app.store.current_tiers(e.t).await.unwrap()[&customer].clone();
+    assert_eq!(tier, "Platinum");
+    let after = open_case(&e, customer, "After").await;
+    assert_eq!(
+        first_response(&after),
+        60 * MIN,
+        "Platinum answers within the hour"
+    );
+    assert_eq!(after.tier.as_deref(), Some("Platinum"));
+}
+
+async fn open_case(e: &Env, customer: i64, subject: &str) -> concierge_app::cases::CaseDetail {
+    e.app
+        .create_case(
+            e.t,
+            Actor::System,
+            &NewCaseInput {
+                subject: subject.into(),
+                body: "Hello".into(),
+                channel: "email".into(),
+                kind: None,
+                priority: None,
+                customer: CustomerRef::Id(customer),
+                team_id: None,
+                owner_id: None,
+                tags: vec![],
+                order_id: None,
+                parent_case_id: None,
+                attachments: vec![],
+            },
+        )
+        .await
+        .unwrap()
+}
