@@ -218,6 +218,9 @@ pub struct RunReport {
     pub predictions: u64,
     /// Predictions whose run-out is within `lead_days` of the as-of day.
     pub due_soon: u64,
+    /// New tasks for people: refill offers and win-back calls.
+    #[serde(default)]
+    pub tasks_created: u64,
     pub pareto: ParetoOut,
     pub clv_histogram: Vec<Bin>,
     /// Sum of CLV over customers, minor units (0 without a model).
@@ -902,6 +905,7 @@ pub async fn run(
         at_risk: risk.len() as u64,
         predictions: predictions.len() as u64,
         due_soon,
+        tasks_created: 0,
         pareto: ParetoOut {
             customers: curve.customers as u64,
             paying_customers: curve.paying_customers as u64,
@@ -944,6 +948,54 @@ pub async fn run(
         .store
         .save_analytics_run(tenant, &write, app.now())
         .await?;
+    // Work for people: a refill offer before each predicted run-out that falls due within
+    // the lead window, and a win-back call for each valuable customer at risk. Keys make a
+    // second run add nothing new for the same prediction or the same month.
+    let names = app.store.product_names(tenant).await?;
+    let mut tasks = Vec::new();
+    for p in write.predictions.iter().filter(|p| p.task_due_at <= due_hi) {
+        let product = names
+            .get(&p.product_id)
+            .cloned()
+            .unwrap_or_else(|| format!("product {}", p.product_id));
+        tasks.push(concierge_store::cases::NewTask {
+            kind: "replenish".into(),
+            customer_id: Some(p.customer_id),
+            case_id: None,
+            title: format!(
+                "Offer {product} before it runs out (around {})",
+                format_day(p.run_out_at.div_euclid(DAY_MS))
+            ),
+            assignee_id: None,
+            due_at: p.task_due_at,
+            unique_key: Some(format!(
+                "replenish:{}:{}:{}",
+                p.customer_id,
+                p.product_id,
+                p.run_out_at.div_euclid(DAY_MS)
+            )),
+        });
+    }
+    let month = format_day(as_of).get(..7).unwrap_or("").to_string();
+    for (customer, reasons) in &risk {
+        tasks.push(concierge_store::cases::NewTask {
+            kind: "winback".into(),
+            customer_id: Some(*customer),
+            case_id: None,
+            title: format!(
+                "Win-back call: at risk ({})",
+                reasons
+                    .iter()
+                    .map(|r| format!("{r:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            assignee_id: None,
+            due_at: now,
+            unique_key: Some(format!("winback:{customer}:{month}")),
+        });
+    }
+    report.tasks_created = app.store.create_tasks(tenant, &tasks, now).await?;
     lap("store", &mut timings);
     report.timings_ms = timings;
     progress(Stage::Store, 1, 1);

@@ -2290,3 +2290,54 @@ async fn open_case(e: &Env, customer: i64, subject: &str) -> concierge_app::case
         .await
         .unwrap()
 }
+
+/// Issue 6: the rice seller knocks before the jar is empty, and lost customers get a call.
+/// An analytics run leaves refill offers and win-back calls in the task list, once.
+#[tokio::test]
+async fn an_analytics_run_leaves_refill_offers_and_win_back_calls_once() {
+    use concierge_app::analytics::{RunOptions, run};
+    use concierge_app::generate::{GenOptions, generate};
+    let e = env().await;
+    let opts = GenOptions {
+        seed: 11,
+        customers: 300,
+        households: None,
+        orders_per_customer: 8.0,
+        cases: 0,
+        messages_per_case: 1.0,
+        end_ms: e.app.now(),
+    };
+    generate(&e.app, e.t, &opts, &|_, _, _| {}).await.unwrap();
+    let first = run(&e.app, e.t, &RunOptions::default(), &|_, _, _| {})
+        .await
+        .unwrap();
+    assert!(first.tasks_created > 0, "{first:?}");
+    let refills = e
+        .app
+        .open_tasks(e.t, Some("replenish"), None)
+        .await
+        .unwrap();
+    let winbacks = e.app.open_tasks(e.t, Some("winback"), None).await.unwrap();
+    // One win-back call per at-risk customer; the rest of the new tasks are refill offers.
+    assert_eq!(winbacks.len() as u64, first.at_risk.min(200));
+    assert!(refills.len() as u64 <= first.tasks_created - winbacks.len() as u64);
+    assert!(!refills.is_empty() && !winbacks.is_empty());
+    let r = &refills[0];
+    assert!(
+        r.title.starts_with("Offer ") && r.title.contains("runs out"),
+        "{}",
+        r.title
+    );
+    assert!(r.customer_id.is_some());
+    // Due before the predicted run-out, by the lead days.
+    assert!(r.due_at <= e.app.now() + 7 * 24 * HOUR);
+    assert_eq!(
+        first.at_risk as usize,
+        winbacks.len().max(first.at_risk as usize)
+    );
+    // A second run the same day adds nothing.
+    let again = run(&e.app, e.t, &RunOptions::default(), &|_, _, _| {})
+        .await
+        .unwrap();
+    assert_eq!(again.tasks_created, 0);
+}

@@ -1793,6 +1793,49 @@ impl Store {
         Ok(())
     }
 
+    /// Creates many tasks in one transaction; a task whose `unique_key` exists is skipped.
+    /// Returns how many were new.
+    pub async fn create_tasks(&self, tenant: TenantId, tasks: &[NewTask], now: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut created = 0;
+        for t in tasks {
+            let n = sqlx::query(
+                "INSERT INTO tasks (tenant_id, kind, customer_id, case_id, title, assignee_id, \
+                 due_at, unique_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (tenant_id, unique_key) DO NOTHING",
+            )
+            .bind(tenant.0)
+            .bind(&t.kind)
+            .bind(t.customer_id)
+            .bind(t.case_id)
+            .bind(&t.title)
+            .bind(t.assignee_id)
+            .bind(t.due_at)
+            .bind(t.unique_key.as_deref())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            created += n;
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Product names of a tenant by id.
+    pub async fn product_names(
+        &self,
+        tenant: TenantId,
+    ) -> Result<std::collections::HashMap<i64, String>> {
+        let rows = sqlx::query("SELECT id, name FROM products WHERE tenant_id = $1")
+            .bind(tenant.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+            .collect()
+    }
+
     /// Open tasks of `tenant`, soonest due first; only `kind` when given.
     pub async fn open_tasks(
         &self,
