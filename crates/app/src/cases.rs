@@ -2376,13 +2376,29 @@ impl App {
                 .escalations
                 .iter()
                 .any(|r| r.percent >= 100 && fired.contains(&r.id));
-            if self
+            match self
                 .store
-                .fire_escalation(tenant, CaseId(row.case_id), row.id, rule.id, node, &w, now)
-                .await?
+                .fire_escalation(
+                    tenant,
+                    CaseId(row.case_id),
+                    row.id,
+                    rule.id,
+                    node,
+                    case.version,
+                    &w,
+                    now,
+                )
+                .await
             {
-                fired_n += 1;
-                breached |= rule.percent >= 100 && !breached_before;
+                Ok(true) => {
+                    fired_n += 1;
+                    breached |= rule.percent >= 100 && !breached_before;
+                }
+                Ok(false) => {}
+                // Someone changed the case meanwhile: look again next round, with what they
+                // did (the target's next check stays due).
+                Err(StoreError::Conflict(_)) => return Ok(fired_n),
+                Err(e) => return Err(e.into()),
             }
             fired.insert(rule.id);
         }

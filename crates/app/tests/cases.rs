@@ -2341,3 +2341,79 @@ async fn an_analytics_run_leaves_refill_offers_and_win_back_calls_once() {
         .unwrap();
     assert_eq!(again.tasks_created, 0);
 }
+
+/// An escalation step decided on a case that an agent changed meanwhile is not written (and
+/// not recorded as fired): the next round decides again with the agent's change in view.
+#[tokio::test]
+async fn an_escalation_step_never_overwrites_a_concurrent_change() {
+    let e = env().await;
+    let customer = e.customer("Lee", "lee@example.com").await;
+    let d = open_case(&e, customer, "Slow").await;
+    let target = d
+        .targets
+        .iter()
+        .find(|t| t.row.kind == "first_response")
+        .unwrap()
+        .row
+        .clone();
+    let stale = d.case.version - 1;
+    let w = concierge_store::cases::CaseWrite {
+        change: concierge_store::cases::CaseChange {
+            priority: Some("urgent".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let r = e
+        .app
+        .store
+        .fire_escalation(
+            e.t,
+            CaseId(d.case.id),
+            target.id,
+            1,
+            "node-a",
+            stale,
+            &w,
+            e.app.now(),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    assert!(
+        e.app
+            .store
+            .fired_escalations(target.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let now = e
+        .app
+        .store
+        .case(e.t, CaseId(d.case.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.priority, "normal");
+    // At the current version the step is written once.
+    let fired = e
+        .app
+        .store
+        .fire_escalation(
+            e.t,
+            CaseId(d.case.id),
+            target.id,
+            1,
+            "node-a",
+            now.version,
+            &w,
+            e.app.now(),
+        )
+        .await
+        .unwrap();
+    assert!(fired);
+    assert_eq!(
+        e.app.store.fired_escalations(target.id).await.unwrap(),
+        vec![1]
+    );
+}

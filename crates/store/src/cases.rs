@@ -971,7 +971,8 @@ impl Store {
     }
 
     /// Fires escalation step `rule_id` of a target once: records it and applies `w` in one
-    /// transaction. `Ok(false)`: it had fired already (here or on another node).
+    /// transaction, if the case is still at `version`. `Ok(false)`: it had fired already
+    /// (here or on another node); `Err(Conflict)`: the case changed since it was read.
     #[allow(clippy::too_many_arguments)]
     pub async fn fire_escalation(
         &self,
@@ -980,6 +981,7 @@ impl Store {
         target_id: i64,
         rule_id: i64,
         node: &str,
+        version: i64,
         w: &CaseWrite,
         now: i64,
     ) -> Result<bool> {
@@ -999,15 +1001,24 @@ impl Store {
         if inserted == 0 {
             return Ok(false);
         }
-        sqlx::query(
+        // The step was decided on the case as read at `version`: if someone changed the case
+        // since, nothing is written (the step is not recorded either) and it is decided again.
+        let bumped = sqlx::query(
             "UPDATE cases SET version = version + 1, updated_at = $3 \
-             WHERE tenant_id = $1 AND id = $2",
+             WHERE tenant_id = $1 AND id = $2 AND version = $4",
         )
         .bind(tenant.0)
         .bind(case.0)
         .bind(now)
+        .bind(version)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if bumped == 0 {
+            return Err(StoreError::Conflict(
+                "the case changed while an escalation step was decided".into(),
+            ));
+        }
         apply_change_and_parts(&mut tx, tenant, case.0, w, now).await?;
         tx.commit().await?;
         Ok(true)
