@@ -1320,6 +1320,10 @@ impl Store {
     }
 
     /// A page of a queue. `after` is the (sort key, id) of the last row of the previous page.
+    ///
+    /// By last change with several statuses, each status is read on its own (an index range
+    /// read in order, stopping after `limit` rows) and the pieces are merged: one query with
+    /// `status IN (...)` would make the engine sort every matching case first.
     pub async fn list_cases(
         &self,
         tenant: TenantId,
@@ -1328,6 +1332,58 @@ impl Store {
         after: Option<(i64, i64)>,
         limit: i64,
     ) -> Result<Vec<CaseRow>> {
+        let mut keys: Vec<(i64, i64)> = Vec::new();
+        if order == QueueOrder::Updated && f.statuses.len() > 1 {
+            for st in &f.statuses {
+                let one = CaseFilter {
+                    statuses: vec![st.clone()],
+                    ..f.clone()
+                };
+                keys.extend(self.page_keys(tenant, &one, order, after, limit).await?);
+            }
+            keys.sort_by(|a, b| b.cmp(a));
+            keys.truncate(usize::try_from(limit).unwrap_or(0));
+        } else {
+            keys = self.page_keys(tenant, f, order, after, limit).await?;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = keys.iter().map(|(_, id)| id.to_string()).collect();
+        let list = ids.join(",");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{CASE_SELECT} WHERE c.tenant_id = $1 AND c.id IN ({list})"
+        )))
+        .bind(tenant.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_id: std::collections::HashMap<i64, CaseRow> = rows
+            .iter()
+            .map(|r| case_from(r).map(|c| (c.id, c)))
+            .collect::<Result<_>>()?;
+        let tags = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT case_id, tag FROM case_tags WHERE case_id IN ({list}) ORDER BY tag"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        for t in &tags {
+            let cid: i64 = t.try_get("case_id")?;
+            if let Some(c) = by_id.get_mut(&cid) {
+                c.tags.push(t.try_get("tag")?);
+            }
+        }
+        Ok(keys.iter().filter_map(|(_, id)| by_id.remove(id)).collect())
+    }
+
+    /// The (sort key, id) of one page of a queue, in queue order.
+    async fn page_keys(
+        &self,
+        tenant: TenantId,
+        f: &CaseFilter,
+        order: QueueOrder,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64)>> {
         use crate::bulk::Val;
         let mut binds: Vec<Val> = Vec::new();
         let mut wh = Self::filter_sql(f, &mut binds);
@@ -1346,29 +1402,18 @@ impl Store {
         }
         binds.push(Val::Int(limit));
         let pl = binds.len() + 1;
-        let sql = format!("{CASE_SELECT} WHERE {wh} ORDER BY {key} {dir}, c.id {dir} LIMIT ${pl}");
+        let sql = format!(
+            "SELECT COALESCE({key}, 0) AS k, c.id AS id FROM cases c WHERE {wh} \
+             ORDER BY {key} {dir}, c.id {dir} LIMIT ${pl}"
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
         for v in &binds {
             q = bind_val(q, v);
         }
         let rows = q.fetch_all(&self.pool).await?;
-        let mut out: Vec<CaseRow> = rows.iter().map(case_from).collect::<Result<_>>()?;
-        if !out.is_empty() {
-            let ids: Vec<String> = out.iter().map(|c| c.id.to_string()).collect();
-            let tags = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT case_id, tag FROM case_tags WHERE case_id IN ({}) ORDER BY tag",
-                ids.join(",")
-            )))
-            .fetch_all(&self.pool)
-            .await?;
-            for t in &tags {
-                let cid: i64 = t.try_get("case_id")?;
-                if let Some(c) = out.iter_mut().find(|c| c.id == cid) {
-                    c.tags.push(t.try_get("tag")?);
-                }
-            }
-        }
-        Ok(out)
+        rows.iter()
+            .map(|r| Ok((r.try_get("k")?, r.try_get("id")?)))
+            .collect()
     }
 
     /// How many cases a queue holds, counting at most `cap` (a queue shows "cap+" beyond),
