@@ -395,18 +395,23 @@ fn decode_cursor(s: &str) -> Result<(i64, i64)> {
 }
 
 impl App {
-    /// The tenant's workflow, calendar, policies, escalation rules and triggers.
-    pub async fn case_rules(&self, tenant: TenantId) -> Result<Rules> {
-        let workflow = match self.store.setting(tenant, "workflow").await? {
+    /// The tenant's status workflow (the default one when it has none of its own).
+    pub async fn workflow(&self, tenant: TenantId) -> Result<Workflow> {
+        match self.store.setting(tenant, "workflow").await? {
             Some(json) => {
                 let w: Workflow = serde_json::from_str(&json).map_err(|e| {
                     CaseError::Invalid(format!("the stored workflow is unreadable: {e}"))
                 })?;
                 w.validate()?;
-                w
+                Ok(w)
             }
-            None => Workflow::default(),
-        };
+            None => Ok(Workflow::default()),
+        }
+    }
+
+    /// The tenant's workflow, calendar, policies, escalation rules and triggers.
+    pub async fn case_rules(&self, tenant: TenantId) -> Result<Rules> {
+        let workflow = self.workflow(tenant).await?;
         let calendar = match self.store.definitions(tenant, "calendar").await?.first() {
             Some(row) => {
                 let spec: CalendarSpec = serde_json::from_str(&row.spec).map_err(|e| {
@@ -2102,8 +2107,9 @@ impl App {
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<QueuePage> {
-        let rules = self.case_rules(tenant).await?;
-        let (filter, order) = self.view_filter(user, view, &rules);
+        // A queue needs only the workflow (which statuses are open), not every rule.
+        let workflow = self.workflow(tenant).await?;
+        let (filter, order) = self.view_filter(user, view, &workflow);
         let after = cursor.map(decode_cursor).transpose()?;
         let limit = limit.clamp(1, QUEUE_PAGE_MAX);
         let cases = self
@@ -2137,8 +2143,13 @@ impl App {
         })
     }
 
-    fn view_filter(&self, user: &UserRow, view: View, rules: &Rules) -> (CaseFilter, QueueOrder) {
-        let open = open_statuses(&rules.workflow);
+    fn view_filter(
+        &self,
+        user: &UserRow,
+        view: View,
+        workflow: &Workflow,
+    ) -> (CaseFilter, QueueOrder) {
+        let open = open_statuses(workflow);
         match view {
             View::Mine => (
                 CaseFilter {
@@ -2181,7 +2192,7 @@ impl App {
             ),
             View::Done => (
                 CaseFilter {
-                    statuses: done_statuses(&rules.workflow),
+                    statuses: done_statuses(workflow),
                     ..CaseFilter::default()
                 },
                 QueueOrder::Updated,
@@ -2195,10 +2206,10 @@ impl App {
         tenant: TenantId,
         user: &UserRow,
     ) -> Result<Vec<(View, i64, bool)>> {
-        let rules = self.case_rules(tenant).await?;
+        let workflow = self.workflow(tenant).await?;
         let mut out = Vec::new();
         for v in View::ALL {
-            let (f, _) = self.view_filter(user, v, &rules);
+            let (f, _) = self.view_filter(user, v, &workflow);
             let n = self
                 .store
                 .count_cases(tenant, &f, QUEUE_COUNT_CAP + 1)
