@@ -332,7 +332,8 @@ pub fn default_policies() -> Vec<Policy> {
     ]
 }
 
-fn open_statuses(w: &Workflow) -> Vec<String> {
+/// The statuses of a workflow that count as open (not solved or closed).
+pub fn open_statuses(w: &Workflow) -> Vec<String> {
     w.states
         .iter()
         .filter(|s| !matches!(s.category, Category::Solved | Category::Closed))

@@ -1066,20 +1066,7 @@ impl Store {
     /// A case of `tenant` with its tags.
     pub async fn case(&self, tenant: TenantId, id: CaseId) -> Result<Option<CaseRow>> {
         let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{CASE_SELECT} WHERE c.tenant_id = $1 AND c.id = $2"
-        )))
-        .bind(tenant.0)
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut c = case_from(&row)?;
-        c.tags = sqlx::query_scalar("SELECT tag FROM case_tags WHERE case_id = $1 ORDER BY tag")
-            .bind(c.id)
-            .fetch_all(&mut *conn)
-            .await?;
-        Ok(Some(c))
+        case_in(&mut conn, tenant, id.0).await
     }
 
     /// A case by its number within `tenant`.
@@ -1832,11 +1819,21 @@ impl Store {
     }
 
     pub async fn template(&self, tenant: TenantId, id: i64) -> Result<Option<TemplateRow>> {
-        Ok(self
-            .templates(tenant)
-            .await?
-            .into_iter()
-            .find(|t| t.id == id))
+        let row = sqlx::query(
+            "SELECT id, name, body FROM reply_templates WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(TemplateRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                body: r.try_get("body")?,
+            })
+        })
+        .transpose()
     }
 
     // ---- tasks and notifications ----
@@ -2024,8 +2021,9 @@ async fn apply_change_and_parts(
     apply_parts(tx, tenant, id, w, now).await
 }
 
+/// A case with its tags, on a pooled connection or inside a transaction.
 async fn case_in(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut sqlx::AnyConnection,
     tenant: TenantId,
     id: i64,
 ) -> Result<Option<CaseRow>> {
@@ -2034,13 +2032,13 @@ async fn case_in(
     )))
     .bind(tenant.0)
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let mut c = case_from(&row)?;
     c.tags = sqlx::query_scalar("SELECT tag FROM case_tags WHERE case_id = $1 ORDER BY tag")
         .bind(c.id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?;
     Ok(Some(c))
 }

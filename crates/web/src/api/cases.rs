@@ -996,19 +996,8 @@ pub async fn set_member(
             b.available.unwrap_or(true),
         )
         .await?;
-    let rules = s.app.case_rules(user.tenant_id).await?;
-    let open: Vec<String> = rules
-        .workflow
-        .states
-        .iter()
-        .filter(|st| {
-            !matches!(
-                st.category,
-                concierge_domain::case::Category::Solved | concierge_domain::case::Category::Closed
-            )
-        })
-        .map(|st| st.key.clone())
-        .collect();
+    let workflow = s.app.workflow(user.tenant_id).await?;
+    let open = concierge_app::cases::open_statuses(&workflow);
     let refs: Vec<&str> = open.iter().map(String::as_str).collect();
     let members = s.app.store.team_members(user.tenant_id, id, &refs).await?;
     Ok(ApiJson(
