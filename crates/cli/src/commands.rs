@@ -283,9 +283,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn toml_string(cfg: &Config) -> anyhow::Result<String> {
-    serde_json::to_value(cfg)
-        .map(|v| format!("{v:#}\n"))
-        .context("rendering the configuration")
+    let mut v = serde_json::to_value(cfg).context("rendering the configuration")?;
+    redact_secrets(&mut v);
+    Ok(format!("{v:#}\n"))
+}
+
+/// Hides secrets from `concierge config`: a set password or secret shows as `"(set)"`, and
+/// the password inside a database URL (`postgres://user:pw@host`) as `***`.
+fn redact_secrets(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    if let Value::Object(map) = v {
+        for (key, val) in map.iter_mut() {
+            let secret = key.contains("password") || key.contains("secret");
+            match val {
+                Value::String(s) if secret && !s.is_empty() => *s = "(set)".to_string(),
+                Value::String(s) if key.ends_with("url") => *s = redact_url_password(s),
+                other => redact_secrets(other),
+            }
+        }
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &rest[..colon],
+            &rest[at..]
+        ),
+        None => url.to_string(),
+    }
 }
 
 /// Fills the store with generated data, with a progress bar per stage.

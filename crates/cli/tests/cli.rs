@@ -159,6 +159,32 @@ async fn user_add_token_create_and_config() {
     assert!(text.contains("[server]") && text.contains("listen = \"127.0.0.1:8080\""));
 }
 
+#[test]
+fn config_never_prints_secrets() {
+    let out = Command::new(BIN)
+        .args([
+            "--database-url",
+            "postgres://app:hunter2@db.example:5432/concierge",
+            "config",
+        ])
+        .env("CONCIERGE_MAIL__SMTP_PASSWORD", "correct-horse")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("correct-horse"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("\"smtp_password\": \"(set)\""), "{text}");
+    assert!(
+        text.contains("postgres://app:***@db.example:5432/concierge"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn migrate_is_idempotent_and_a_bad_url_is_a_clear_error() {
     let db = TestDb::new().await.unwrap();
