@@ -221,6 +221,9 @@ pub struct RunReport {
     /// New tasks for people: refill offers and win-back calls.
     #[serde(default)]
     pub tasks_created: u64,
+    /// `tier_changed` triggers that fired, once per change (see `followups`).
+    #[serde(default)]
+    pub tier_triggers_fired: u64,
     pub pareto: ParetoOut,
     pub clv_histogram: Vec<Bin>,
     /// Sum of CLV over customers, minor units (0 without a model).
@@ -906,6 +909,7 @@ pub async fn run(
         predictions: predictions.len() as u64,
         due_soon,
         tasks_created: 0,
+        tier_triggers_fired: 0,
         pareto: ParetoOut {
             customers: curve.customers as u64,
             paying_customers: curve.paying_customers as u64,
@@ -996,6 +1000,26 @@ pub async fn run(
         });
     }
     report.tasks_created = app.store.create_tasks(tenant, &tasks, now).await?;
+    // Triggers on tier changes: once per change of this run (the run id keys their tasks).
+    let changes: Vec<_> = write
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.customer_id,
+                c.from.clone(),
+                c.to.clone(),
+                c.direction == "upgrade",
+            )
+        })
+        .collect();
+    report.tier_triggers_fired = app
+        .fire_tier_triggers(tenant, report.run_id, &changes)
+        .await
+        .map_err(|e| match e {
+            crate::cases::CaseError::Store(s) => AnalyticsRunError::Store(s),
+            other => AnalyticsRunError::Invalid(format!("tier_changed triggers: {other}")),
+        })?;
     lap("store", &mut timings);
     report.timings_ms = timings;
     progress(Stage::Store, 1, 1);

@@ -853,6 +853,15 @@ impl App {
                     }
                 }
                 Action::ReplyWithTemplate { template } => templates.push(*template),
+                Action::CreateTask { title, due_in_days } => w.tasks.push(NewTask {
+                    kind: "trigger".into(),
+                    customer_id: Some(case.customer_id),
+                    case_id: Some(case.id),
+                    title: format!("{title} (#{})", case.number),
+                    assignee_id: after.owner.map(|o| o.0),
+                    due_at: now + i64::from(*due_in_days) * crate::followups::DAY_MS,
+                    unique_key: None,
+                }),
                 _ => {}
             }
         }
@@ -1063,6 +1072,7 @@ impl App {
                     &mut w,
                 )
                 .await?;
+            self.plan_followup(tenant, &case, &mut w, now).await?;
             match self
                 .store
                 .write_case(tenant, id, case.version, &w, now)
@@ -1336,6 +1346,7 @@ impl App {
                 self.accept_handoff_if_member(tenant, &case, actor, &targets, now, &mut w)
                     .await?;
             }
+            self.plan_followup(tenant, &case, &mut w, now).await?;
             match self
                 .store
                 .write_case(tenant, id, case.version, &w, now)
@@ -1504,6 +1515,7 @@ impl App {
                     body: format!("The customer replied on case #{}", case.number),
                 });
             }
+            self.plan_followup(tenant, &case, &mut w, now).await?;
             match self
                 .store
                 .write_case(tenant, id, case.version, &w, now)
@@ -1686,6 +1698,7 @@ impl App {
             }
             self.accept_handoff_if_member(tenant, &case, actor, &targets, now, &mut w)
                 .await?;
+            self.plan_followup(tenant, &case, &mut w, now).await?;
             match self
                 .store
                 .write_case(tenant, id, case.version, &w, now)
@@ -1865,6 +1878,7 @@ impl App {
                     serde_json::json!({"owner_id": o, "owner_name": u.display_name}),
                 ));
             }
+            self.plan_followup(tenant, &case, &mut w, now).await?;
             match self
                 .store
                 .write_case(tenant, id, case.version, &w, now)
@@ -2049,6 +2063,7 @@ impl App {
                 false,
                 serde_json::json!({"macro": m.name}),
             ));
+            self.plan_followup(tenant, &case, &mut w, now).await?;
             match self
                 .store
                 .write_case(tenant, id, case.version, &w, now)

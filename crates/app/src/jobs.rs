@@ -3,8 +3,9 @@
 //!
 //! Handlers are registered by kind. Built in: `maintenance.prune` (expired sessions and old
 //! sign-in attempts, hourly), `cases.escalate` (service-level escalations, every 30 s),
-//! `mail.deliver` (outbound email replies, every 5 s) and `noop` (does nothing; used to prove
-//! exactly-once execution across nodes).
+//! `mail.deliver` (outbound email replies, every 5 s), `followups.check_ins` (periodic
+//! check-in tasks per tier, hourly) and `noop` (does nothing; used to prove exactly-once
+//! execution across nodes).
 
 use crate::App;
 use concierge_store::{Job, JobOutcome};
@@ -61,6 +62,14 @@ impl Worker {
             app.deliver_outbound_mail().await.map(|_| ())
         });
         w.schedule("mail.deliver", 5 * 1000);
+        // Periodic check-ins per tier: one task per customer per period, whichever node runs.
+        w.register("followups.check_ins", |app, _job| async move {
+            app.run_check_ins()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        w.schedule("followups.check_ins", 3600 * 1000);
         w
     }
 

@@ -12,6 +12,7 @@ pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod customers;
+pub mod followups;
 pub mod demo;
 pub mod generate;
 pub mod jobs;

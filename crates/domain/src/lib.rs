@@ -7,10 +7,12 @@
 pub mod auth;
 pub mod case;
 pub mod customer;
+pub mod followup;
 pub mod ids;
 pub mod locale;
 pub mod personalize;
 pub mod rules;
+pub mod scorecard;
 pub mod sla;
 pub mod values;
 

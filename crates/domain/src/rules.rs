@@ -17,6 +17,17 @@
 //! Running triggers is pure: [`run_triggers`] takes the case's facts and returns the new facts,
 //! which triggers fired and the effects (notifications, templated replies) for the caller to
 //! carry out. It always terminates: each trigger fires at most once per run.
+//!
+//! `tier_changed` triggers are about a customer, not a case (a customer moved to Platinum
+//! usually has no open case): they test the change (`tier_is` the new tier, `tier_was` the
+//! old one, `tier_upgraded`, `tier_downgraded`) and the customer's flags, and act without a
+//! case — `add_tag` tags the customer, `notify` goes to a user or the managers, `create_task`
+//! makes a task for the customer. [`run_tier_triggers`] runs them once per change.
+//!
+//! ```json
+//! {"op": "tier_was", "value": "Gold"}
+//! {"action": "create_task", "title": "Welcome call to Platinum", "due_in_days": 2}
+//! ```
 
 use crate::case::{self, CaseError, Channel, Kind, Priority, Workflow, keywords};
 use crate::customer::preview;
@@ -54,6 +65,10 @@ pub enum RuleError {
     EmptyMacro,
     #[error("a template id must be positive (got {0})")]
     Template(i64),
+    #[error("{0}")]
+    NotForEvent(String),
+    #[error("a task is due 0-{MAX_TASK_DAYS} days after the trigger fires (got {0})")]
+    TaskDays(u32),
     #[error(transparent)]
     Case(#[from] CaseError),
 }
@@ -70,6 +85,8 @@ pub const MAX_PASSES: usize = 10;
 pub const VALUE_MAX: usize = 200;
 /// Longest notification message, in characters.
 pub const MESSAGE_MAX: usize = 1_000;
+/// Longest wait before a task a trigger creates falls due, in days.
+pub const MAX_TASK_DAYS: u32 = 365;
 
 /// What rules look at: a case as triggers see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +143,12 @@ pub enum Condition {
     SubjectContains { value: String },
     /// The customer carries this flag.
     CustomerFlagged { value: String },
+    /// `tier_changed` only: the tier before the change.
+    TierWas { value: String },
+    /// `tier_changed` only: moved to a better tier.
+    TierUpgraded,
+    /// `tier_changed` only: moved to a lower tier (or out of every tier).
+    TierDowngraded,
 }
 
 fn check_text(what: &'static str, v: &str, max: usize) -> Result<(), RuleError> {
@@ -168,7 +191,35 @@ impl Condition {
                 facts.subject.to_lowercase().contains(&value.to_lowercase())
             }
             Condition::CustomerFlagged { value } => facts.customer_flags.contains(value),
+            // Only a tier change has a before and a direction.
+            Condition::TierWas { .. } | Condition::TierUpgraded | Condition::TierDowngraded => {
+                false
+            }
         }
+    }
+
+    /// Whether the condition holds for a tier change; conditions about a case never do.
+    pub fn holds_for_change(&self, change: &TierChange) -> bool {
+        match self {
+            Condition::TierIs { value } => change.to.as_deref() == Some(value.as_str()),
+            Condition::TierWas { value } => change.from.as_deref() == Some(value.as_str()),
+            Condition::TierUpgraded => change.upgrade,
+            Condition::TierDowngraded => !change.upgrade,
+            Condition::CustomerFlagged { value } => change.customer_flags.contains(value),
+            _ => false,
+        }
+    }
+
+    /// Whether the condition can be tested on a tier change.
+    fn about_tier_change(&self) -> bool {
+        matches!(
+            self,
+            Condition::TierIs { .. }
+                | Condition::TierWas { .. }
+                | Condition::TierUpgraded
+                | Condition::TierDowngraded
+                | Condition::CustomerFlagged { .. }
+        )
     }
 
     /// Checks the values: texts 1-200 characters, tags and kinds in their normal form.
@@ -188,7 +239,9 @@ impl Condition {
                 }
                 Ok(())
             }
-            Condition::TierIs { value } => check_text("a tier", value, VALUE_MAX),
+            Condition::TierIs { value } | Condition::TierWas { value } => {
+                check_text("a tier", value, VALUE_MAX)
+            }
             Condition::HasTag { value } | Condition::LacksTag { value } => check_tag(value),
             Condition::SubjectContains { value } => {
                 check_text("the subject text", value, VALUE_MAX)
@@ -199,7 +252,9 @@ impl Condition {
             | Condition::ChannelIs { .. }
             | Condition::OwnerSet
             | Condition::OwnerUnset
-            | Condition::TeamIs { .. } => Ok(()),
+            | Condition::TeamIs { .. }
+            | Condition::TierUpgraded
+            | Condition::TierDowngraded => Ok(()),
         }
     }
 }
@@ -234,6 +289,9 @@ pub enum Action {
     Notify { to: Recipient, message: String },
     /// A public reply rendered from the template with this id.
     ReplyWithTemplate { template: i64 },
+    /// A task for people (for the case's customer, or the customer whose tier changed),
+    /// due this many days after the trigger fires; assigned to the case's owner if any.
+    CreateTask { title: String, due_in_days: u32 },
 }
 
 impl Action {
@@ -241,7 +299,20 @@ impl Action {
     pub fn is_effect(&self) -> bool {
         matches!(
             self,
-            Action::Notify { .. } | Action::ReplyWithTemplate { .. }
+            Action::Notify { .. } | Action::ReplyWithTemplate { .. } | Action::CreateTask { .. }
+        )
+    }
+
+    /// Whether the action makes sense without a case (for `tier_changed`).
+    fn without_case(&self) -> bool {
+        matches!(
+            self,
+            Action::AddTag { .. }
+                | Action::CreateTask { .. }
+                | Action::Notify {
+                    to: Recipient::User(_) | Recipient::TeamManager,
+                    ..
+                }
         )
     }
 
@@ -265,7 +336,9 @@ impl Action {
             Action::AssignTeam { value } => set(&mut facts.team, Some(*value)),
             Action::AddTag { value } => facts.tags.insert(value.clone()),
             Action::RemoveTag { value } => facts.tags.remove(value),
-            Action::Notify { .. } | Action::ReplyWithTemplate { .. } => false,
+            Action::Notify { .. } | Action::ReplyWithTemplate { .. } | Action::CreateTask { .. } => {
+                false
+            }
         }
     }
 
@@ -277,6 +350,13 @@ impl Action {
             Action::Notify { message, .. } => check_text("a message", message, MESSAGE_MAX),
             Action::ReplyWithTemplate { template } if *template <= 0 => {
                 Err(RuleError::Template(*template))
+            }
+            Action::CreateTask { title, due_in_days } => {
+                check_text("a task title", title, VALUE_MAX)?;
+                if *due_in_days > MAX_TASK_DAYS {
+                    return Err(RuleError::TaskDays(*due_in_days));
+                }
+                Ok(())
             }
             _ => Ok(()),
         }
@@ -338,7 +418,32 @@ impl Trigger {
             return Err(RuleError::Actions("trigger", self.actions.len()));
         }
         self.conditions.iter().try_for_each(Condition::validate)?;
-        self.actions.iter().try_for_each(Action::validate)
+        self.actions.iter().try_for_each(Action::validate)?;
+        if self.event == Event::TierChanged {
+            if !self.conditions.iter().all(Condition::about_tier_change) {
+                return Err(RuleError::NotForEvent(
+                    "a tier_changed trigger tests the change only: tier_is (the new tier),                      tier_was, tier_upgraded, tier_downgraded or customer_flagged"
+                        .into(),
+                ));
+            }
+            if !self.actions.iter().all(Action::without_case) {
+                return Err(RuleError::NotForEvent(
+                    "a tier_changed trigger has no case: use add_tag (tags the customer),                      create_task, or notify a user or team_manager (the managers)"
+                        .into(),
+                ));
+            }
+        } else if self.conditions.iter().any(|c| {
+            matches!(
+                c,
+                Condition::TierWas { .. } | Condition::TierUpgraded | Condition::TierDowngraded
+            )
+        }) {
+            return Err(RuleError::NotForEvent(
+                "tier_was, tier_upgraded and tier_downgraded hold only on the tier_changed event"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks that every status the trigger tests or sets is a state of `workflow`.
@@ -401,6 +506,36 @@ pub fn run_triggers(triggers: &[Trigger], event: Event, facts: &CaseFacts) -> Ou
         }
     }
     out
+}
+
+/// A customer's tier change as `tier_changed` triggers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TierChange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Moved to a better tier (else a lower one, or out of every tier).
+    pub upgrade: bool,
+    pub customer_flags: BTreeSet<String>,
+}
+
+/// Runs the active `tier_changed` triggers over one change, in `(position, id)` order: each
+/// whose conditions all hold fires once. Returns the ids fired and their actions, in order,
+/// for the caller to carry out.
+pub fn run_tier_triggers(triggers: &[Trigger], change: &TierChange) -> (Vec<i64>, Vec<Action>) {
+    let mut list: Vec<&Trigger> = triggers
+        .iter()
+        .filter(|t| t.active && t.event == Event::TierChanged)
+        .collect();
+    list.sort_by_key(|t| (t.position, t.id));
+    let mut fired = Vec::new();
+    let mut actions = Vec::new();
+    for t in list {
+        if t.conditions.iter().all(|c| c.holds_for_change(change)) {
+            fired.push(t.id);
+            actions.extend(t.actions.iter().cloned());
+        }
+    }
+    (fired, actions)
 }
 
 /// A canned set of actions an agent applies by hand, with an optional reply text for the
@@ -1040,5 +1175,62 @@ mod tests {
         f.tags.insert("vip".into());
         f.owner = Some(UserId(3));
         assert_eq!(round_trip(&f), f);
+    }
+
+    #[test]
+    fn tier_triggers_test_the_change_and_act_without_a_case() {
+        let task = Action::CreateTask {
+            title: "Welcome call".into(),
+            due_in_days: 2,
+        };
+        let mut welcome = trigger(
+            1,
+            0,
+            vec![cond("tier_is", "Platinum"), cond("tier_upgraded", "")],
+            vec![task.clone(), act("add_tag", "platinum-welcome")],
+        );
+        welcome.event = Event::TierChanged;
+        assert_eq!(welcome.validate(), Ok(()));
+        let mut lost = trigger(2, 1, vec![cond("tier_was", "Gold"), cond("tier_downgraded", "")], vec![notify("lost a Gold")]);
+        lost.event = Event::TierChanged;
+        assert_eq!(lost.validate(), Ok(()));
+        let mut case_trigger = trigger(3, 0, vec![cond("tier_is", "Platinum")], vec![notify("x")]);
+        case_trigger.event = Event::Created;
+        let all = [welcome.clone(), lost.clone(), case_trigger];
+
+        let up = TierChange {
+            from: Some("Gold".into()),
+            to: Some("Platinum".into()),
+            upgrade: true,
+            customer_flags: BTreeSet::new(),
+        };
+        let (fired, actions) = run_tier_triggers(&all, &up);
+        assert_eq!(fired, vec![1]);
+        assert_eq!(actions, vec![task, act("add_tag", "platinum-welcome")]);
+        let down = TierChange {
+            from: Some("Gold".into()),
+            to: Some("Silver".into()),
+            upgrade: false,
+            customer_flags: BTreeSet::new(),
+        };
+        assert_eq!(run_tier_triggers(&all, &down).0, vec![2]);
+
+        // A tier_changed trigger cannot test a case or act on one ...
+        let mut bad = welcome.clone();
+        bad.conditions.push(cond("status_is", "new"));
+        assert!(matches!(bad.validate(), Err(RuleError::NotForEvent(_))));
+        let mut bad = welcome.clone();
+        bad.actions.push(act("set_priority", "high"));
+        assert!(matches!(bad.validate(), Err(RuleError::NotForEvent(_))));
+        let mut bad = welcome.clone();
+        bad.actions = vec![Action::Notify { to: Recipient::Owner, message: "m".into() }];
+        assert!(matches!(bad.validate(), Err(RuleError::NotForEvent(_))));
+        // ... and a case trigger cannot test a change.
+        let mut bad = welcome;
+        bad.event = Event::Created;
+        assert!(matches!(bad.validate(), Err(RuleError::NotForEvent(_))));
+        assert!(!cond("tier_was", "Gold").holds(&facts()));
+        let too_late = Action::CreateTask { title: "t".into(), due_in_days: 400 };
+        assert_eq!(too_late.validate(), Err(RuleError::TaskDays(400)));
     }
 }

@@ -12,6 +12,7 @@
 pub mod analytics;
 pub mod bulk;
 pub mod cases;
+pub mod followups;
 mod error;
 pub mod jobs;
 pub mod mail;

@@ -18,6 +18,7 @@ use base64::Engine;
 use concierge_app::cases::{
     CaseDetail, CaseError, CasePatch, CustomerRef, NewCaseInput, ReplyInput, View,
 };
+use concierge_domain::followup::{CheckInRule, FollowUpRule};
 use concierge_domain::rules::{Macro, Trigger};
 use concierge_domain::sla::{Calendar, CalendarSpec, EscalationRule, Policy};
 use concierge_domain::{CaseId, Permission};
@@ -800,54 +801,6 @@ pub fn attachment_response(
     Ok(resp)
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TaskOut {
-    pub id: i64,
-    /// call, letter, visit, follow_up ...
-    pub kind: String,
-    pub customer_id: Option<i64>,
-    pub case_id: Option<i64>,
-    pub title: String,
-    pub assignee_id: Option<i64>,
-    pub due_at: i64,
-    pub status: String,
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct TaskParams {
-    pub kind: Option<String>,
-    pub case_id: Option<i64>,
-}
-
-/// Open tasks for people (call-backs for phone cases, letters to print), soonest due first.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "cases", params(TaskParams),
-    responses((status = 200, body = Vec<TaskOut>)))]
-pub async fn tasks(
-    State(s): State<AppState>,
-    ApiStaff(user): ApiStaff,
-    ApiQuery(p): ApiQuery<TaskParams>,
-) -> Result<ApiJson<Vec<TaskOut>>, ApiError> {
-    require(&user, Permission::WorkCases)?;
-    let list = s
-        .app
-        .open_tasks(user.tenant_id, p.kind.as_deref(), p.case_id.map(CaseId))
-        .await?;
-    Ok(ApiJson(
-        list.into_iter()
-            .map(|t| TaskOut {
-                id: t.id,
-                kind: t.kind,
-                customer_id: t.customer_id,
-                case_id: t.case_id,
-                title: t.title,
-                assignee_id: t.assignee_id,
-                due_at: t.due_at,
-                status: t.status,
-            })
-            .collect(),
-    ))
-}
-
 // ---- teams ----
 
 #[derive(Serialize, ToSchema)]
@@ -1030,17 +983,22 @@ pub struct DefinitionOut {
 
 #[derive(Deserialize, IntoParams)]
 pub struct KindParam {
-    /// sla_policy, calendar, escalation_rule, trigger or macro.
+    /// sla_policy, calendar, escalation_rule, trigger, macro, followup or checkin.
     pub kind: String,
 }
 
-const DEFINITION_KINDS: [&str; 5] = [
+const DEFINITION_KINDS: [&str; 7] = [
     "sla_policy",
     "calendar",
     "escalation_rule",
     "trigger",
     "macro",
+    "followup",
+    "checkin",
 ];
+
+const KINDS_HINT: &str =
+    "kind must be sla_policy, calendar, escalation_rule, trigger, macro, followup or checkin";
 
 /// The tenant's definitions of one kind.
 #[utoipa::path(get, path = "/api/v1/rules", tag = "rules", params(KindParam),
@@ -1052,9 +1010,7 @@ pub async fn list_rules(
 ) -> Result<ApiJson<Vec<DefinitionOut>>, ApiError> {
     require(&user, Permission::WorkCases)?;
     if !DEFINITION_KINDS.contains(&p.kind.as_str()) {
-        return Err(ApiError::invalid(
-            "kind must be sla_policy, calendar, escalation_rule, trigger or macro",
-        ));
+        return Err(ApiError::invalid(KINDS_HINT));
     }
     let rows = s.app.store.definitions(user.tenant_id, &p.kind).await?;
     Ok(ApiJson(
@@ -1074,14 +1030,18 @@ pub async fn list_rules(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefinitionIn {
-    /// sla_policy, calendar, escalation_rule, trigger or macro.
+    /// sla_policy, calendar, escalation_rule, trigger, macro, followup or checkin.
     pub kind: String,
     /// The definition: a policy `{name, tier, priority, channel, first_response_mins,
     /// next_response_mins, resolution_mins}`; a calendar `{time_zone, hours: {"mon":
     /// ["09:00-18:00"]}, holidays: ["2026-12-25"]}`; an escalation rule `{target, percent,
     /// level, actions: [{"type": "notify_owner"}]}`; a trigger `{name, event, conditions:
     /// [{"op": ...}], actions: [{"action": ...}], position, active}`; a macro `{name,
-    /// actions, reply_template}`.
+    /// actions, reply_template}`; a follow-up after a solve `{name, kinds: ["complaint"], tiers:
+    /// ["Platinum"], days, channel: "call"}` (first match wins, in position order); a
+    /// check-in `{name, tier, every_days, channel}`. Follow-up and check-in rules replace the
+    /// defaults (complaints: 3 days for Platinum/Gold, else 7; check-ins Platinum every 30
+    /// days, Gold every 90) once a tenant has any.
     #[schema(value_type = Object)]
     pub spec: serde_json::Value,
 }
@@ -1150,11 +1110,19 @@ pub async fn create_rule(
             m.validate().map_err(|e| ApiError::invalid(e.to_string()))?;
             (m.name.clone(), serde_json::to_string(&m))
         }
-        _ => {
-            return Err(ApiError::invalid(
-                "kind must be sla_policy, calendar, escalation_rule, trigger or macro",
-            ));
+        "followup" => {
+            let mut r: FollowUpRule = serde_json::from_value(with_id(&b.spec)).map_err(bad)?;
+            r.id = 0;
+            r.validate().map_err(|e| ApiError::invalid(e.to_string()))?;
+            (r.name.clone(), serde_json::to_string(&r))
         }
+        "checkin" => {
+            let mut r: CheckInRule = serde_json::from_value(with_id(&b.spec)).map_err(bad)?;
+            r.id = 0;
+            r.validate().map_err(|e| ApiError::invalid(e.to_string()))?;
+            (r.name.clone(), serde_json::to_string(&r))
+        }
+        _ => return Err(ApiError::invalid(KINDS_HINT)),
     };
     let spec = spec.map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = s

@@ -8,6 +8,7 @@ mod customers;
 mod mail;
 mod people;
 mod search;
+pub mod tasks;
 
 use crate::state::AppState;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -96,7 +97,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::presence))
         .routes(routes!(cases::queues))
         .routes(routes!(cases::download_attachment))
-        .routes(routes!(cases::tasks))
+        .routes(routes!(tasks::list_tasks))
+        .routes(routes!(tasks::complete_task))
+        .routes(routes!(tasks::scorecards))
         .routes(routes!(cases::list_teams, cases::create_team))
         .routes(routes!(cases::set_member))
         .routes(routes!(cases::list_rules, cases::create_rule))

@@ -205,6 +205,9 @@ struct CustomerPage<'a> {
     flag_options: Vec<(&'static str, String)>,
     error: Option<String>,
     can_write: bool,
+    /// Open tasks for the customer (follow-ups, check-ins, refills, win-back).
+    tasks: Vec<super::tasks::TaskLine>,
+    task_results: Vec<(&'static str, String)>,
 }
 
 impl CustomerPage<'_> {
@@ -246,6 +249,7 @@ fn kind_label(t: &Tr<'_>, kind: &str) -> String {
         "profile" => t.get("customer.kind_profile"),
         "order" => t.get("customer.kind_order"),
         "case" => t.get("customer.kind_case"),
+        "task_done" => t.get("tasks.kind_done"),
         _ => t.get("customer.kind_other"),
     };
     l.to_string()
@@ -333,6 +337,16 @@ fn timeline_text(i: &TimelineItem) -> String {
                 str_of("subject")
             )
         }
+        "task_done" => {
+            let note = str_of("note");
+            format!(
+                "{} · {}{}{}",
+                str_of("title"),
+                str_of("result").replace('_', " "),
+                if note.is_empty() { "" } else { ": " },
+                note
+            )
+        }
         _ => s.to_string().chars().take(200).collect(),
     }
 }
@@ -382,6 +396,28 @@ async fn customer_page_with(
     let Ok((prefs, notes, flags, page)) = loaded else {
         return unavailable();
     };
+    let tasks = match s
+        .app
+        .task_queue(
+            tenant,
+            &staff.user,
+            concierge_app::followups::TaskQueue::All,
+            &concierge_app::followups::TaskFilter {
+                customer: Some(id.0),
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(list) => {
+            let now = s.app.now();
+            list.into_iter()
+                .map(|i| super::tasks::TaskLine::from_item(i, now))
+                .collect()
+        }
+        Err(_) => return unavailable(),
+    };
+    let task_results = super::tasks::result_options(&shell);
     let t = shell.t;
     let prefs = prefs
         .into_iter()
@@ -431,6 +467,8 @@ async fn customer_page_with(
             flag_options,
             error,
             can_write: staff.user.role.can(Permission::WriteCustomers),
+            tasks,
+            task_results,
         }),
     )
         .into_response()

@@ -9,6 +9,7 @@ mod customers;
 mod dashboard;
 mod letter;
 mod pages;
+mod tasks;
 
 pub use admin::{
     calendar_post, macro_delete_post, macros_post, members_post, policy_post, target_delete_post,
@@ -25,6 +26,7 @@ pub use customers::{
 };
 pub use dashboard::dashboard;
 pub use letter::letter;
+pub use tasks::{scorecards_page, task_complete_post, tasks_page};
 
 pub use pages::*;
 

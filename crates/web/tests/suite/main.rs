@@ -11,3 +11,4 @@ mod harness;
 mod http;
 mod mail;
 mod search;
+mod tasks;
