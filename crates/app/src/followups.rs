@@ -151,7 +151,8 @@ impl App {
         }
         let kind = w.change.kind.as_deref().unwrap_or(&case.kind);
         let spam = kind == "spam"
-            || (case.tags.iter().any(|t| t == "spam") && !w.remove_tags.iter().any(|t| t == "spam"))
+            || (case.tags.iter().any(|t| t == "spam")
+                && !w.remove_tags.iter().any(|t| t == "spam"))
             || w.add_tags.iter().any(|t| t == "spam");
         let merged = case.merged_into.is_some() || w.change.merged_into.is_some();
         if spam || merged {
@@ -550,7 +551,9 @@ pub fn scorecard_window(
         return Err(invalid("`to` is before `from`"));
     }
     if to.since(from).map(|s| s.get_days()).unwrap_or(0) > 3 * 366 {
-        return Err(invalid("a scorecard covers at most three years; narrow from/to"));
+        return Err(invalid(
+            "a scorecard covers at most three years; narrow from/to",
+        ));
     }
     Ok((from, to))
 }

@@ -193,8 +193,14 @@ async fn a_solved_complaint_leaves_a_follow_up_whose_outcome_lands_on_the_timeli
         (f2[0].task.due_at - (solved_at + 7 * DAY)).abs() < MIN,
         "no tier: 7 days"
     );
-    assert!(e.tasks_of_case(&ann, question).await.is_empty(), "questions get none");
-    assert!(e.tasks_of_case(&ann, spam).await.is_empty(), "spam gets none");
+    assert!(
+        e.tasks_of_case(&ann, question).await.is_empty(),
+        "questions get none"
+    );
+    assert!(
+        e.tasks_of_case(&ann, spam).await.is_empty(),
+        "spam gets none"
+    );
 
     // Not due yet: the queue is empty; after 3 days the Platinum call shows, after 7 both.
     assert!(e.queue(&ann, TaskQueue::FollowupsDue).await.is_empty());
@@ -229,24 +235,35 @@ async fn a_solved_complaint_leaves_a_follow_up_whose_outcome_lands_on_the_timeli
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::NotFound(_)), "{err}");
-    assert!(app
-        .task_queue(other_t, &olga, TaskQueue::All, &TaskFilter::default())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        app.task_queue(other_t, &olga, TaskQueue::All, &TaskFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let done = app
-        .complete_task(t, &ann, f1.task.id, "reached", "Happy with the refund; 喜欢新的")
+        .complete_task(
+            t,
+            &ann,
+            f1.task.id,
+            "reached",
+            "Happy with the refund; 喜欢新的",
+        )
         .await
         .unwrap();
     assert_eq!(done.status, "done");
-    let outcome: serde_json::Value = serde_json::from_str(done.outcome.as_deref().unwrap()).unwrap();
+    let outcome: serde_json::Value =
+        serde_json::from_str(done.outcome.as_deref().unwrap()).unwrap();
     assert_eq!(outcome["result"], "reached");
     let again = app
         .complete_task(t, &ann, f1.task.id, "no_answer", "")
         .await
         .unwrap_err();
-    assert!(matches!(again, CaseError::State(_)), "done stays done: {again}");
+    assert!(
+        matches!(again, CaseError::State(_)),
+        "done stays done: {again}"
+    );
     assert_eq!(e.queue(&ann, TaskQueue::FollowupsDue).await.len(), 1);
 
     let timeline = app
@@ -285,7 +302,15 @@ async fn tenant_follow_up_rules_replace_the_defaults() {
     });
     e.app
         .store
-        .add_definition(e.t, "followup", "q", None, &spec.to_string(), 0, e.app.now())
+        .add_definition(
+            e.t,
+            "followup",
+            "q",
+            None,
+            &spec.to_string(),
+            0,
+            e.app.now(),
+        )
         .await
         .unwrap();
     let q = e.solved(&ann, c, "question", &[]).await;
@@ -314,7 +339,11 @@ async fn check_ins_come_once_per_period_per_tier() {
     let t0 = (app.now() / (90 * DAY) + 1) * 90 * DAY + DAY;
     set_clock(app, t0);
     assert_eq!(app.run_check_ins().await.unwrap(), 2);
-    assert_eq!(app.run_check_ins().await.unwrap(), 0, "idempotent per period");
+    assert_eq!(
+        app.run_check_ins().await.unwrap(),
+        0,
+        "idempotent per period"
+    );
     let due = e.queue(&ann, TaskQueue::FollowupsDue).await;
     let mut who: Vec<i64> = due.iter().filter_map(|i| i.task.customer_id).collect();
     who.sort();
@@ -400,8 +429,11 @@ async fn a_tier_change_fires_its_trigger_once_per_change() {
         .await
         .unwrap();
     assert_eq!(tasks.len() as u64, report.upgrades);
-    assert!(tasks.iter().all(|t| t.title.contains("Welcome call")
-        && t.title.contains("Bronze → Platinum")));
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.title.contains("Welcome call") && t.title.contains("Bronze → Platinum"))
+    );
     let one = tasks[0].customer_id.unwrap();
     let profile = app.customer_profile(e.t, CustomerId(one)).await.unwrap();
     assert!(profile.tags.contains(&"platinum-welcome".to_string()));

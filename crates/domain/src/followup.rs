@@ -141,7 +141,8 @@ impl FollowUpRule {
     /// Whether this rule applies to a solved case of `kind` for a customer of `tier`.
     pub fn matches(&self, kind: &str, tier: Option<&str>) -> bool {
         let kind_ok = self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind);
-        let tier_ok = self.tiers.is_empty() || tier.is_some_and(|t| self.tiers.iter().any(|x| x == t));
+        let tier_ok =
+            self.tiers.is_empty() || tier.is_some_and(|t| self.tiers.iter().any(|x| x == t));
         kind_ok && tier_ok
     }
 }

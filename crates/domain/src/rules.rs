@@ -336,9 +336,9 @@ impl Action {
             Action::AssignTeam { value } => set(&mut facts.team, Some(*value)),
             Action::AddTag { value } => facts.tags.insert(value.clone()),
             Action::RemoveTag { value } => facts.tags.remove(value),
-            Action::Notify { .. } | Action::ReplyWithTemplate { .. } | Action::CreateTask { .. } => {
-                false
-            }
+            Action::Notify { .. }
+            | Action::ReplyWithTemplate { .. }
+            | Action::CreateTask { .. } => false,
         }
     }
 
@@ -1191,7 +1191,12 @@ mod tests {
         );
         welcome.event = Event::TierChanged;
         assert_eq!(welcome.validate(), Ok(()));
-        let mut lost = trigger(2, 1, vec![cond("tier_was", "Gold"), cond("tier_downgraded", "")], vec![notify("lost a Gold")]);
+        let mut lost = trigger(
+            2,
+            1,
+            vec![cond("tier_was", "Gold"), cond("tier_downgraded", "")],
+            vec![notify("lost a Gold")],
+        );
         lost.event = Event::TierChanged;
         assert_eq!(lost.validate(), Ok(()));
         let mut case_trigger = trigger(3, 0, vec![cond("tier_is", "Platinum")], vec![notify("x")]);
@@ -1223,14 +1228,20 @@ mod tests {
         bad.actions.push(act("set_priority", "high"));
         assert!(matches!(bad.validate(), Err(RuleError::NotForEvent(_))));
         let mut bad = welcome.clone();
-        bad.actions = vec![Action::Notify { to: Recipient::Owner, message: "m".into() }];
+        bad.actions = vec![Action::Notify {
+            to: Recipient::Owner,
+            message: "m".into(),
+        }];
         assert!(matches!(bad.validate(), Err(RuleError::NotForEvent(_))));
         // ... and a case trigger cannot test a change.
         let mut bad = welcome;
         bad.event = Event::Created;
         assert!(matches!(bad.validate(), Err(RuleError::NotForEvent(_))));
         assert!(!cond("tier_was", "Gold").holds(&facts()));
-        let too_late = Action::CreateTask { title: "t".into(), due_in_days: 400 };
+        let too_late = Action::CreateTask {
+            title: "t".into(),
+            due_in_days: 400,
+        };
         assert_eq!(too_late.validate(), Err(RuleError::TaskDays(400)));
     }
 }

@@ -271,7 +271,10 @@ mod tests {
     fn percentiles_interpolate_between_ranks() {
         assert_eq!(percentile(&mut [4, 1, 3, 2], 50.0), Some(3)); // 2.5 rounds to 3
         assert_eq!(percentile(&mut [10, 20, 30, 40], 50.0), Some(25));
-        assert_eq!(percentile(&mut (1..=10).map(|x| x * 10).collect::<Vec<_>>(), 90.0), Some(91));
+        assert_eq!(
+            percentile(&mut (1..=10).map(|x| x * 10).collect::<Vec<_>>(), 90.0),
+            Some(91)
+        );
         assert_eq!(percentile(&mut [7], 90.0), Some(7));
         assert_eq!(percentile(&mut [], 50.0), None);
     }
@@ -384,7 +387,14 @@ mod tests {
     #[test]
     fn agent_scorecard_matches_hand_computed_values() {
         let (cases, surveys) = fixture();
-        let rows = compute(&cases, &surveys, &office(), GroupBy::Agent, Period::Week, None);
+        let rows = compute(
+            &cases,
+            &surveys,
+            &office(),
+            GroupBy::Agent,
+            Period::Week,
+            None,
+        );
         assert_eq!(rows.len(), 3);
         let a1 = &rows[0];
         assert_eq!((a1.group, a1.period.as_str()), (Some(1), "2026-11-02"));
@@ -413,7 +423,10 @@ mod tests {
         assert_eq!(a2.nps, Some(-100.0));
 
         let later = &rows[2];
-        assert_eq!((later.group, later.period.as_str()), (Some(1), "2026-11-09"));
+        assert_eq!(
+            (later.group, later.period.as_str()),
+            (Some(1), "2026-11-09")
+        );
         assert_eq!(later.cases_handled, 0);
         assert_eq!(later.frt_median_ms, Some(3 * H / 2));
         assert_eq!(later.resolution_median_ms, None);
@@ -425,7 +438,14 @@ mod tests {
     #[test]
     fn team_scorecard_and_bounds() {
         let (cases, surveys) = fixture();
-        let rows = compute(&cases, &surveys, &office(), GroupBy::Team, Period::Week, None);
+        let rows = compute(
+            &cases,
+            &surveys,
+            &office(),
+            GroupBy::Team,
+            Period::Week,
+            None,
+        );
         let t = &rows[0];
         assert_eq!((t.group, t.period.as_str()), (Some(10), "2026-11-02"));
         assert_eq!(t.cases_handled, 3);
@@ -465,12 +485,16 @@ mod tests {
         let cal = Calendar::always(tz);
         // Sunday 2026-11-08 20:00 UTC is Monday 04:00 in Shanghai.
         assert_eq!(
-            Period::Week.start_of(&cal, ms("2026-11-08T20:00:00Z")).to_string(),
+            Period::Week
+                .start_of(&cal, ms("2026-11-08T20:00:00Z"))
+                .to_string(),
             "2026-11-09"
         );
         let utc = Calendar::always(TimeZone::UTC);
         assert_eq!(
-            Period::Week.start_of(&utc, ms("2026-11-08T20:00:00Z")).to_string(),
+            Period::Week
+                .start_of(&utc, ms("2026-11-08T20:00:00Z"))
+                .to_string(),
             "2026-11-02"
         );
     }

@@ -12,8 +12,8 @@
 pub mod analytics;
 pub mod bulk;
 pub mod cases;
-pub mod followups;
 mod error;
+pub mod followups;
 pub mod jobs;
 pub mod mail;
 pub mod memory;

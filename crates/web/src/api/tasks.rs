@@ -57,9 +57,9 @@ impl From<TaskRow> for TaskOut {
             assignee_name: None,
             due_at: t.due_at,
             status: t.status,
-            outcome: t.outcome.map(|o| {
-                serde_json::from_str(&o).unwrap_or(serde_json::Value::String(o))
-            }),
+            outcome: t
+                .outcome
+                .map(|o| serde_json::from_str(&o).unwrap_or(serde_json::Value::String(o))),
             done_at: t.done_at,
         }
     }
@@ -212,8 +212,9 @@ pub async fn scorecard_for(
 ) -> Result<ScorecardOut, ApiError> {
     let by = match p.by.as_deref() {
         None => GroupBy::Agent,
-        Some(b) => GroupBy::parse(b)
-            .ok_or_else(|| ApiError::invalid("by must be agent or team"))?,
+        Some(b) => {
+            GroupBy::parse(b).ok_or_else(|| ApiError::invalid("by must be agent or team"))?
+        }
     };
     let period = match p.period.as_deref() {
         None => Period::Week,

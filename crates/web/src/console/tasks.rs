@@ -212,7 +212,9 @@ pub async fn task_complete_post(
     {
         Ok(_) => match f.customer {
             Some(c) => Redirect::to(&format!("/customers/{c}#tasks")).into_response(),
-            None => Redirect::to(&format!("/tasks?queue={}&done=1", queue.as_str())).into_response(),
+            None => {
+                Redirect::to(&format!("/tasks?queue={}&done=1", queue.as_str())).into_response()
+            }
         },
         Err(CaseError::Store(_)) => unavailable(),
         Err(CaseError::NotFound(_)) => (StatusCode::NOT_FOUND, "No such task.").into_response(),
@@ -251,7 +253,11 @@ fn f1(x: f64) -> String {
 
 /// One line per series over the periods (x: periods in order; y: the value, `None` = gap).
 /// Up to six series; the rest are left out of the chart (the table has them all).
-pub fn lines_svg(testid: &str, periods: &[String], series: &[(String, Vec<Option<f64>>)]) -> String {
+pub fn lines_svg(
+    testid: &str,
+    periods: &[String],
+    series: &[(String, Vec<Option<f64>>)],
+) -> String {
     let (w, h, l, b, t, r) = (640.0, 260.0, 44.0, 54.0, 12.0, 12.0);
     let pw = w - l - r;
     let ph = h - t - b;
@@ -508,7 +514,11 @@ mod tests {
     fn chart_escapes_names_and_leaves_gaps() {
         let svg = lines_svg(
             "x",
-            &["2026-11-02".into(), "2026-11-09".into(), "2026-11-16".into()],
+            &[
+                "2026-11-02".into(),
+                "2026-11-09".into(),
+                "2026-11-16".into(),
+            ],
             &[("<b>Ann</b>".into(), vec![Some(2.0), None, Some(f64::NAN)])],
         );
         assert!(!svg.contains("<b>"));

@@ -77,7 +77,10 @@ async fn a_follow_up_is_due_after_the_solve_and_its_outcome_lands_on_the_timelin
     let (_, by_kind) = api.get("/api/v1/tasks?kind=follow_up").await;
     assert_eq!(ids(&by_kind), vec![task_id]);
     let (s, v) = api.get("/api/v1/tasks?queue=someday").await;
-    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_fields"));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_fields")
+    );
 
     // A week later (no tier: 7 days) it is due.
     t.app.clock.advance_ms(7 * DAY + 60_000);
@@ -129,7 +132,9 @@ async fn a_follow_up_is_due_after_the_solve_and_its_outcome_lands_on_the_timelin
     assert!(due.as_array().unwrap().is_empty());
 
     let (_, tl) = api
-        .get(&format!("/api/v1/customers/{customer}/timeline?kind=task_done"))
+        .get(&format!(
+            "/api/v1/customers/{customer}/timeline?kind=task_done"
+        ))
         .await;
     let items = tl["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{tl}");
@@ -146,7 +151,10 @@ async fn a_follow_up_is_due_after_the_solve_and_its_outcome_lands_on_the_timelin
         .text()
         .await
         .unwrap();
-    assert!(page.contains("새 꽃병 잘 받았어요 &lt;3"), "outcome on the page");
+    assert!(
+        page.contains("새 꽃병 잘 받았어요 &lt;3"),
+        "outcome on the page"
+    );
     assert!(!page.contains("받았어요 <3"));
 }
 
@@ -261,7 +269,10 @@ async fn follow_up_rules_are_definitions_managers_edit() {
     solved_complaint(&agent, "kim@example.com", me).await;
     let (_, mine) = agent.get("/api/v1/tasks?queue=mine").await;
     let due = mine[0]["due_at"].as_i64().unwrap();
-    assert!((due - (solved_at + DAY)).abs() < 60_000, "next day, per the rule");
+    assert!(
+        (due - (solved_at + DAY)).abs() < 60_000,
+        "next day, per the rule"
+    );
     assert!(mine[0]["title"].as_str().unwrap().contains("message"));
     // A tier_changed trigger that tests a case is refused with a reason.
     let (s, v) = manager
@@ -273,7 +284,12 @@ async fn follow_up_rules_are_definitions_managers_edit() {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("tier_changed"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tier_changed")
+    );
 }
 
 #[tokio::test]
