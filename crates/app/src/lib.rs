@@ -14,6 +14,7 @@ pub mod config;
 pub mod customers;
 pub mod demo;
 pub mod generate;
+pub mod identity;
 pub mod jobs;
 pub mod mail;
 pub mod search;

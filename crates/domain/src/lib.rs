@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod case;
 pub mod customer;
+pub mod identity;
 pub mod ids;
 pub mod locale;
 pub mod personalize;

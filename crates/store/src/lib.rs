@@ -13,6 +13,7 @@ pub mod analytics;
 pub mod bulk;
 pub mod cases;
 mod error;
+pub mod identity;
 pub mod jobs;
 pub mod mail;
 pub mod memory;

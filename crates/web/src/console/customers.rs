@@ -205,6 +205,7 @@ struct CustomerPage<'a> {
     flag_options: Vec<(&'static str, String)>,
     error: Option<String>,
     can_write: bool,
+    identity: super::identity::IdentityView,
 }
 
 impl CustomerPage<'_> {
@@ -246,6 +247,8 @@ fn kind_label(t: &Tr<'_>, kind: &str) -> String {
         "profile" => t.get("customer.kind_profile"),
         "order" => t.get("customer.kind_order"),
         "case" => t.get("customer.kind_case"),
+        "merged" => t.get("identity.kind_merged"),
+        "unmerged" => t.get("identity.kind_unmerged"),
         _ => t.get("customer.kind_other"),
     };
     l.to_string()
@@ -264,6 +267,10 @@ fn timeline_text(i: &TimelineItem) -> String {
             t
         }
         "note" => str_of("excerpt"),
+        "merged" | "unmerged" => {
+            let id = |k: &str| s.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+            format!("#{} → #{}", id("source"), id("target"))
+        }
         "flag" => format!(
             "{} {} {}",
             str_of("flag"),
@@ -382,6 +389,9 @@ async fn customer_page_with(
     let Ok((prefs, notes, flags, page)) = loaded else {
         return unavailable();
     };
+    let Ok(identity) = super::identity::identity_view(s, staff, &p).await else {
+        return unavailable();
+    };
     let t = shell.t;
     let prefs = prefs
         .into_iter()
@@ -431,6 +441,7 @@ async fn customer_page_with(
             flag_options,
             error,
             can_write: staff.user.role.can(Permission::WriteCustomers),
+            identity,
         }),
     )
         .into_response()

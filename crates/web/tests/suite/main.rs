@@ -9,5 +9,6 @@ mod cases;
 mod customers;
 mod harness;
 mod http;
+mod identity;
 mod mail;
 mod search;
