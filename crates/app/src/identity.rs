@@ -10,8 +10,7 @@
 use crate::App;
 use concierge_domain::customer::{PhoneRegion, name_key};
 use concierge_domain::identity::{
-    DuplicateReason, ERASED_TEXT, erased_name, names_close, phone_key,
-    target_preference_wins,
+    DuplicateReason, ERASED_TEXT, erased_name, names_close, phone_key, target_preference_wins,
 };
 use concierge_domain::{CustomerId, EmailAddress, Permission, TenantId};
 use concierge_store::identity::{EraseOutcome, MergeOutcome, MergeRow, UndoOutcome};
@@ -73,7 +72,9 @@ impl ContactKeys {
         region: Option<PhoneRegion>,
     ) -> Result<ContactKeys> {
         let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
-            Some(e) => Some(EmailAddress::parse(e).map_err(|e| IdentityError::Invalid(e.to_string()))?),
+            Some(e) => {
+                Some(EmailAddress::parse(e).map_err(|e| IdentityError::Invalid(e.to_string()))?)
+            }
             None => None,
         };
         let (phone, phone_written) = match phone.map(str::trim).filter(|p| !p.is_empty()) {
@@ -294,6 +295,16 @@ impl App {
         cursor: Option<&str>,
         limit: Option<i64>,
     ) -> Result<DuplicatePage> {
+        self.duplicate_page(tenant, cursor, limit, None).await
+    }
+
+    async fn duplicate_page(
+        &self,
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+        only: Option<CustomerId>,
+    ) -> Result<DuplicatePage> {
         let limit = limit.unwrap_or(50);
         if !(1..=DUPLICATES_PAGE_MAX).contains(&limit) {
             return Err(IdentityError::Invalid(format!(
@@ -311,7 +322,10 @@ impl App {
         let fetch = limit * 3 + 3;
         let mut pairs: Vec<DuplicatePair> = Vec::new();
         loop {
-            let rows = self.store.duplicate_candidates(tenant, after, fetch).await?;
+            let rows = self
+                .store
+                .duplicate_candidates(tenant, after, only, fetch)
+                .await?;
             let full = rows.len() as i64 == fetch;
             let mut groups: Vec<Vec<concierge_store::identity::DuplicateCandidate>> = Vec::new();
             for r in rows {
@@ -353,8 +367,8 @@ impl App {
                         reasons,
                     });
                     if pairs.len() as i64 == limit {
-                        let next = (full || i + 1 < n_groups)
-                            .then(|| format!("{}.{}", after.0, after.1));
+                        let next =
+                            (full || i + 1 < n_groups).then(|| format!("{}.{}", after.0, after.1));
                         return Ok(DuplicatePage {
                             pairs,
                             next_cursor: next,
@@ -371,30 +385,17 @@ impl App {
         }
     }
 
-    /// The duplicate candidates of one customer (for the merge suggestions on its page).
+    /// The duplicate candidates of one customer (the merge suggestions on its page), at
+    /// most 50.
     pub async fn duplicates_of(
         &self,
         tenant: TenantId,
         id: CustomerId,
     ) -> Result<Vec<DuplicatePair>> {
-        // A bounded scan: the first pages of the tenant's list that involve this customer.
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..10 {
-            let page = self
-                .duplicates(tenant, cursor.as_deref(), Some(DUPLICATES_PAGE_MAX))
-                .await?;
-            out.extend(
-                page.pairs
-                    .into_iter()
-                    .filter(|p| p.a.id == id.0 || p.b.id == id.0),
-            );
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        Ok(out)
+        Ok(self
+            .duplicate_page(tenant, None, Some(50), Some(id))
+            .await?
+            .pairs)
     }
 
     /// Remembers that two customers are not the same person; the pair is no longer listed.
@@ -459,7 +460,10 @@ impl App {
             MergeOutcome::SourceMerged(x) => {
                 return Err(IdentityError::Conflict(
                     "already_merged",
-                    format!("customer #{} was already merged into customer #{x}", source.0),
+                    format!(
+                        "customer #{} was already merged into customer #{x}",
+                        source.0
+                    ),
                 ));
             }
             MergeOutcome::TargetMerged(x) => {
@@ -517,7 +521,8 @@ impl App {
                 ));
             }
         };
-        let detail = serde_json::json!({"merge": m.id, "source": m.source_id, "target": m.target_id});
+        let detail =
+            serde_json::json!({"merge": m.id, "source": m.source_id, "target": m.target_id});
         self.audit_identity(user, "customer.unmerged", m.source_id, detail.clone())
             .await?;
         self.audit_identity(user, "customer.unmerged", m.target_id, detail)
@@ -526,11 +531,7 @@ impl App {
     }
 
     /// The merges a customer took part in, newest first.
-    pub async fn customer_merges(
-        &self,
-        tenant: TenantId,
-        id: CustomerId,
-    ) -> Result<Vec<MergeRow>> {
+    pub async fn customer_merges(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<MergeRow>> {
         if self.store.customer_state(tenant, id).await?.is_none() {
             return Err(IdentityError::NotFound("customer"));
         }

@@ -12,9 +12,9 @@ use concierge_app::{App, Config};
 use concierge_domain::customer::PhoneRegion;
 use concierge_domain::identity::DuplicateReason;
 use concierge_domain::{CustomerId, Role, TenantId};
+use concierge_search::{IndexOptions, SearchIndex, SearchRequest};
 use concierge_store::UserRow;
 use concierge_store::bulk::{Val, insert_rows};
-use concierge_search::{IndexOptions, SearchIndex, SearchRequest};
 use concierge_store::testing::TestDb;
 use std::collections::BTreeMap;
 
@@ -262,19 +262,58 @@ impl Env {
     async fn holdings(&self, id: CustomerId) -> BTreeMap<&'static str, i64> {
         let mut out = BTreeMap::new();
         for (name, sql) in [
-            ("contacts", "SELECT COUNT(*) FROM customer_contacts WHERE tenant_id = $1 AND customer_id = $2"),
-            ("preferences", "SELECT COUNT(*) FROM customer_preferences WHERE tenant_id = $1 AND customer_id = $2"),
-            ("current_preferences", "SELECT COUNT(*) FROM customer_preferences WHERE tenant_id = $1 AND customer_id = $2 AND active = 1"),
-            ("notes", "SELECT COUNT(*) FROM customer_notes WHERE tenant_id = $1 AND customer_id = $2"),
-            ("flags", "SELECT COUNT(*) FROM customer_flags WHERE tenant_id = $1 AND customer_id = $2"),
-            ("set_flags", "SELECT COUNT(*) FROM customer_flags WHERE tenant_id = $1 AND customer_id = $2 AND cleared_at IS NULL"),
-            ("tags", "SELECT COUNT(*) FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2"),
-            ("events", "SELECT COUNT(*) FROM timeline_events WHERE tenant_id = $1 AND customer_id = $2 AND kind NOT IN ('merged', 'unmerged')"),
-            ("orders", "SELECT COUNT(*) FROM orders WHERE tenant_id = $1 AND customer_id = $2"),
-            ("order_lines", "SELECT COUNT(*) FROM order_lines WHERE tenant_id = $1 AND customer_id = $2"),
-            ("cases", "SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND customer_id = $2"),
-            ("authored_messages", "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND author_customer_id = $2"),
-            ("households", "SELECT COUNT(*) FROM household_members WHERE tenant_id = $1 AND customer_id = $2"),
+            (
+                "contacts",
+                "SELECT COUNT(*) FROM customer_contacts WHERE tenant_id = $1 AND customer_id = $2",
+            ),
+            (
+                "preferences",
+                "SELECT COUNT(*) FROM customer_preferences WHERE tenant_id = $1 AND customer_id = $2",
+            ),
+            (
+                "current_preferences",
+                "SELECT COUNT(*) FROM customer_preferences WHERE tenant_id = $1 AND customer_id = $2 AND active = 1",
+            ),
+            (
+                "notes",
+                "SELECT COUNT(*) FROM customer_notes WHERE tenant_id = $1 AND customer_id = $2",
+            ),
+            (
+                "flags",
+                "SELECT COUNT(*) FROM customer_flags WHERE tenant_id = $1 AND customer_id = $2",
+            ),
+            (
+                "set_flags",
+                "SELECT COUNT(*) FROM customer_flags WHERE tenant_id = $1 AND customer_id = $2 AND cleared_at IS NULL",
+            ),
+            (
+                "tags",
+                "SELECT COUNT(*) FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2",
+            ),
+            (
+                "events",
+                "SELECT COUNT(*) FROM timeline_events WHERE tenant_id = $1 AND customer_id = $2 AND kind NOT IN ('merged', 'unmerged')",
+            ),
+            (
+                "orders",
+                "SELECT COUNT(*) FROM orders WHERE tenant_id = $1 AND customer_id = $2",
+            ),
+            (
+                "order_lines",
+                "SELECT COUNT(*) FROM order_lines WHERE tenant_id = $1 AND customer_id = $2",
+            ),
+            (
+                "cases",
+                "SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND customer_id = $2",
+            ),
+            (
+                "authored_messages",
+                "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND author_customer_id = $2",
+            ),
+            (
+                "households",
+                "SELECT COUNT(*) FROM household_members WHERE tenant_id = $1 AND customer_id = $2",
+            ),
         ] {
             out.insert(name, self.count(sql, id).await);
         }
@@ -294,7 +333,10 @@ async fn two_records(e: &Env) -> (CustomerId, CustomerId) {
     let b = e
         .customer(
             "Minjun Kim",
-            &[("email", "MINJUN@Example.KR"), ("phone", "+82 10 9999 0000")],
+            &[
+                ("email", "MINJUN@Example.KR"),
+                ("phone", "+82 10 9999 0000"),
+            ],
         )
         .await;
     e.remember(a, "drink", "water").await;
@@ -427,7 +469,10 @@ async fn merge_keeps_everything_and_undo_gives_each_row_back_to_its_owner() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains(&format!("merged into customer #{}", a.0)), "{err}");
+    assert!(
+        err.contains(&format!("merged into customer #{}", a.0)),
+        "{err}"
+    );
     // Merging it again is a conflict.
     let again = e.app.merge_customers(&e.agent, b, a).await.unwrap_err();
     assert!(
@@ -451,7 +496,10 @@ async fn merge_keeps_everything_and_undo_gives_each_row_back_to_its_owner() {
         drink_b.iter().find(|p| p.key == "drink").unwrap().value,
         "coffee"
     );
-    assert_eq!(e.app.customer_profile(e.t, b).await.unwrap().merged_into, None);
+    assert_eq!(
+        e.app.customer_profile(e.t, b).await.unwrap().merged_into,
+        None
+    );
     let tl = e
         .app
         .customer_timeline(e.t, b, Some("unmerged"), None, None)
@@ -489,13 +537,22 @@ async fn bad_merges_are_refused_and_change_nothing() {
     let stranger = e
         .app
         .store
-        .create_customer(other, "Kim Minjun", Some("minjun@example.kr"), None, e.app.now())
+        .create_customer(
+            other,
+            "Kim Minjun",
+            Some("minjun@example.kr"),
+            None,
+            e.app.now(),
+        )
         .await
         .unwrap()
         .id;
     for (s, t) in [(a, stranger), (stranger, a)] {
         let err = e.app.merge_customers(&e.agent, s, t).await.unwrap_err();
-        assert!(matches!(err, IdentityError::NotFound("customer")), "{err:?}");
+        assert!(
+            matches!(err, IdentityError::NotFound("customer")),
+            "{err:?}"
+        );
     }
     assert!(matches!(
         e.app.export_customer(&e.agent, stranger).await.unwrap_err(),
@@ -523,7 +580,10 @@ async fn bad_merges_are_refused_and_change_nothing() {
     e.app.erase_customer(&e.admin, b).await.unwrap();
     for (s, t) in [(a, b), (b, a)] {
         let err = e.app.merge_customers(&e.agent, s, t).await.unwrap_err();
-        assert!(matches!(err, IdentityError::Conflict("erased", _)), "{err:?}");
+        assert!(
+            matches!(err, IdentityError::Conflict("erased", _)),
+            "{err:?}"
+        );
     }
 }
 
@@ -586,9 +646,15 @@ async fn erase_removes_personal_data_keeps_statistics_and_is_idempotent() {
         "Office",
         "phone call",
     ] {
-        assert!(!text.contains(secret), "{secret} survived the erasure: {text}");
+        assert!(
+            !text.contains(secret),
+            "{secret} survived the erasure: {text}"
+        );
     }
-    assert_eq!(after["customer"]["display_name"], format!("Erased customer #{}", b.0));
+    assert_eq!(
+        after["customer"]["display_name"],
+        format!("Erased customer #{}", b.0)
+    );
     assert!(after["customer"]["erased_at"].is_i64());
     // Statistics stay: the orders with their totals and dates, the case and its message.
     let totals = |v: &serde_json::Value| {
@@ -616,7 +682,10 @@ async fn erase_removes_personal_data_keeps_statistics_and_is_idempotent() {
     // Search no longer finds them by anything they were.
     for q in ["Minjun Kim", "minjun@example.kr", "+82 10 9999 0000"] {
         let found = e.app.search_customers(e.t, q, 50).await.unwrap();
-        assert!(found.iter().all(|c| c.id != b), "{q} still finds the erased customer");
+        assert!(
+            found.iter().all(|c| c.id != b),
+            "{q} still finds the erased customer"
+        );
     }
     // The act is audited without the data; a second erase changes nothing.
     let audit = e.app.store.recent_audit(e.t, 5).await.unwrap();
@@ -642,22 +711,40 @@ async fn erase_removes_personal_data_keeps_statistics_and_is_idempotent() {
     // The search index follows the change log and forgets them.
     follow_once(&e.app, &index).await.unwrap();
     for q in ["invoice", "Minjun", "MINJUN@Example.KR"] {
-        assert_eq!(hits_about_b(q), 0, "the index still finds the erased customer by {q}");
+        assert_eq!(
+            hits_about_b(q),
+            0,
+            "the index still finds the erased customer by {q}"
+        );
     }
 }
 
 #[tokio::test]
 async fn duplicates_are_listed_with_reasons_and_dismissals_are_remembered() {
     let e = env().await;
-    let ann = e.customer("Ann Lee", &[("email", "Ann.Lee@Example.com")]).await;
-    let ann2 = e.customer("A. Lee", &[("email", "ann.lee@example.COM")]).await;
-    let park = e.customer("Park Jisoo", &[("phone", "010-5555-1234")]).await;
-    let park2 = e.customer("Jisoo P.", &[("phone", "+82 (10) 5555 1234")]).await;
+    let ann = e
+        .customer("Ann Lee", &[("email", "Ann.Lee@Example.com")])
+        .await;
+    let ann2 = e
+        .customer("A. Lee", &[("email", "ann.lee@example.COM")])
+        .await;
+    let park = e
+        .customer("Park Jisoo", &[("phone", "010-5555-1234")])
+        .await;
+    let park2 = e
+        .customer("Jisoo P.", &[("phone", "+82 (10) 5555 1234")])
+        .await;
     let kat = e
-        .customer("Katherine Smith", &[("address", "5 Elm Street, Springfield")])
+        .customer(
+            "Katherine Smith",
+            &[("address", "5 Elm Street, Springfield")],
+        )
         .await;
     let kat2 = e
-        .customer("Katharine Smith", &[("address", "5 elm street,  Springfield")])
+        .customer(
+            "Katharine Smith",
+            &[("address", "5 elm street,  Springfield")],
+        )
         .await;
     // Same address, different people; different address, same name: neither is listed.
     let bob = e
@@ -717,7 +804,10 @@ async fn duplicates_are_listed_with_reasons_and_dismissals_are_remembered() {
     );
 
     // "Not a duplicate" is remembered; a merged customer leaves the list.
-    e.app.dismiss_duplicate(&e.agent, park2, park).await.unwrap();
+    e.app
+        .dismiss_duplicate(&e.agent, park2, park)
+        .await
+        .unwrap();
     e.app.merge_customers(&e.agent, ann2, ann).await.unwrap();
     let page = e.app.duplicates(e.t, None, None).await.unwrap();
     let pairs: Vec<(i64, i64)> = page.pairs.iter().map(|p| (p.a.id, p.b.id)).collect();
@@ -734,17 +824,26 @@ async fn inbound_find_or_create_matches_differently_written_contacts() {
     let ann = e
         .customer(
             "Ann Lee",
-            &[("email", "ann.lee@example.com"), ("phone", "+82 10-1234-5678")],
+            &[
+                ("email", "ann.lee@example.com"),
+                ("phone", "+82 10-1234-5678"),
+            ],
         )
         .await;
     let find = |email: Option<&'static str>, phone: Option<&'static str>| {
         let e = &e;
         async move {
             let keys = ContactKeys::parse(email, phone, Some(PhoneRegion::Kr)).unwrap();
-            e.app.find_or_create_customer(e.t, &keys, None).await.unwrap()
+            e.app
+                .find_or_create_customer(e.t, &keys, None)
+                .await
+                .unwrap()
         }
     };
-    assert_eq!(find(Some("  ANN.Lee@EXAMPLE.com "), None).await, (ann, false));
+    assert_eq!(
+        find(Some("  ANN.Lee@EXAMPLE.com "), None).await,
+        (ann, false)
+    );
     assert_eq!(find(None, Some("010 1234 5678")).await, (ann, false));
     assert_eq!(find(None, Some("0082-10-1234-5678")).await, (ann, false));
     assert_eq!(
@@ -754,7 +853,10 @@ async fn inbound_find_or_create_matches_differently_written_contacts() {
     // Plus-addressing is another address: a new customer, found again the next time.
     let (plus, created) = find(Some("Ann.Lee+Hotel@example.com"), None).await;
     assert!(created && plus != ann);
-    assert_eq!(find(Some("ann.lee+hotel@EXAMPLE.com"), None).await, (plus, false));
+    assert_eq!(
+        find(Some("ann.lee+hotel@EXAMPLE.com"), None).await,
+        (plus, false)
+    );
     let p = e.app.customer_profile(e.t, plus).await.unwrap();
     assert_eq!(p.display_name, "ann.lee+hotel");
     assert_eq!(p.contacts[0].normalized, "ann.lee+hotel@example.com");

@@ -94,16 +94,25 @@ mod tests {
 
     #[test]
     fn email_keys_fold_case_and_keep_plus_addressing() {
-        assert_eq!(email_key(" Ann.Lee@Example.COM ").unwrap(), "ann.lee@example.com");
+        assert_eq!(
+            email_key(" Ann.Lee@Example.COM ").unwrap(),
+            "ann.lee@example.com"
+        );
         assert_eq!(email_key("Ann+Shop@X.com").unwrap(), "ann+shop@x.com");
-        assert_ne!(email_key("ann+shop@x.com").unwrap(), email_key("ann@x.com").unwrap());
+        assert_ne!(
+            email_key("ann+shop@x.com").unwrap(),
+            email_key("ann@x.com").unwrap()
+        );
         assert!(email_key("not an address").is_err());
     }
 
     #[test]
     fn phone_keys_are_e164_whatever_the_writing() {
         let a = phone_key("+82 10-1234-5678", None).unwrap();
-        assert_eq!(phone_key("010 1234 5678", Some(PhoneRegion::Kr)).unwrap(), a);
+        assert_eq!(
+            phone_key("010 1234 5678", Some(PhoneRegion::Kr)).unwrap(),
+            a
+        );
         assert_eq!(phone_key("0082-10-1234-5678", None).unwrap(), a);
         assert!(phone_key("010 1234 5678", None).is_err());
     }
@@ -113,7 +122,10 @@ mod tests {
         assert!(names_close("Ann Müller", "ann  muller"));
         assert!(names_close("Kim Minjun", "Minjun Kim"));
         assert!(names_close("Katherine Smith", "Katharine Smith"));
-        assert!(names_close("Alexandra Papadopoulou", "Alexandra Papadopolou"));
+        assert!(names_close(
+            "Alexandra Papadopoulou",
+            "Alexandra Papadopolou"
+        ));
         assert!(names_close("王伟", "王伟"));
         // Short names that differ in one character are different people.
         assert!(!names_close("王伟", "王芳"));

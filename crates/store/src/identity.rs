@@ -142,7 +142,10 @@ pub enum UndoOutcome {
 /// What an erasure did, or why it did nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EraseOutcome {
-    Erased { cases: i64, messages: i64 },
+    Erased {
+        cases: i64,
+        messages: i64,
+    },
     AlreadyErased,
     /// A merged customer has nothing left to erase: erase the one it was merged into.
     Merged(i64),
@@ -392,11 +395,12 @@ impl Store {
     /// Candidate duplicate pairs after `(after_low, after_high)`, in pair order: one row per
     /// pair and reason (shared email, shared phone, shared postal address — as a contact, or
     /// through households with the same address). Merged and erased customers and dismissed
-    /// pairs are left out. At most `limit` rows.
+    /// pairs are left out; with `only`, just the pairs of that customer. At most `limit` rows.
     pub async fn duplicate_candidates(
         &self,
         tenant: TenantId,
         after: (i64, i64),
+        only: Option<CustomerId>,
         limit: i64,
     ) -> Result<Vec<DuplicateCandidate>> {
         let rows = sqlx::query(
@@ -421,6 +425,7 @@ impl Store {
              JOIN customers cb ON cb.id = x.high AND cb.tenant_id = $1 \
              AND cb.merged_into IS NULL AND cb.erased_at IS NULL \
              WHERE (x.low > $2 OR (x.low = $2 AND x.high > $3)) \
+             AND ($5 = 0 OR x.low = $5 OR x.high = $5) \
              AND NOT EXISTS (SELECT 1 FROM customer_duplicate_dismissals d \
                WHERE d.tenant_id = $1 AND d.low_id = x.low AND d.high_id = x.high) \
              ORDER BY x.low, x.high, x.kind LIMIT $4",
@@ -429,6 +434,7 @@ impl Store {
         .bind(after.0)
         .bind(after.1)
         .bind(limit)
+        .bind(only.map_or(0, |c| c.0))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -567,7 +573,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        move_ids(&mut tx, "customer_contacts", "customer_id", tenant, &m.contacts, s, t).await?;
+        move_ids(
+            &mut tx,
+            "customer_contacts",
+            "customer_id",
+            tenant,
+            &m.contacts,
+            s,
+            t,
+        )
+        .await?;
 
         // Preferences: both histories move; a key current on both keeps the value confirmed
         // most recently, the other is superseded by it (and kept).
@@ -610,8 +625,16 @@ impl Store {
             .await?;
             m.superseded_preferences.push(loser);
         }
-        move_ids(&mut tx, "customer_preferences", "customer_id", tenant, &m.preferences, s, t)
-            .await?;
+        move_ids(
+            &mut tx,
+            "customer_preferences",
+            "customer_id",
+            tenant,
+            &m.preferences,
+            s,
+            t,
+        )
+        .await?;
 
         // Flags: a flag set on both stays set once (the target's); the source's is cleared.
         m.flags = ids_where(
@@ -644,7 +667,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        move_ids(&mut tx, "customer_flags", "customer_id", tenant, &m.flags, s, t).await?;
+        move_ids(
+            &mut tx,
+            "customer_flags",
+            "customer_id",
+            tenant,
+            &m.flags,
+            s,
+            t,
+        )
+        .await?;
 
         // Tags: moved, or dropped where the target has the same tag.
         let tags = sqlx::query(
@@ -764,7 +796,8 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let moved = serde_json::to_string(&m).map_err(|e| crate::StoreError::Other(e.to_string()))?;
+        let moved =
+            serde_json::to_string(&m).map_err(|e| crate::StoreError::Other(e.to_string()))?;
         let merge_id: i64 = sqlx::query_scalar(
             "INSERT INTO customer_merges (tenant_id, source_id, target_id, moved, merged_by, \
              merged_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -781,7 +814,10 @@ impl Store {
             "merge": merge_id, "source": s, "target": t, "moved": m.counts(),
         });
         for who in [t, s] {
-            timeline_event(&mut tx, tenant, who, "merged", actor, merge_id, &summary, now).await?;
+            timeline_event(
+                &mut tx, tenant, who, "merged", actor, merge_id, &summary, now,
+            )
+            .await?;
         }
         for who in [s, t] {
             log_change(&mut tx, tenant, "customer", who, now).await?;
@@ -985,8 +1021,10 @@ impl Store {
         .await?;
         let summary = serde_json::json!({"merge": merge_id, "source": s, "target": t});
         for who in [t, s] {
-            timeline_event(&mut tx, tenant, who, "unmerged", actor, merge_id, &summary, now)
-                .await?;
+            timeline_event(
+                &mut tx, tenant, who, "unmerged", actor, merge_id, &summary, now,
+            )
+            .await?;
         }
         for who in [s, t] {
             log_change(&mut tx, tenant, "customer", who, now).await?;

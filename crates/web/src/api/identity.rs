@@ -209,7 +209,10 @@ pub async fn merges(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<ApiJson<Vec<MergeOut>>, ApiError> {
     require(&user, Permission::ReadCustomers)?;
-    let rows = s.app.customer_merges(user.tenant_id, CustomerId(id)).await?;
+    let rows = s
+        .app
+        .customer_merges(user.tenant_id, CustomerId(id))
+        .await?;
     Ok(ApiJson(
         rows.into_iter()
             .map(|m| MergeSummary::from(m).into())

@@ -30,9 +30,7 @@ fn unavailable() -> Response {
 /// An identity error as a plain page with the right status.
 fn error_page(e: IdentityError) -> Response {
     let status = match &e {
-        IdentityError::Invalid(_) | IdentityError::SameCustomer => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        IdentityError::Invalid(_) | IdentityError::SameCustomer => StatusCode::UNPROCESSABLE_ENTITY,
         IdentityError::NotFound(_) => StatusCode::NOT_FOUND,
         IdentityError::Conflict(..) => StatusCode::CONFLICT,
         IdentityError::Forbidden => StatusCode::FORBIDDEN,
@@ -323,7 +321,11 @@ pub async fn erase_page(
     if !staff.user.role.can(Permission::EraseCustomers) {
         return error_page(IdentityError::Forbidden);
     }
-    let p = match s.app.customer_profile(staff.user.tenant_id, CustomerId(id)).await {
+    let p = match s
+        .app
+        .customer_profile(staff.user.tenant_id, CustomerId(id))
+        .await
+    {
         Ok(p) => p,
         Err(e) => return error_page(e.into()),
     };

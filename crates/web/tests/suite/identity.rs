@@ -55,7 +55,10 @@ async fn timeline_len(api: &Api<'_>, id: i64) -> usize {
 async fn search_finds_a_customer_by_any_writing_of_email_phone_name_or_external_id() {
     let t = spawn_app().await;
     let tenant = t.tenant("acme").await;
-    let api = Api::new(&t, t.user_with_token(tenant, "a@acme.test", Role::Agent).await);
+    let api = Api::new(
+        &t,
+        t.user_with_token(tenant, "a@acme.test", Role::Agent).await,
+    );
     let (s, v) = api
         .post(
             "/api/v1/customers",
@@ -80,10 +83,7 @@ async fn search_finds_a_customer_by_any_writing_of_email_phone_name_or_external_
         "SHOP-77",
     ] {
         let (s, v) = api
-            .get(&format!(
-                "/api/v1/customers?q={}",
-                urlencode(q)
-            ))
+            .get(&format!("/api/v1/customers?q={}", urlencode(q)))
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let ids: Vec<i64> = v
@@ -116,9 +116,26 @@ fn urlencode(s: &str) -> String {
 async fn merge_and_undo_over_the_api_keep_every_event() {
     let t = spawn_app().await;
     let tenant = t.tenant("acme").await;
-    let api = Api::new(&t, t.user_with_token(tenant, "a@acme.test", Role::Agent).await);
-    let a = guest(&api, "Ann Lee", "ann@example.com", "+82 10 1111 2222", "tea").await;
-    let b = guest(&api, "Ann Lee", "ANN@example.com", "+82 10 3333 4444", "coffee").await;
+    let api = Api::new(
+        &t,
+        t.user_with_token(tenant, "a@acme.test", Role::Agent).await,
+    );
+    let a = guest(
+        &api,
+        "Ann Lee",
+        "ann@example.com",
+        "+82 10 1111 2222",
+        "tea",
+    )
+    .await;
+    let b = guest(
+        &api,
+        "Ann Lee",
+        "ANN@example.com",
+        "+82 10 3333 4444",
+        "coffee",
+    )
+    .await;
     let (s, v) = api
         .post(
             "/api/v1/cases",
@@ -143,11 +160,17 @@ async fn merge_and_undo_over_the_api_keep_every_event() {
     assert_eq!(code(&v), "same_customer");
     assert!(message(&v).contains("itself"));
     let (s, _) = api
-        .post(&format!("/api/v1/customers/{a}/merge"), json!({"into": 999_999}))
+        .post(
+            &format!("/api/v1/customers/{a}/merge"),
+            json!({"into": 999_999}),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = api
-        .post(&format!("/api/v1/customers/{a}/merge"), json!({"target": b}))
+        .post(
+            &format!("/api/v1/customers/{a}/merge"),
+            json!({"target": b}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(timeline_len(&api, a).await, ta, "nothing changed");
@@ -184,7 +207,10 @@ async fn merge_and_undo_over_the_api_keep_every_event() {
 
     // Undo: each customer has its own timeline again.
     let (s, v) = api
-        .post(&format!("/api/v1/customers/merges/{merge_id}/undo"), json!({}))
+        .post(
+            &format!("/api/v1/customers/merges/{merge_id}/undo"),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["undone_at"].is_i64());
@@ -196,14 +222,20 @@ async fn merge_and_undo_over_the_api_keep_every_event() {
     let (_, v) = api.get(&format!("/api/v1/customers/{a}")).await;
     assert_eq!(v["preferences"][0]["value"], "tea");
     let (s, v) = api
-        .post(&format!("/api/v1/customers/merges/{merge_id}/undo"), json!({}))
+        .post(
+            &format!("/api/v1/customers/merges/{merge_id}/undo"),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(code(&v), "already_undone");
 
     // "Not a duplicate" is remembered.
     let (s, _) = api
-        .post("/api/v1/customers/duplicates/dismiss", json!({"a": b, "b": a}))
+        .post(
+            "/api/v1/customers/duplicates/dismiss",
+            json!({"a": b, "b": a}),
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, v) = api.get("/api/v1/customers/duplicates").await;
@@ -214,9 +246,22 @@ async fn merge_and_undo_over_the_api_keep_every_event() {
 async fn export_and_erase() {
     let t = spawn_app().await;
     let tenant = t.tenant("acme").await;
-    let agent = Api::new(&t, t.user_with_token(tenant, "a@acme.test", Role::Agent).await);
-    let admin = Api::new(&t, t.user_with_token(tenant, "b@acme.test", Role::Admin).await);
-    let id = guest(&agent, "Ann Lee", "ann@example.com", "+82 10 1111 2222", "tea").await;
+    let agent = Api::new(
+        &t,
+        t.user_with_token(tenant, "a@acme.test", Role::Agent).await,
+    );
+    let admin = Api::new(
+        &t,
+        t.user_with_token(tenant, "b@acme.test", Role::Admin).await,
+    );
+    let id = guest(
+        &agent,
+        "Ann Lee",
+        "ann@example.com",
+        "+82 10 1111 2222",
+        "tea",
+    )
+    .await;
     let (s, _) = agent
         .post(
             "/api/v1/cases",
@@ -259,11 +304,16 @@ async fn export_and_erase() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["erased_now"], false, "idempotent");
-    let (_, doc) = agent
-        .get(&format!("/api/v1/customers/{id}/export"))
-        .await;
+    let (_, doc) = agent.get(&format!("/api/v1/customers/{id}/export")).await;
     let text = doc.to_string();
-    for secret in ["Ann Lee", "ann@example.com", "1111", "tea", "note about", "ring"] {
+    for secret in [
+        "Ann Lee",
+        "ann@example.com",
+        "1111",
+        "tea",
+        "note about",
+        "ring",
+    ] {
         assert!(!text.contains(secret), "{secret} survived: {text}");
     }
     assert_eq!(doc["cases"].as_array().unwrap().len(), 1);
@@ -279,10 +329,23 @@ async fn tenant_isolation_holds_for_every_identity_route() {
     let t = spawn_app().await;
     let ta = t.tenant("alpha").await;
     let tb = t.tenant("beta").await;
-    let a = Api::new(&t, t.user_with_token(ta, "admin@alpha.test", Role::Admin).await);
-    let b = Api::new(&t, t.user_with_token(tb, "admin@beta.test", Role::Admin).await);
+    let a = Api::new(
+        &t,
+        t.user_with_token(ta, "admin@alpha.test", Role::Admin).await,
+    );
+    let b = Api::new(
+        &t,
+        t.user_with_token(tb, "admin@beta.test", Role::Admin).await,
+    );
     let x = guest(&a, "Alpha One", "one@alpha.test", "+82 10 1111 2222", "tea").await;
-    let y = guest(&a, "Alpha Two", "ONE@alpha.test", "+82 10 3333 4444", "milk").await;
+    let y = guest(
+        &a,
+        "Alpha Two",
+        "ONE@alpha.test",
+        "+82 10 3333 4444",
+        "milk",
+    )
+    .await;
     let mine = guest(&b, "Beta One", "one@alpha.test", "+82 10 1111 2222", "tea").await;
     let (s, m) = a
         .post(&format!("/api/v1/customers/{y}/merge"), json!({"into": x}))
@@ -294,17 +357,41 @@ async fn tenant_isolation_holds_for_every_identity_route() {
     use reqwest::Method as M;
     let routes: Vec<(M, String, Option<Value>)> = vec![
         (M::GET, format!("/api/v1/customers/{x}"), None),
-        (M::PATCH, format!("/api/v1/customers/{x}"), Some(json!({"name": "Hijacked"}))),
+        (
+            M::PATCH,
+            format!("/api/v1/customers/{x}"),
+            Some(json!({"name": "Hijacked"})),
+        ),
         (M::GET, format!("/api/v1/customers/{x}/preferences"), None),
         (M::GET, format!("/api/v1/customers/{x}/notes"), None),
         (M::GET, format!("/api/v1/customers/{x}/timeline"), None),
         (M::GET, format!("/api/v1/customers/{x}/export"), None),
         (M::GET, format!("/api/v1/customers/{x}/merges"), None),
-        (M::POST, format!("/api/v1/customers/{x}/erase"), Some(json!({}))),
-        (M::POST, format!("/api/v1/customers/{x}/merge"), Some(json!({"into": mine}))),
-        (M::POST, format!("/api/v1/customers/{mine}/merge"), Some(json!({"into": x}))),
-        (M::POST, format!("/api/v1/customers/merges/{merge_id}/undo"), Some(json!({}))),
-        (M::POST, "/api/v1/customers/duplicates/dismiss".into(), Some(json!({"a": x, "b": mine}))),
+        (
+            M::POST,
+            format!("/api/v1/customers/{x}/erase"),
+            Some(json!({})),
+        ),
+        (
+            M::POST,
+            format!("/api/v1/customers/{x}/merge"),
+            Some(json!({"into": mine})),
+        ),
+        (
+            M::POST,
+            format!("/api/v1/customers/{mine}/merge"),
+            Some(json!({"into": x})),
+        ),
+        (
+            M::POST,
+            format!("/api/v1/customers/merges/{merge_id}/undo"),
+            Some(json!({})),
+        ),
+        (
+            M::POST,
+            "/api/v1/customers/duplicates/dismiss".into(),
+            Some(json!({"a": x, "b": mine})),
+        ),
     ];
     for (method, path, body) in routes {
         let (s, v) = b.send(method.clone(), &path, body).await;
@@ -348,9 +435,27 @@ async fn the_openapi_document_lists_the_identity_routes() {
 async fn the_console_merges_undoes_exports_and_erases_with_a_confirmation() {
     let t = spawn_app().await;
     let tenant = t.default_tenant().await;
-    let api = Api::new(&t, t.user_with_token(tenant, "boss@acme.test", Role::Admin).await);
-    let a = guest(&api, "Ann Lee", "ann@example.com", "+82 10 1111 2222", "tea").await;
-    let b = guest(&api, "Ann <b>Lee</b>", "ANN@example.com", "+82 10 3333 4444", "coffee").await;
+    let api = Api::new(
+        &t,
+        t.user_with_token(tenant, "boss@acme.test", Role::Admin)
+            .await,
+    );
+    let a = guest(
+        &api,
+        "Ann Lee",
+        "ann@example.com",
+        "+82 10 1111 2222",
+        "tea",
+    )
+    .await;
+    let b = guest(
+        &api,
+        "Ann <b>Lee</b>",
+        "ANN@example.com",
+        "+82 10 3333 4444",
+        "coffee",
+    )
+    .await;
     let c = signed_in(&t, "boss@acme.test").await;
     let get = |path: String| {
         let c = c.clone();
@@ -380,7 +485,11 @@ async fn the_console_merges_undoes_exports_and_erases_with_a_confirmation() {
     assert_ne!(r.status(), StatusCode::SEE_OTHER);
     let r = c
         .post(format!("{}/customers/{b}/merge", t.url))
-        .form(&[("into", ""), ("into_id", b.to_string().as_str()), ("_csrf", &csrf)])
+        .form(&[
+            ("into", ""),
+            ("into_id", b.to_string().as_str()),
+            ("_csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
@@ -435,7 +544,10 @@ async fn the_console_merges_undoes_exports_and_erases_with_a_confirmation() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let (_, v) = api.get(&format!("/api/v1/customers/{a}")).await;
-    assert_eq!(v["name"], "Ann Lee", "nothing erased without the confirmation");
+    assert_eq!(
+        v["name"], "Ann Lee",
+        "nothing erased without the confirmation"
+    );
     let r = c
         .post(format!("{}/customers/{a}/erase", t.url))
         .form(&[("_csrf", csrf.as_str()), ("confirm", "1")])
