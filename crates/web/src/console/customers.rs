@@ -392,6 +392,8 @@ async fn customer_page_with(
     let Ok(identity) = super::identity::identity_view(s, staff, &p).await else {
         return unavailable();
     };
+    // A merged customer takes no new facts: they belong on the customer it went into.
+    let can_write = staff.user.role.can(Permission::WriteCustomers) && p.merged_into.is_none();
     let t = shell.t;
     let prefs = prefs
         .into_iter()
@@ -440,7 +442,7 @@ async fn customer_page_with(
             next_cursor: page.next_cursor,
             flag_options,
             error,
-            can_write: staff.user.role.can(Permission::WriteCustomers),
+            can_write,
             identity,
         }),
     )

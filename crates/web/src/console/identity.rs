@@ -59,6 +59,7 @@ pub struct Suggestion {
 pub struct IdentityView {
     pub suggestions: Vec<Suggestion>,
     pub merges: Vec<MergeLine>,
+    pub can_undo: bool,
     pub can_erase: bool,
 }
 
@@ -107,6 +108,7 @@ pub async fn identity_view(
     Ok(IdentityView {
         suggestions,
         merges,
+        can_undo: staff.user.role.can(Permission::WriteCustomers),
         can_erase: staff.user.role.can(Permission::EraseCustomers),
     })
 }

@@ -507,6 +507,10 @@ async fn the_console_merges_undoes_exports_and_erases_with_a_confirmation() {
     );
     let (_, html) = get(format!("/customers/{b}")).await;
     assert!(html.contains("data-testid=\"merged-banner\""));
+    assert!(
+        !html.contains("id=\"note\"") && html.contains("data-testid=\"undo-merge\""),
+        "a merged customer offers the undo, not new notes"
+    );
     let (_, html) = get(format!("/customers/{a}")).await;
     assert!(html.contains("coffee") && html.contains("data-testid=\"undo-merge\""));
     // Undo from the page.
