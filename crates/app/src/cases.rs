@@ -496,8 +496,9 @@ impl App {
             CustomerRef::Email { email, name } => {
                 let e =
                     EmailAddress::parse(email).map_err(|e| CaseError::Invalid(e.to_string()))?;
-                if let Some(c) = self.store.customer_by_email(tenant, e.as_str()).await? {
-                    return Ok(c.id.0);
+                let keys = crate::identity::ContactKeys::email(&e);
+                if let Some(c) = self.find_customer(tenant, &keys).await? {
+                    return Ok(c.0);
                 }
                 let name = match name.as_deref().map(str::trim) {
                     Some(n) if !n.is_empty() => {
@@ -511,11 +512,10 @@ impl App {
                         .unwrap_or("customer")
                         .to_string(),
                 };
-                let c = self
-                    .store
-                    .create_customer(tenant, &name, Some(e.as_str()), None, self.now())
+                let (c, _) = self
+                    .find_or_create_customer(tenant, &keys, Some(name.as_str()))
                     .await?;
-                Ok(c.id.0)
+                Ok(c.0)
             }
         }
     }

@@ -213,6 +213,7 @@ impl App {
         patch: &ProfilePatch,
     ) -> Result<CustomerProfile> {
         let tenant = user.tenant_id;
+        self.refuse_tombstone(tenant, id).await?;
         let current = self.customer_profile(tenant, id).await?;
         let mut change = CustomerChange::default();
         let mut sort_name = None;
@@ -349,6 +350,7 @@ impl App {
         id: CustomerId,
         r: &Remember,
     ) -> Result<(PreferenceRow, PrefChange)> {
+        self.refuse_tombstone(user.tenant_id, id).await?;
         let key = PrefKey::parse(&r.key)?;
         let value = pref_value(&r.value)?;
         let source = match &r.source {
@@ -406,6 +408,7 @@ impl App {
         body: &str,
         pinned: bool,
     ) -> Result<NoteRow> {
+        self.refuse_tombstone(user.tenant_id, id).await?;
         let body = bounded_text("the note", body, 10_000, true)?;
         let note = self
             .store
@@ -446,6 +449,7 @@ impl App {
         set: bool,
         reason: Option<&str>,
     ) -> Result<Option<FlagRow>> {
+        self.refuse_tombstone(user.tenant_id, id).await?;
         let flag = CustomerFlag::parse(flag)?;
         let reason = if set {
             Some(bounded_text("reason", reason.unwrap_or(""), 1_000, true)?)

@@ -15,6 +15,7 @@ pub mod customers;
 pub mod demo;
 pub mod followups;
 pub mod generate;
+pub mod identity;
 pub mod jobs;
 pub mod mail;
 pub mod search;

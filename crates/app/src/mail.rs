@@ -477,8 +477,11 @@ impl App {
         let sender = match &sender_addr {
             Some(addr) => match self.store.user_by_email(tenant, addr.as_str()).await? {
                 Some(u) if u.active && !automatic => Sender::Staff(u),
-                _ => match self.store.customer_by_email(tenant, addr.as_str()).await? {
-                    Some(c) => Sender::Customer(c.id.0),
+                _ => match self
+                    .find_customer(tenant, &crate::identity::ContactKeys::email(addr))
+                    .await?
+                {
+                    Some(c) => Sender::Customer(c.0),
                     // Automatic mail never creates customers.
                     None if automatic => Sender::Unknown,
                     None => {
@@ -495,11 +498,14 @@ impl App {
                                     .unwrap_or("customer")
                                     .to_string()
                             });
-                        let c = self
-                            .store
-                            .create_customer(tenant, &name, Some(addr.as_str()), None, self.now())
+                        let (c, _) = self
+                            .find_or_create_customer(
+                                tenant,
+                                &crate::identity::ContactKeys::email(addr),
+                                Some(name.as_str()),
+                            )
                             .await?;
-                        Sender::Customer(c.id.0)
+                        Sender::Customer(c.0)
                     }
                 },
             },

@@ -77,6 +77,8 @@ pub enum Permission {
     /// Users, roles, teams, channels, tenant settings.
     ManageUsers,
     ManageSettings,
+    /// Erase a customer's personal data for good (admins only).
+    EraseCustomers,
 }
 
 /// Sign-in throttling: how many failed attempts are tolerated per account and per client

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod case;
 pub mod customer;
 pub mod followup;
+pub mod identity;
 pub mod ids;
 pub mod locale;
 pub mod personalize;

@@ -14,6 +14,7 @@ pub mod bulk;
 pub mod cases;
 mod error;
 pub mod followups;
+pub mod identity;
 pub mod jobs;
 pub mod mail;
 pub mod memory;

@@ -52,6 +52,10 @@ pub struct CustomerProfile {
     pub contacts: Vec<ContactRow>,
     pub households: Vec<HouseholdLink>,
     pub tags: Vec<String>,
+    /// Set when this customer was merged into another (a tombstone).
+    pub merged_into: Option<i64>,
+    /// Set when this customer's personal data was erased.
+    pub erased_at: Option<i64>,
 }
 
 /// A contact point to store (already normalised).
@@ -219,8 +223,8 @@ impl Store {
     ) -> Result<Option<CustomerProfile>> {
         let Some(r) = sqlx::query(
             "SELECT id, external_id, display_name, given_name, family_name, birthday, language, \
-             time_zone, preferred_channel, created_at, updated_at FROM customers \
-             WHERE tenant_id = $1 AND id = $2",
+             time_zone, preferred_channel, created_at, updated_at, merged_into, erased_at \
+             FROM customers WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.0)
         .bind(id.0)
@@ -291,6 +295,8 @@ impl Store {
             contacts,
             households,
             tags,
+            merged_into: r.try_get("merged_into")?,
+            erased_at: r.try_get("erased_at")?,
         }))
     }
 
@@ -434,7 +440,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<crate::CustomerRow>> {
         let mut sql = String::from(
-            "SELECT c.id FROM customers c WHERE c.tenant_id = $1 AND \
+            "SELECT c.id FROM customers c WHERE c.tenant_id = $1 AND c.merged_into IS NULL AND \
              (c.sort_name LIKE $2 ESCAPE '\\' OR c.external_id = $3",
         );
         for i in 0..contact_keys.len() {
@@ -470,7 +476,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<crate::CustomerRow>> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM customers WHERE tenant_id = $1 ORDER BY sort_name, id LIMIT $2",
+            "SELECT id FROM customers WHERE tenant_id = $1 AND merged_into IS NULL \
+             ORDER BY sort_name, id LIMIT $2",
         )
         .bind(tenant.0)
         .bind(limit)

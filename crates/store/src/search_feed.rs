@@ -261,7 +261,7 @@ impl Store {
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT id, tenant_id, display_name, external_id, created_at, updated_at \
-                 FROM customers WHERE id IN ({}) ORDER BY id",
+                 FROM customers WHERE id IN ({}) AND merged_into IS NULL ORDER BY id",
                 id_list(chunk)
             )))
             .fetch_all(&self.pool)
@@ -285,7 +285,7 @@ impl Store {
     pub async fn customer_docs_after(&self, after: i64, limit: i64) -> Result<Vec<CustomerDocRow>> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, display_name, external_id, created_at, updated_at \
-             FROM customers WHERE id > $1 ORDER BY id LIMIT $2",
+             FROM customers WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)

@@ -100,6 +100,15 @@ pub fn build_router(state: AppState) -> Router {
             "/customers",
             get(console::customers_page).post(console::customers_post),
         )
+        .route("/customers/duplicates", get(console::duplicates_page))
+        .route("/customers/duplicates/dismiss", post(console::dismiss_post))
+        .route("/customers/merges/{id}/undo", post(console::undo_post))
+        .route("/customers/{id}/merge", post(console::customer_merge_post))
+        .route("/customers/{id}/export", get(console::export_get))
+        .route(
+            "/customers/{id}/erase",
+            get(console::erase_page).post(console::erase_post),
+        )
         .route("/customers/{id}", get(console::customer_page))
         .route("/customers/{id}/preferences", post(console::remember_post))
         .route("/customers/{id}/notes", post(console::note_post))

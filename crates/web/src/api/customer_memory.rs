@@ -57,11 +57,11 @@ pub async fn list_customers(
     }
     let mut out = Vec::new();
     if let Some(email) = q.email {
-        if let Some(c) = s
-            .app
-            .store
-            .customer_by_email(user.tenant_id, &email)
-            .await?
+        // The same normalised lookup inbound mail uses; an address that is not one finds
+        // nobody.
+        if let Ok(keys) = concierge_app::identity::ContactKeys::parse(Some(&email), None, None)
+            && let Some(id) = s.app.find_customer(user.tenant_id, &keys).await?
+            && let Some(c) = s.app.store.customer(user.tenant_id, id).await?
         {
             out.push(CustomerOut::from(c));
         }
@@ -252,6 +252,10 @@ pub struct ProfileOut {
     pub flags: Vec<FlagOut>,
     /// Pinned notes.
     pub pinned_notes: Vec<NoteOut>,
+    /// Set when this customer was merged into another: read that one instead.
+    pub merged_into: Option<i64>,
+    /// Set (epoch ms) when this customer's personal data was erased.
+    pub erased_at: Option<i64>,
 }
 
 async fn profile_out(
@@ -277,6 +281,8 @@ async fn profile_out(
             })
     };
     Ok(ProfileOut {
+        merged_into: p.merged_into,
+        erased_at: p.erased_at,
         id: p.id.0,
         email: primary("email"),
         phone: primary("phone"),

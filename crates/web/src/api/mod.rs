@@ -5,12 +5,14 @@ mod analytics;
 pub mod cases;
 mod customer_memory;
 mod customers;
+mod identity;
 mod mail;
 mod people;
 mod search;
 pub mod tasks;
 
 use crate::state::AppState;
+pub use identity::download as download_json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -65,6 +67,13 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             customer_memory::patch_customer
         ))
         .routes(routes!(customers::send_portal_link))
+        .routes(routes!(identity::duplicates))
+        .routes(routes!(identity::dismiss))
+        .routes(routes!(identity::merge))
+        .routes(routes!(identity::undo))
+        .routes(routes!(identity::merges))
+        .routes(routes!(identity::export))
+        .routes(routes!(identity::erase))
         .routes(routes!(
             customer_memory::list_preferences,
             customer_memory::record_preference

@@ -208,6 +208,7 @@ struct CustomerPage<'a> {
     /// Open tasks for the customer (follow-ups, check-ins, refills, win-back).
     tasks: Vec<super::tasks::TaskLine>,
     task_results: Vec<(&'static str, String)>,
+    identity: super::identity::IdentityView,
 }
 
 impl CustomerPage<'_> {
@@ -250,6 +251,8 @@ fn kind_label(t: &Tr<'_>, kind: &str) -> String {
         "order" => t.get("customer.kind_order"),
         "case" => t.get("customer.kind_case"),
         "task_done" => t.get("tasks.kind_done"),
+        "merged" => t.get("identity.kind_merged"),
+        "unmerged" => t.get("identity.kind_unmerged"),
         _ => t.get("customer.kind_other"),
     };
     l.to_string()
@@ -268,6 +271,10 @@ fn timeline_text(i: &TimelineItem) -> String {
             t
         }
         "note" => str_of("excerpt"),
+        "merged" | "unmerged" => {
+            let id = |k: &str| s.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+            format!("#{} → #{}", id("source"), id("target"))
+        }
         "flag" => format!(
             "{} {} {}",
             str_of("flag"),
@@ -418,6 +425,11 @@ async fn customer_page_with(
         Err(_) => return unavailable(),
     };
     let task_results = super::tasks::result_options(&shell);
+    let Ok(identity) = super::identity::identity_view(s, staff, &p).await else {
+        return unavailable();
+    };
+    // A merged customer takes no new facts: they belong on the customer it went into.
+    let can_write = staff.user.role.can(Permission::WriteCustomers) && p.merged_into.is_none();
     let t = shell.t;
     let prefs = prefs
         .into_iter()
@@ -466,9 +478,10 @@ async fn customer_page_with(
             next_cursor: page.next_cursor,
             flag_options,
             error,
-            can_write: staff.user.role.can(Permission::WriteCustomers),
+            can_write,
             tasks,
             task_results,
+            identity,
         }),
     )
         .into_response()

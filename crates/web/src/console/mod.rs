@@ -7,6 +7,7 @@ mod admin;
 mod cases;
 mod customers;
 mod dashboard;
+mod identity;
 mod letter;
 mod pages;
 mod tasks;
@@ -25,6 +26,10 @@ pub use customers::{
     customer_page, customers_page, customers_post, flag_post, note_post, remember_post,
 };
 pub use dashboard::dashboard;
+pub use identity::{
+    dismiss_post, duplicates_page, erase_page, erase_post, export_get,
+    merge_post as customer_merge_post, undo_post,
+};
 pub use letter::letter;
 pub use tasks::{scorecards_page, task_complete_post, tasks_page};
 

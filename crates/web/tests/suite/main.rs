@@ -9,6 +9,7 @@ mod cases;
 mod customers;
 mod harness;
 mod http;
+mod identity;
 mod mail;
 mod search;
 mod tasks;
