@@ -9,6 +9,14 @@
 //! member, threaded with [`concierge_mail::decide_thread`] and stored through the case use
 //! cases, so targets, reopening and follow-ups behave as for any other message.
 //!
+//! Exactly once: the message carries its inbound mail id ([`MailLink`]) and the store links
+//! the two in the same transaction as the message; a mail already linked refuses the write.
+//! A retry after a crash anywhere finds the link (or finds none and stores the message).
+//! Bounces (RFC 3464 reports, [`concierge_mail::delivery_report`]) that name one of our
+//! messages mark it `failed` with the report's reason and show on its case as an internal
+//! `bounce` event. A new case opened by human mail gets one automatic acknowledgement when
+//! the tenant has it on ([`AckSettings`]), at most one per sender address per window.
+//!
 //! Outbound, [`App::deliver_outbound_mail`] (the `mail.deliver` job) sends public email
 //! replies that were committed as `queued`: with our HMAC Message-ID (kept across retries),
 //! In-Reply-To/References chained from the case, a Reply-To carrying the case token, through
@@ -865,6 +873,7 @@ impl App {
                 // the agent's mail client, so it is marked delivered, never sent again.
                 let input = ReplyInput {
                     body: body.clone(),
+                    route: Some("email".into()),
                     attachments,
                     ..ReplyInput::default()
                 };

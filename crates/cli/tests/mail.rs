@@ -158,13 +158,14 @@ fn kill_mail(i: usize) -> Vec<u8> {
 /// `concierge mail ingest` is killed (SIGKILL) at random points while a queue of mails is
 /// delivered by several MTA queue runners at once; every delivery that did not end with exit
 /// 0 is retried, as an MTA does. Afterwards every mail is exactly one message: none lost,
-/// none twice. `CONCIERGE_KILL_TEST_MAILS` sets how many mails (default 2,000).
+/// none twice. `CONCIERGE_KILL_TEST_MAILS` sets how many mails (default 500; the acceptance
+/// run of issue 5 uses 2,000).
 #[tokio::test(flavor = "multi_thread")]
 async fn mail_ingest_killed_at_random_points_and_retried_stores_each_mail_exactly_once() {
     let total: usize = std::env::var("CONCIERGE_KILL_TEST_MAILS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(500);
     let runners = 3;
     let db = TestDb::new().await.unwrap();
     let data = tempfile::tempdir().unwrap();
