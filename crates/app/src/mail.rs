@@ -29,10 +29,10 @@ use concierge_domain::case::{self, BODY_MAX_CHARS, SUBJECT_MAX, Workflow};
 use concierge_domain::{CaseId, CustomerId, EmailAddress, TenantId};
 use concierge_mail::parse::sha256_hex;
 use concierge_mail::{
-    CaseLookup, CaseState, MailAddress, MailClass, MailSender, OutboundAttachment,
-    OutboundMail, OutboxSender, ParseLimits, ParsedMail, SendError, SmtpConfig, SmtpSender,
-    ThreadDecision, ThreadVia, TlsMode, TokenKey, build_message, chain_references, classify,
-    decide_thread, delivery_report, normalize_subject, subject_match_key,
+    CaseLookup, CaseState, MailAddress, MailClass, MailSender, OutboundAttachment, OutboundMail,
+    OutboxSender, ParseLimits, ParsedMail, SendError, SmtpConfig, SmtpSender, ThreadDecision,
+    ThreadVia, TlsMode, TokenKey, build_message, chain_references, classify, decide_thread,
+    delivery_report, normalize_subject, subject_match_key,
 };
 use concierge_store::StoreError;
 use concierge_store::cases::{CaseWrite, NewAttachment, NewEvent, NewMessage};
@@ -474,7 +474,10 @@ impl App {
             )
             .await?
         {
-            tracing::info!(case = id.0, "acknowledgement skipped: the sender had one recently");
+            tracing::info!(
+                case = id.0,
+                "acknowledgement skipped: the sender had one recently"
+            );
             return Ok(false);
         }
         for _ in 0..5 {

@@ -821,19 +821,20 @@ async fn a_crash_after_the_case_write_then_a_retry_neither_duplicates_nor_loses_
     );
     let o = e.ingest(&raw).await;
     assert_eq!(o.case_id, Some(case_id));
-    sqlx::query(
-        "UPDATE inbound_mail SET state = 'processing', processed_at = $2 WHERE id = $1",
-    )
-    .bind(o.inbound_id)
-    .bind(e.app.now())
-    .execute(e.app.store.pool())
-    .await
-    .unwrap();
+    sqlx::query("UPDATE inbound_mail SET state = 'processing', processed_at = $2 WHERE id = $1")
+        .bind(o.inbound_id)
+        .bind(e.app.now())
+        .execute(e.app.store.pool())
+        .await
+        .unwrap();
     assert_eq!(e.message_count().await, 2);
     e.app.clock.advance_ms(301_000);
     let retried = e.ingest(&raw).await;
     assert_eq!(retried.state, IngestState::Processed);
-    assert_eq!(retried.message_id, o.message_id, "the same message, found exactly");
+    assert_eq!(
+        retried.message_id, o.message_id,
+        "the same message, found exactly"
+    );
     assert_eq!(retried.case_id, Some(case_id));
     assert_eq!(e.message_count().await, 2);
     assert_eq!(e.messages(case_id).await.len(), 2);
@@ -883,7 +884,10 @@ async fn a_second_write_of_an_already_stored_mail_is_refused_whole() {
     assert_eq!(e.message_count().await, 1);
     let after = e.app.store.case(e.t, case_id).await.unwrap().unwrap();
     assert_eq!(after.version, case.version, "the case row is untouched too");
-    assert_eq!(inbound_state(&e, o.inbound_id).await.message_id, o.message_id);
+    assert_eq!(
+        inbound_state(&e, o.inbound_id).await.message_id,
+        o.message_id
+    );
 }
 
 // ---- bounces ------------------------------------------------------------------------------
@@ -971,7 +975,11 @@ async fn a_bounce_marks_the_reply_failed_with_the_reason_and_shows_on_the_case()
         .ingest(&bounce_for(&our_id, "jane@example.com", "failed", "5.1.1"))
         .await;
     assert_eq!(o.state, IngestState::Processed);
-    assert_eq!(o.case_id, Some(case_id.0), "on the case of the bounced reply");
+    assert_eq!(
+        o.case_id,
+        Some(case_id.0),
+        "on the case of the bounced reply"
+    );
     assert!(!o.may_auto_reply, "a bounce is never answered");
     let m = e.messages(case_id.0).await;
     let r = m.iter().find(|x| x.id == reply.id).unwrap();

@@ -174,8 +174,7 @@ pub fn delivery_report(mail: &ParsedMail) -> Option<DeliveryReport> {
                     if n == 0 && recipient.is_none() {
                         continue;
                     }
-                    if recipient.is_none() && get("action").is_none() && get("status").is_none()
-                    {
+                    if recipient.is_none() && get("action").is_none() && get("status").is_none() {
                         continue;
                     }
                     report.recipients.push(ReportedRecipient {
@@ -187,7 +186,9 @@ pub fn delivery_report(mail: &ParsedMail) -> Option<DeliveryReport> {
                     });
                 }
             }
-            "message/rfc822" | "message/global" | "text/rfc822-headers"
+            "message/rfc822"
+            | "message/global"
+            | "text/rfc822-headers"
             | "message/global-headers" => message_ids_in_headers(&text, &mut returned_ids),
             _ => {}
         }
@@ -275,7 +276,8 @@ mod tests {
 
     #[test]
     fn a_bounce_naming_no_message_is_no_report() {
-        let raw = b"From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\n\r\nsomething failed\r\n";
+        let raw =
+            b"From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\n\r\nsomething failed\r\n";
         let m = parse(raw, &ParseLimits::default()).unwrap();
         assert!(delivery_report(&m).is_none());
     }

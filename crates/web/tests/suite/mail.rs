@@ -100,7 +100,13 @@ async fn the_acknowledgement_is_switched_on_over_the_api_and_answers_a_new_mail_
     let (s, v) = api.get("/api/v1/mail/acknowledgement").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["enabled"], false, "off by default");
-    let put = |body: Value| api.send(reqwest::Method::PUT, "/api/v1/mail/acknowledgement", Some(body));
+    let put = |body: Value| {
+        api.send(
+            reqwest::Method::PUT,
+            "/api/v1/mail/acknowledgement",
+            Some(body),
+        )
+    };
     let (s, v) = put(serde_json::json!({"enabled": true,
         "body": "Hi {{customer.nickname}}", "window_minutes": 60}))
     .await;
