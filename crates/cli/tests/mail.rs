@@ -134,12 +134,12 @@ fn kill_mail(i: usize) -> Vec<u8> {
          Message-ID: <kill-{i}@example.com>\r\n",
         i / 3
     );
-    if i % 3 != 0 && i >= 40 {
+    if !i.is_multiple_of(3) && i >= 40 {
         // A reply to this sender's previous mail.
         s.push_str(&format!("In-Reply-To: <kill-{}@example.com>\r\n", i - 40));
     }
     s.push_str("MIME-Version: 1.0\r\n");
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         s.push_str(&format!(
             "Content-Type: multipart/mixed; boundary=\"K\"\r\n\r\n--K\r\n\
              Content-Type: text/plain; charset=utf-8\r\n\r\nMessage number {i}, 注文について.\r\n\
