@@ -95,6 +95,38 @@ impl Actor<'_> {
     }
 }
 
+/// Ties a message to the inbound mail it was made from: the mail is linked in the same
+/// transaction as the message, and a mail already stored refuses the write (exactly once; see
+/// `concierge_store::cases::NewMessage::inbound_mail_id`).
+#[derive(Debug, Clone, Default)]
+pub struct MailLink {
+    pub inbound_id: i64,
+    /// The mail's Message-ID, for threading later replies.
+    pub mail_message_id: String,
+    /// The address the mail came from.
+    pub author_email: Option<String>,
+    /// A staff reply sent from a mail client: it already reached the customer, so it is
+    /// recorded as delivered by email and never sent again.
+    pub sent_by_mail_client: bool,
+}
+
+impl MailLink {
+    fn apply(link: Option<&MailLink>, m: &mut NewMessage) {
+        let Some(l) = link else {
+            return;
+        };
+        m.inbound_mail_id = Some(l.inbound_id);
+        m.mail_message_id = Some(l.mail_message_id.clone());
+        if l.author_email.is_some() {
+            m.author_email = l.author_email.clone();
+        }
+        if l.sent_by_mail_client {
+            m.route = Some("email".into());
+            m.delivery_state = Some("sent_by_mail_client".into());
+        }
+    }
+}
+
 /// The customer of a new case: an existing one, or found (or created) by email.
 #[derive(Debug, Clone)]
 pub enum CustomerRef {
@@ -895,6 +927,17 @@ impl App {
         actor: Actor<'_>,
         input: &NewCaseInput,
     ) -> Result<CaseDetail> {
+        self.create_case_linked(tenant, actor, input, None).await
+    }
+
+    /// [`App::create_case`] for a case opened by an inbound mail (`link`).
+    pub(crate) async fn create_case_linked(
+        &self,
+        tenant: TenantId,
+        actor: Actor<'_>,
+        input: &NewCaseInput,
+        link: Option<&MailLink>,
+    ) -> Result<CaseDetail> {
         let subject = case::subject(&input.subject)?;
         let body = case::body(&input.body)?;
         let channel = Channel::parse(&input.channel)?;
@@ -976,6 +1019,9 @@ impl App {
             attachments: input.attachments.clone(),
             ..NewMessage::default()
         });
+        if let Some(m) = w.messages.last_mut() {
+            MailLink::apply(link, m);
+        }
         w.events.push(event(
             "created",
             actor,
@@ -1089,6 +1135,7 @@ impl App {
                                 ..ReplyInput::default()
                             },
                             false,
+                            None,
                         )
                         .await?;
                     }
@@ -1175,10 +1222,25 @@ impl App {
         id: CaseId,
         input: &ReplyInput,
     ) -> Result<CaseDetail> {
-        self.reply_internal(tenant, Actor::User(user), id, input, true)
+        self.reply_internal(tenant, Actor::User(user), id, input, true, None)
             .await?;
         self.run_triggers(tenant, id, Event::AgentReplied).await?;
         self.case_detail(tenant, id, true).await
+    }
+
+    /// A staff member's reply that came in by mail (`link`), e.g. sent from a mail client
+    /// with the mailbox in copy.
+    pub(crate) async fn reply_from_mail(
+        &self,
+        tenant: TenantId,
+        user: &UserRow,
+        id: CaseId,
+        input: &ReplyInput,
+        link: &MailLink,
+    ) -> Result<()> {
+        self.reply_internal(tenant, Actor::User(user), id, input, true, Some(link))
+            .await?;
+        self.run_triggers(tenant, id, Event::AgentReplied).await
     }
 
     async fn reply_internal(
@@ -1188,6 +1250,7 @@ impl App {
         id: CaseId,
         input: &ReplyInput,
         accept_handoff: bool,
+        link: Option<&MailLink>,
     ) -> Result<()> {
         for _ in 0..RETRIES {
             let case = self
@@ -1285,6 +1348,9 @@ impl App {
                     attachments: input.attachments.clone(),
                     ..NewMessage::default()
                 });
+                if let Some(m) = w.messages.last_mut() {
+                    MailLink::apply(link, m);
+                }
                 if let Some((kind, what)) = task {
                     w.tasks.push(NewTask {
                         kind: kind.into(),
@@ -1420,6 +1486,20 @@ impl App {
         body: &str,
         attachments: Vec<NewAttachment>,
     ) -> Result<CaseId> {
+        self.customer_reply_linked(tenant, customer, id, body, attachments, None)
+            .await
+    }
+
+    /// [`App::customer_reply`] for a message that came in by mail (`link`).
+    pub(crate) async fn customer_reply_linked(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        id: CaseId,
+        body: &str,
+        attachments: Vec<NewAttachment>,
+        link: Option<&MailLink>,
+    ) -> Result<CaseId> {
         let body = case::body(body)?;
         for _ in 0..RETRIES {
             let case = self
@@ -1439,7 +1519,7 @@ impl App {
                     _ => None,
                 };
                 let detail = self
-                    .create_case(
+                    .create_case_linked(
                         tenant,
                         Actor::Customer(customer),
                         &NewCaseInput {
@@ -1456,6 +1536,7 @@ impl App {
                             parent_case_id: Some(case.id),
                             attachments,
                         },
+                        link,
                     )
                     .await?;
                 return Ok(CaseId(detail.case.id));
@@ -1471,6 +1552,9 @@ impl App {
                 attachments: attachments.clone(),
                 ..NewMessage::default()
             });
+            if let Some(m) = w.messages.last_mut() {
+                MailLink::apply(link, m);
+            }
             w.events.push(event(
                 "customer_replied",
                 Actor::Customer(customer),
@@ -2089,6 +2173,7 @@ impl App {
                                 ..ReplyInput::default()
                             },
                             true,
+                            None,
                         )
                         .await?;
                     }
@@ -2102,6 +2187,7 @@ impl App {
                                 ..ReplyInput::default()
                             },
                             true,
+                            None,
                         )
                         .await?;
                     }

@@ -76,6 +76,9 @@ pub struct MailConfig {
     pub smtp_tls: String,
     pub smtp_username: String,
     pub smtp_password: String,
+    /// How long one worker may hold an inbound mail it is processing before another worker
+    /// (a retried delivery) takes it over.
+    pub processing_lease_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +151,7 @@ impl Default for MailConfig {
             smtp_tls: "starttls".into(),
             smtp_username: String::new(),
             smtp_password: String::new(),
+            processing_lease_secs: 300,
         }
     }
 }

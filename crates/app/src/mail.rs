@@ -9,6 +9,14 @@
 //! member, threaded with [`concierge_mail::decide_thread`] and stored through the case use
 //! cases, so targets, reopening and follow-ups behave as for any other message.
 //!
+//! Exactly once: the message carries its inbound mail id ([`MailLink`]) and the store links
+//! the two in the same transaction as the message; a mail already linked refuses the write.
+//! A retry after a crash anywhere finds the link (or finds none and stores the message).
+//! Bounces (RFC 3464 reports, [`concierge_mail::delivery_report`]) that name one of our
+//! messages mark it `failed` with the report's reason and show on its case as an internal
+//! `bounce` event. A new case opened by human mail gets one automatic acknowledgement when
+//! the tenant has it on ([`AckSettings`]), at most one per sender address per window.
+//!
 //! Outbound, [`App::deliver_outbound_mail`] (the `mail.deliver` job) sends public email
 //! replies that were committed as `queued`: with our HMAC Message-ID (kept across retries),
 //! In-Reply-To/References chained from the case, a Reply-To carrying the case token, through
@@ -16,15 +24,15 @@
 //! `failed` with the reason on the message.
 
 use crate::App;
-use crate::cases::{CaseError, CustomerRef, NewCaseInput, ReplyInput};
+use crate::cases::{CaseError, CustomerRef, MailLink, NewCaseInput, ReplyInput};
 use concierge_domain::case::{self, BODY_MAX_CHARS, SUBJECT_MAX, Workflow};
 use concierge_domain::{CaseId, CustomerId, EmailAddress, TenantId};
 use concierge_mail::parse::sha256_hex;
 use concierge_mail::{
-    CaseLookup, CaseState, Classification, MailAddress, MailClass, MailSender, OutboundAttachment,
-    OutboundMail, OutboxSender, ParseLimits, ParsedMail, SendError, SmtpConfig, SmtpSender,
-    ThreadDecision, ThreadVia, TlsMode, TokenKey, build_message, chain_references, classify,
-    decide_thread, normalize_subject, subject_match_key,
+    CaseLookup, CaseState, MailAddress, MailClass, MailSender, OutboundAttachment, OutboundMail,
+    OutboxSender, ParseLimits, ParsedMail, SendError, SmtpConfig, SmtpSender, ThreadDecision,
+    ThreadVia, TlsMode, TokenKey, build_message, chain_references, classify, decide_thread,
+    delivery_report, normalize_subject, subject_match_key,
 };
 use concierge_store::StoreError;
 use concierge_store::cases::{CaseWrite, NewAttachment, NewEvent, NewMessage};
@@ -34,8 +42,6 @@ use std::time::Duration;
 
 /// Largest raw message accepted (bigger ones are kept in quarantine).
 pub const MAX_RAW_BYTES: usize = 50 * 1024 * 1024;
-/// A mail being processed by another worker for longer than this is taken over.
-const PROCESSING_LEASE_MS: i64 = 5 * 60 * 1000;
 /// Delivery attempts before a reply is marked failed.
 pub const MAX_DELIVERY_ATTEMPTS: i64 = 8;
 /// How long one delivery attempt may hold a message.
@@ -113,6 +119,36 @@ pub struct IngestOutcome {
     pub reason: Option<String>,
     /// Whether an automatic answer (acknowledgement) may be sent: only for human mail.
     pub may_auto_reply: bool,
+}
+
+/// The tenant setting that holds [`AckSettings`].
+pub const ACK_SETTING: &str = "mail.acknowledgement";
+
+/// The body of the acknowledgement when the tenant wrote none.
+pub const DEFAULT_ACK_BODY: &str = "Hello {{customer.first_name | \"there\"}},\n\n\
+Thank you for your message. We have opened a case for it and will answer as soon as we can. \
+The case number is in the subject; please keep it there when you write to us again.\n\n\
+This is an automatic acknowledgement.";
+
+/// The automatic acknowledgement of a case opened by email: on or off, its text (a
+/// personalisation template; the subject is the case's, with its `[#number]` token), and the
+/// loop guard — at most one automatic answer per sender address within `window_minutes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AckSettings {
+    pub enabled: bool,
+    pub body: String,
+    pub window_minutes: i64,
+}
+
+impl Default for AckSettings {
+    fn default() -> Self {
+        AckSettings {
+            enabled: false,
+            body: DEFAULT_ACK_BODY.to_string(),
+            window_minutes: 60,
+        }
+    }
 }
 
 /// The display name and address of a `Name <addr>` string.
@@ -306,7 +342,7 @@ impl App {
             }
         };
         let sha = sha256_hex(raw);
-        let (row, inserted) = self
+        let (row, _inserted) = self
             .store
             .receive_mail(tenant, &mailbox, raw, &sha, self.now())
             .await?;
@@ -316,7 +352,14 @@ impl App {
         // Take the processing lease: only one worker processes a delivery at a time.
         if !self
             .store
-            .lease_inbound_mail(tenant, row.id, self.now(), PROCESSING_LEASE_MS)
+            .lease_inbound_mail(
+                tenant,
+                row.id,
+                self.now(),
+                i64::try_from(self.config.mail.processing_lease_secs.min(86_400 * 365))
+                    .unwrap_or(0)
+                    * 1000,
+            )
             .await?
         {
             return match self.store.inbound_mail(tenant, row.id).await? {
@@ -327,7 +370,7 @@ impl App {
                 None => Err(IngestError::Busy),
             };
         }
-        let result = self.process(tenant, &row, raw, !inserted).await?;
+        let result = self.process(tenant, &row, raw).await?;
         self.store
             .finish_inbound_mail(tenant, row.id, &result, self.now())
             .await?;
@@ -339,6 +382,23 @@ impl App {
                 .map(|c| c.number),
             None => None,
         };
+        let may_auto_reply = result.detail.get("class").and_then(|c| c.as_str()) == Some("human")
+            && result.state == "processed";
+        if may_auto_reply
+            && result.detail.get("new_case") == Some(&serde_json::Value::Bool(true))
+            && let (Some(case_id), Some(address)) = (
+                result.case_id,
+                result
+                    .detail
+                    .pointer("/from/address")
+                    .and_then(|a| a.as_str()),
+            )
+        {
+            // The mail is committed whatever becomes of the acknowledgement.
+            if let Err(e) = self.acknowledge(tenant, CaseId(case_id), address).await {
+                tracing::warn!(case = case_id, error = %e, "the acknowledgement was not written");
+            }
+        }
         Ok(IngestOutcome {
             inbound_id: row.id,
             state: IngestState::parse(&result.state).unwrap_or(IngestState::Quarantined),
@@ -347,9 +407,137 @@ impl App {
             message_id: result.message_id,
             duplicate_of: result.duplicate_of,
             reason: result.error.clone(),
-            may_auto_reply: result.detail.get("class").and_then(|c| c.as_str()) == Some("human")
-                && result.state == "processed",
+            may_auto_reply,
         })
+    }
+
+    /// The tenant's acknowledgement settings (defaults when never set, or unreadable).
+    pub async fn mail_ack_settings(&self, tenant: TenantId) -> Result<AckSettings, StoreError> {
+        Ok(match self.store.setting(tenant, ACK_SETTING).await? {
+            Some(v) => serde_json::from_str(&v).unwrap_or_else(|e| {
+                tracing::warn!(tenant = tenant.0, error = %e, "unreadable {ACK_SETTING}; using defaults");
+                AckSettings::default()
+            }),
+            None => AckSettings::default(),
+        })
+    }
+
+    /// Saves the tenant's acknowledgement settings after checking them: the body must be a
+    /// valid personalisation template of 1-10,000 characters and the window 1-10,080 minutes
+    /// (a week).
+    pub async fn set_mail_ack_settings(
+        &self,
+        tenant: TenantId,
+        s: &AckSettings,
+    ) -> Result<(), CaseError> {
+        let chars = s.body.trim().chars().count();
+        if chars == 0 || chars > 10_000 {
+            return Err(CaseError::Invalid(
+                "the acknowledgement text must be 1 to 10000 characters".into(),
+            ));
+        }
+        concierge_domain::personalize::Template::parse(&s.body)
+            .map_err(|e| CaseError::Invalid(format!("the acknowledgement text: {e}")))?;
+        if !(1..=10_080).contains(&s.window_minutes) {
+            return Err(CaseError::Invalid(
+                "window_minutes must be between 1 and 10080 (one week)".into(),
+            ));
+        }
+        let json = serde_json::to_string(s)
+            .map_err(|e| CaseError::Invalid(format!("the settings cannot be saved: {e}")))?;
+        self.store
+            .set_setting(tenant, ACK_SETTING, &json, self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Queues the automatic acknowledgement of a case just opened by a mail from `address`,
+    /// when the tenant has it on and no automatic answer went to that address within the
+    /// window (the loop guard). Returns whether one was queued.
+    async fn acknowledge(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+        address: &str,
+    ) -> Result<bool, CaseError> {
+        let settings = self.mail_ack_settings(tenant).await?;
+        if !settings.enabled {
+            return Ok(false);
+        }
+        if !self
+            .store
+            .claim_auto_reply(
+                tenant,
+                address,
+                self.now(),
+                settings.window_minutes.saturating_mul(60_000),
+            )
+            .await?
+        {
+            tracing::info!(
+                case = id.0,
+                "acknowledgement skipped: the sender had one recently"
+            );
+            return Ok(false);
+        }
+        for _ in 0..5 {
+            let Some(case) = self.store.case(tenant, id).await? else {
+                return Ok(false);
+            };
+            let body = match self
+                .render_for_customer(
+                    tenant,
+                    CustomerId(case.customer_id),
+                    &settings.body,
+                    concierge_domain::personalize::Escape::Text,
+                )
+                .await
+            {
+                Ok(r) => r.output,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the acknowledgement template failed; using the default");
+                    self.render_for_customer(
+                        tenant,
+                        CustomerId(case.customer_id),
+                        DEFAULT_ACK_BODY,
+                        concierge_domain::personalize::Escape::Text,
+                    )
+                    .await
+                    .map_err(|e| CaseError::Invalid(e.to_string()))?
+                    .output
+                }
+            };
+            let w = CaseWrite {
+                messages: vec![NewMessage {
+                    author_kind: "system".into(),
+                    visibility: "public".into(),
+                    channel: "email".into(),
+                    route: Some("email".into()),
+                    body_text: truncate_chars(&body, BODY_MAX_CHARS),
+                    delivery_state: Some("queued".into()),
+                    ..NewMessage::default()
+                }],
+                events: vec![NewEvent {
+                    kind: "acknowledged".into(),
+                    actor_kind: "system".into(),
+                    actor_id: None,
+                    visibility: "internal".into(),
+                    detail: serde_json::json!({"to": address}),
+                }],
+                ..CaseWrite::default()
+            };
+            match self
+                .store
+                .write_case(tenant, id, case.version, &w, self.now())
+                .await
+            {
+                Ok(Some(_)) => return Ok(true),
+                Ok(None) => return Ok(false),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(false)
     }
 
     /// The outcome recorded for an inbound mail already finished, `None` while it is not.
@@ -391,7 +579,6 @@ impl App {
         tenant: TenantId,
         row: &InboundMailRow,
         raw: &[u8],
-        retried: bool,
     ) -> Result<InboundResult, IngestError> {
         let quarantine = |error: String, detail: serde_json::Value| InboundResult {
             state: "quarantined".into(),
@@ -451,6 +638,17 @@ impl App {
             "limits_hit": mail.limits_hit.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>(),
         });
 
+        // Stored before an interruption (the message and its link are one transaction): done.
+        if let (Some(msg), Some(case_id)) = (row.message_id, row.case_id) {
+            return Ok(InboundResult {
+                state: "processed".into(),
+                case_id: Some(case_id),
+                message_id: Some(msg),
+                detail,
+                ..InboundResult::default()
+            });
+        }
+
         // Our own outbound mail coming back (a copy to the mailbox): already stored.
         if class.class == MailClass::OwnMail
             && let Some(id) = &mail.message_id
@@ -466,6 +664,61 @@ impl App {
                 detail,
                 ..InboundResult::default()
             });
+        }
+
+        // A bounce of a message we sent: that message failed, with the report's reason, and
+        // the case shows it (internally). Never answered.
+        if class.class == MailClass::Bounce
+            && let Some(report) = delivery_report(&mail)
+            && let Some((bounced, case_id)) = self
+                .store
+                .outbound_by_mail_ids(tenant, &report.original_message_ids)
+                .await?
+            && let Some(case) = self.store.mail_case_by_id(tenant, case_id).await?
+        {
+            let reason = report.reason();
+            let failed = report.failed();
+            if failed {
+                // First (idempotent): a retry after an interruption repeats it harmlessly.
+                self.store
+                    .finish_outbound_mail(tenant, bounced, "failed", Some(&reason), None)
+                    .await?;
+            }
+            if let Some(obj) = detail.as_object_mut() {
+                obj.insert("bounced_message".into(), serde_json::json!(bounced));
+                obj.insert("bounce_reason".into(), serde_json::json!(reason));
+            }
+            let recipients: Vec<serde_json::Value> = report
+                .recipients
+                .iter()
+                .map(|r| {
+                    serde_json::json!({"recipient": r.recipient, "action": r.action,
+                        "status": r.status, "diagnostic": r.diagnostic})
+                })
+                .collect();
+            let event = (
+                "bounce",
+                serde_json::json!({"message_id": bounced, "failed": failed, "reason": reason,
+                    "recipients": recipients}),
+            );
+            let (attachments, _) = self.store_attachments(&mail)?;
+            let mail_id = mail.message_id.clone().unwrap_or_else(|| {
+                format!("{NO_ID_PREFIX}{}@{}", row.raw_sha256, domain_of(&from))
+            });
+            let author = mail.from.as_ref().map(|a| a.address.clone());
+            return self
+                .record_automatic(
+                    tenant,
+                    row.id,
+                    &case,
+                    event,
+                    self.mail_body(&mail),
+                    attachments,
+                    &mail_id,
+                    author,
+                    detail,
+                )
+                .await;
         }
 
         let sender_addr = mail
@@ -582,11 +835,17 @@ impl App {
                     ..InboundResult::default()
                 });
             };
+            let event = (
+                "automatic_mail",
+                serde_json::json!({"class": class_str(class.class),
+                    "from": author_email, "cc": detail.get("cc")}),
+            );
             return self
                 .record_automatic(
                     tenant,
+                    row.id,
                     &case,
-                    &class,
+                    event,
                     body,
                     attachments,
                     &mail_id,
@@ -596,10 +855,18 @@ impl App {
                 .await;
         }
 
-        let watermark = self.store.last_message_id(tenant).await?;
-        match sender {
+        let link = MailLink {
+            inbound_id: row.id,
+            mail_message_id: mail_id,
+            author_email,
+            sent_by_mail_client: false,
+        };
+        let stored: Result<(), CaseError> = match sender {
             Sender::Staff(user) => {
-                let Some(case) = target.filter(|c| !rules.workflow.is_final(&c.status)) else {
+                let Some(case) = target
+                    .clone()
+                    .filter(|c| !rules.workflow.is_final(&c.status))
+                else {
                     return Ok(InboundResult {
                         state: "ignored".into(),
                         error: Some(
@@ -611,106 +878,37 @@ impl App {
                         ..InboundResult::default()
                     });
                 };
-                if retried
-                    && let Some((msg, case_id)) = self
-                        .store
-                        .unlinked_mail_message(
-                            tenant,
-                            0,
-                            row.received_at,
-                            None,
-                            Some(user.id.0),
-                            &body,
-                        )
-                        .await?
-                {
-                    return self
-                        .link(
-                            tenant,
-                            msg,
-                            case_id,
-                            &mail_id,
-                            author_email,
-                            "email",
-                            detail,
-                        )
-                        .await;
-                }
                 // Recorded as the agent's public reply; it already reached the customer from
                 // the agent's mail client, so it is marked delivered, never sent again.
                 let input = ReplyInput {
                     body: body.clone(),
-                    route: Some("portal".into()),
+                    route: Some("email".into()),
                     attachments,
                     ..ReplyInput::default()
                 };
-                if let Err(e) = self.reply(tenant, &user, CaseId(case.id), &input).await {
-                    return Ok(quarantine(case_failure(e)?, detail));
-                }
-                let Some((msg, case_id)) = self
-                    .store
-                    .unlinked_mail_message(tenant, watermark, 0, None, Some(user.id.0), &body)
-                    .await?
-                else {
-                    return Ok(quarantine(
-                        "internal: the stored staff message was not found".into(),
-                        detail,
-                    ));
+                let link = MailLink {
+                    sent_by_mail_client: true,
+                    ..link
                 };
-                self.store
-                    .set_message_delivery(tenant, msg, "email", "sent_by_mail_client", None)
-                    .await?;
-                self.link(
-                    tenant,
-                    msg,
-                    case_id,
-                    &mail_id,
-                    author_email,
-                    "email",
-                    detail,
-                )
-                .await
+                self.reply_from_mail(tenant, &user, CaseId(case.id), &input, &link)
+                    .await
             }
             Sender::Customer(sender_customer) => {
                 // On a matched case the message is the case customer's, with the sending
                 // address kept (a colleague answering from another address).
                 let as_customer = target.as_ref().map_or(sender_customer, |c| c.customer_id);
-                if retried
-                    && let Some((msg, case_id)) = self
-                        .store
-                        .unlinked_mail_message(
-                            tenant,
-                            0,
-                            row.received_at,
-                            Some(as_customer),
-                            None,
-                            &body,
-                        )
-                        .await?
-                {
-                    return self
-                        .link(
-                            tenant,
-                            msg,
-                            case_id,
-                            &mail_id,
-                            author_email,
-                            "email",
-                            detail,
-                        )
-                        .await;
-                }
-                let stored = match &target {
-                    Some(case) => {
-                        self.customer_reply(
+                match &target {
+                    Some(case) => self
+                        .customer_reply_linked(
                             tenant,
                             CustomerId(as_customer),
                             CaseId(case.id),
                             &body,
                             attachments,
+                            Some(&link),
                         )
                         .await
-                    }
+                        .map(|_| ()),
                     None => {
                         let subject = mail
                             .subject
@@ -720,7 +918,7 @@ impl App {
                             .or_else(|| mail.subject.clone())
                             .filter(|s| !s.trim().is_empty())
                             .unwrap_or_else(|| "(no subject)".into());
-                        self.create_case(
+                        self.create_case_linked(
                             tenant,
                             crate::cases::Actor::Customer(CustomerId(sender_customer)),
                             &NewCaseInput {
@@ -737,24 +935,25 @@ impl App {
                                 parent_case_id: None,
                                 attachments,
                             },
+                            Some(&link),
                         )
                         .await
-                        .map(|d| CaseId(d.case.id))
+                        .map(|_| ())
                     }
-                };
-                if let Err(e) = stored {
-                    return Ok(quarantine(case_failure(e)?, detail));
                 }
-                let Some((msg, case_id)) = self
-                    .store
-                    .unlinked_mail_message(tenant, watermark, 0, Some(as_customer), None, &body)
-                    .await?
-                else {
-                    return Ok(quarantine(
-                        "internal: the stored message was not found".into(),
-                        detail,
-                    ));
-                };
+            }
+            Sender::Unknown => {
+                return Ok(quarantine(
+                    "the sender could not be resolved".into(),
+                    detail,
+                ));
+            }
+        };
+        // The link was written with the message: the inbound row says where it landed (also
+        // when another worker stored it first and this write was refused).
+        let linked = self.store.inbound_mail(tenant, row.id).await?;
+        match linked.as_ref().and_then(|r| r.message_id.zip(r.case_id)) {
+            Some((msg, case_id)) => {
                 if let Some(obj) = detail.as_object_mut() {
                     obj.insert(
                         "follow_up_of".into(),
@@ -762,62 +961,52 @@ impl App {
                             target.as_ref().filter(|t| t.id != case_id).map(|t| t.id)
                         ),
                     );
+                    obj.insert("new_case".into(), serde_json::json!(target.is_none()));
                 }
-                self.link(
-                    tenant,
-                    msg,
-                    case_id,
-                    &mail_id,
-                    author_email,
-                    "email",
+                Ok(InboundResult {
+                    state: "processed".into(),
+                    case_id: Some(case_id),
+                    message_id: Some(msg),
                     detail,
-                )
-                .await
+                    ..InboundResult::default()
+                })
             }
-            Sender::Unknown => Ok(quarantine(
-                "the sender could not be resolved".into(),
-                detail,
-            )),
+            None => match stored {
+                Err(e) => Ok(quarantine(case_failure(e)?, detail)),
+                Ok(()) => Ok(quarantine(
+                    "internal: the stored message was not linked to its mail".into(),
+                    detail,
+                )),
+            },
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn link(
-        &self,
-        tenant: TenantId,
-        msg: i64,
-        case_id: i64,
-        mail_id: &str,
-        author_email: Option<String>,
-        _route: &str,
-        detail: serde_json::Value,
-    ) -> Result<InboundResult, IngestError> {
-        self.store
-            .set_message_mail_id(tenant, msg, mail_id, author_email.as_deref())
-            .await?;
-        Ok(InboundResult {
-            state: "processed".into(),
-            case_id: Some(case_id),
-            message_id: Some(msg),
-            detail,
-            ..InboundResult::default()
-        })
-    }
-
     /// Automatic mail on a matched case: kept as an internal note that changes nothing (no
-    /// reopening, no follow-up case, no targets) and is never answered.
+    /// reopening, no follow-up case, no targets) and is never answered. `event` is the
+    /// internal event recorded with it (kind and detail).
     #[allow(clippy::too_many_arguments)]
     async fn record_automatic(
         &self,
         tenant: TenantId,
+        inbound_id: i64,
         case: &MailCaseRow,
-        class: &Classification,
+        event: (&str, serde_json::Value),
         body: String,
         attachments: Vec<NewAttachment>,
         mail_id: &str,
         author_email: Option<String>,
         detail: serde_json::Value,
     ) -> Result<InboundResult, IngestError> {
+        let linked = |r: Option<InboundMailRow>, detail: serde_json::Value| {
+            r.and_then(|r| r.message_id.zip(r.case_id))
+                .map(|(m, c)| InboundResult {
+                    state: "processed".into(),
+                    case_id: Some(c),
+                    message_id: Some(m),
+                    detail,
+                    ..InboundResult::default()
+                })
+        };
         for _ in 0..5 {
             let Some(row) = self.store.case(tenant, CaseId(case.id)).await? else {
                 break;
@@ -830,15 +1019,16 @@ impl App {
                     channel: "email".into(),
                     body_text: body.clone(),
                     attachments: attachments.clone(),
+                    mail_message_id: Some(mail_id.to_string()),
+                    inbound_mail_id: Some(inbound_id),
                     ..NewMessage::default()
                 }],
                 events: vec![NewEvent {
-                    kind: "automatic_mail".into(),
+                    kind: event.0.into(),
                     actor_kind: "system".into(),
                     actor_id: None,
                     visibility: "internal".into(),
-                    detail: serde_json::json!({"class": class_str(class.class),
-                        "from": author_email, "cc": detail.get("cc")}),
+                    detail: event.1.clone(),
                 }],
                 ..CaseWrite::default()
             };
@@ -848,22 +1038,22 @@ impl App {
                 .await
             {
                 Ok(Some((_, applied))) => {
-                    let msg = applied.message_ids.first().copied();
-                    if let Some(m) = msg {
-                        self.store
-                            .set_message_mail_id(tenant, m, mail_id, None)
-                            .await?;
-                    }
                     return Ok(InboundResult {
                         state: "processed".into(),
                         case_id: Some(case.id),
-                        message_id: msg,
+                        message_id: applied.message_ids.first().copied(),
                         detail,
                         ..InboundResult::default()
                     });
                 }
                 Ok(None) => break,
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(_)) => {
+                    // Stored meanwhile by another worker: exactly once.
+                    let r = self.store.inbound_mail(tenant, inbound_id).await?;
+                    if let Some(done) = linked(r, detail.clone()) {
+                        return Ok(done);
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -1059,7 +1249,7 @@ impl App {
             references,
             subject,
             case_id: Some(case.number),
-            automatic: false,
+            automatic: m.author_kind == "system",
             text: m.body_text.clone(),
             html: None,
             attachments,

@@ -745,3 +745,724 @@ async fn a_failing_delivery_is_deferred_then_marked_failed_with_the_reason() {
     // Not due again yet.
     assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 0);
 }
+
+// ---- exactly once across interruptions ---------------------------------------------------
+
+async fn inbound_state(e: &Env, id: i64) -> concierge_store::mail::InboundMailRow {
+    e.app.store.inbound_mail(e.t, id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_crash_after_the_raw_commit_then_a_retry_stores_the_message_once() {
+    let e = env().await;
+    let raw = mail(
+        "Jane <jane@example.com>",
+        "Crash before the case",
+        Some("crash-1@example.com"),
+        "",
+        "Stored once, please.",
+    );
+    // The first attempt committed the raw bytes and took the processing lease, then died.
+    let sha = concierge_mail::parse::sha256_hex(&raw);
+    let (row, inserted) = e
+        .app
+        .store
+        .receive_mail(e.t, "support", &raw, &sha, e.app.now())
+        .await
+        .unwrap();
+    assert!(inserted);
+    assert!(
+        e.app
+            .store
+            .lease_inbound_mail(e.t, row.id, e.app.now(), 300_000)
+            .await
+            .unwrap()
+    );
+    // The MTA retries at once: the mail is held by the dead attempt, so "come back later".
+    assert!(matches!(
+        e.app.ingest_raw(e.t, "support", &raw).await,
+        Err(concierge_app::mail::IngestError::Busy)
+    ));
+    assert_eq!(e.message_count().await, 0);
+    // After the lease ran out, the retry stores it: one case, one message.
+    e.app.clock.advance_ms(301_000);
+    let o = e.ingest(&raw).await;
+    assert_eq!(o.state, IngestState::Processed);
+    assert_eq!(o.inbound_id, row.id);
+    assert_eq!(e.case_count().await, 1);
+    assert_eq!(e.message_count().await, 1);
+    let again = e.ingest(&raw).await;
+    assert_eq!(again.state, IngestState::Duplicate);
+    assert_eq!(again.message_id, o.message_id);
+    assert_eq!(e.message_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_crash_after_the_case_write_then_a_retry_neither_duplicates_nor_loses_it() {
+    let e = env().await;
+    let first = e
+        .ingest(&mail(
+            "Jane <jane@example.com>",
+            "Crash after",
+            Some("crash-2a@example.com"),
+            "",
+            "First mail.",
+        ))
+        .await;
+    let case_id = first.case_id.unwrap();
+    // A reply whose message was written (with its link, in one transaction) but whose inbound
+    // row was never marked finished: the process died in between.
+    let raw = mail(
+        "jane@example.com",
+        "Re: Crash after",
+        Some("crash-2b@example.com"),
+        "In-Reply-To: <crash-2a@example.com>\r\n",
+        "Second mail.",
+    );
+    let o = e.ingest(&raw).await;
+    assert_eq!(o.case_id, Some(case_id));
+    sqlx::query("UPDATE inbound_mail SET state = 'processing', processed_at = $2 WHERE id = $1")
+        .bind(o.inbound_id)
+        .bind(e.app.now())
+        .execute(e.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(e.message_count().await, 2);
+    e.app.clock.advance_ms(301_000);
+    let retried = e.ingest(&raw).await;
+    assert_eq!(retried.state, IngestState::Processed);
+    assert_eq!(
+        retried.message_id, o.message_id,
+        "the same message, found exactly"
+    );
+    assert_eq!(retried.case_id, Some(case_id));
+    assert_eq!(e.message_count().await, 2);
+    assert_eq!(e.messages(case_id).await.len(), 2);
+    let row = inbound_state(&e, o.inbound_id).await;
+    assert_eq!(row.state, "processed");
+    assert_eq!(row.message_id, o.message_id);
+}
+
+#[tokio::test]
+async fn a_second_write_of_an_already_stored_mail_is_refused_whole() {
+    use concierge_store::cases::{CaseWrite, NewMessage};
+    let e = env().await;
+    let o = e
+        .ingest(&mail(
+            "jane@example.com",
+            "Once",
+            Some("once@example.com"),
+            "",
+            "Only once.",
+        ))
+        .await;
+    let case_id = CaseId(o.case_id.unwrap());
+    let case = e.app.store.case(e.t, case_id).await.unwrap().unwrap();
+    // A slow worker whose lease ran out writes the same mail again: refused, nothing added.
+    let w = CaseWrite {
+        messages: vec![NewMessage {
+            author_kind: "customer".into(),
+            author_customer_id: Some(case.customer_id),
+            visibility: "public".into(),
+            channel: "email".into(),
+            body_text: "Only once.".into(),
+            inbound_mail_id: Some(o.inbound_id),
+            mail_message_id: Some("once@example.com".into()),
+            ..NewMessage::default()
+        }],
+        ..CaseWrite::default()
+    };
+    let r = e
+        .app
+        .store
+        .write_case(e.t, case_id, case.version, &w, e.app.now())
+        .await;
+    assert!(
+        matches!(r, Err(concierge_store::StoreError::Conflict(_))),
+        "{r:?}"
+    );
+    assert_eq!(e.message_count().await, 1);
+    let after = e.app.store.case(e.t, case_id).await.unwrap().unwrap();
+    assert_eq!(after.version, case.version, "the case row is untouched too");
+    assert_eq!(
+        inbound_state(&e, o.inbound_id).await.message_id,
+        o.message_id
+    );
+}
+
+// ---- bounces ------------------------------------------------------------------------------
+
+/// An RFC 3464 report about `original_id`, as Postfix writes one.
+fn bounce_for(original_id: &str, recipient: &str, action: &str, status: &str) -> Vec<u8> {
+    format!(
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n\
+         To: support@shop.example\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+         Date: Tue, 1 Jul 2025 11:00:00 +0000\r\nMessage-ID: <bounce-{status}@mx.example.net>\r\n\
+         Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"RB\"\r\n\r\n\
+         --RB\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
+         This is the mail system at host mx.example.net.\r\n\r\n\
+         I'm sorry to have to inform you that your message could not\r\n\
+         be delivered to one or more recipients.\r\n\r\n\
+         --RB\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n\
+         Reporting-MTA: dns; mx.example.net\r\nX-Postfix-Queue-ID: 4bXyZ\r\n\
+         Arrival-Date: Tue,  1 Jul 2025 10:59:58 +0000 (UTC)\r\n\r\n\
+         Final-Recipient: rfc822; {recipient}\r\nOriginal-Recipient: rfc822;{recipient}\r\n\
+         Action: {action}\r\nStatus: {status}\r\n\
+         Remote-MTA: dns; mail.example.com\r\n\
+         Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address rejected:\r\n    User unknown in virtual mailbox table\r\n\r\n\
+         --RB\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+         From: Shop Support <support@shop.example>\r\nTo: {recipient}\r\n\
+         Subject: [#1] Re: Parcel\r\nMessage-ID: <{original_id}>\r\n\r\n--RB--\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_bounce_marks_the_reply_failed_with_the_reason_and_shows_on_the_case() {
+    let e = env().await;
+    let agent = e.staff("ann@shop.example", Role::Agent).await;
+    let first = e
+        .ingest(&mail(
+            "Jane <jane@example.com>",
+            "Parcel",
+            Some("b1@example.com"),
+            "",
+            "Where?",
+        ))
+        .await;
+    let case_id = CaseId(first.case_id.unwrap());
+    e.app
+        .reply(
+            e.t,
+            &agent,
+            case_id,
+            &ReplyInput {
+                body: "On its way.".into(),
+                ..ReplyInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    e.app.deliver_outbound_mail().await.unwrap();
+    let reply = e
+        .messages(case_id.0)
+        .await
+        .into_iter()
+        .find(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(reply.delivery_state.as_deref(), Some("sent"));
+    let our_id = e
+        .app
+        .store
+        .message_mail_id(e.t, reply.id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A delay notice is recorded but changes nothing about the delivery.
+    let delayed = e
+        .ingest(&bounce_for(&our_id, "jane@example.com", "delayed", "4.4.1"))
+        .await;
+    assert_eq!(delayed.state, IngestState::Processed);
+    assert_eq!(delayed.case_id, Some(case_id.0));
+    assert!(!delayed.may_auto_reply);
+    let m = e.messages(case_id.0).await;
+    let r = m.iter().find(|x| x.id == reply.id).unwrap();
+    assert_eq!(r.delivery_state.as_deref(), Some("sent"));
+
+    let o = e
+        .ingest(&bounce_for(&our_id, "jane@example.com", "failed", "5.1.1"))
+        .await;
+    assert_eq!(o.state, IngestState::Processed);
+    assert_eq!(
+        o.case_id,
+        Some(case_id.0),
+        "on the case of the bounced reply"
+    );
+    assert!(!o.may_auto_reply, "a bounce is never answered");
+    let m = e.messages(case_id.0).await;
+    let r = m.iter().find(|x| x.id == reply.id).unwrap();
+    assert_eq!(r.delivery_state.as_deref(), Some("failed"));
+    let reason = r.delivery_error.clone().unwrap_or_default();
+    assert!(reason.contains("jane@example.com (5.1.1)"), "{reason}");
+    assert!(reason.contains("User unknown"), "{reason}");
+    // Shown on the case internally (never to the customer), and not re-sent.
+    let events = e.app.store.case_events(e.t, case_id, false).await.unwrap();
+    let bounces: Vec<_> = events.iter().filter(|ev| ev.kind == "bounce").collect();
+    assert_eq!(bounces.len(), 2, "the delay notice and the failure");
+    let bounce = bounces
+        .iter()
+        .find(|ev| ev.detail["failed"] == true)
+        .unwrap();
+    assert_eq!(bounce.visibility, "internal");
+    assert_eq!(bounce.detail["message_id"], reply.id);
+    let public = e.app.store.case_events(e.t, case_id, true).await.unwrap();
+    assert!(public.iter().all(|ev| ev.kind != "bounce"));
+    assert!(
+        m.iter()
+            .filter(|x| x.author_kind == "system")
+            .all(|x| x.visibility == "internal")
+    );
+    assert_eq!(e.case_count().await, 1);
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 0);
+    assert_eq!(e.outbox_files().len(), 1);
+}
+
+// ---- automatic acknowledgement ------------------------------------------------------------
+
+async fn ack_on(e: &Env, window_minutes: i64) {
+    e.app
+        .set_mail_ack_settings(
+            e.t,
+            &concierge_app::mail::AckSettings {
+                enabled: true,
+                body: "Dear {{customer.first_name | \"customer\"}}, we have your message.".into(),
+                window_minutes,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+fn acks(messages: &[concierge_store::cases::MessageRow]) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.author_kind == "system" && m.visibility == "public")
+        .count()
+}
+
+#[tokio::test]
+async fn a_new_case_by_mail_is_acknowledged_once_with_its_token_and_marked_automatic() {
+    let e = env().await;
+    // Off by default.
+    let off = e
+        .ingest(&mail(
+            "Jane Doe <jane@example.com>",
+            "No ack",
+            Some("a0@example.com"),
+            "",
+            "Hello",
+        ))
+        .await;
+    assert_eq!(acks(&e.messages(off.case_id.unwrap()).await), 0);
+
+    ack_on(&e, 60).await;
+    let o = e
+        .ingest(&mail(
+            "Max <max@example.com>",
+            "Broken kettle",
+            Some("a1@example.com"),
+            "",
+            "It does not heat.",
+        ))
+        .await;
+    let case_id = o.case_id.unwrap();
+    let number = o.case_number.unwrap();
+    let m = e.messages(case_id).await;
+    assert_eq!(acks(&m), 1);
+    let ack = m.iter().find(|x| x.author_kind == "system").unwrap();
+    assert_eq!(ack.delivery_state.as_deref(), Some("queued"));
+    assert!(ack.body_text.contains("we have your message"));
+    // A reply on the same case is not acknowledged again.
+    e.ingest(&mail(
+        "max@example.com",
+        "Re: Broken kettle",
+        Some("a2@example.com"),
+        "In-Reply-To: <a1@example.com>\r\n",
+        "Any news?",
+    ))
+    .await;
+    assert_eq!(acks(&e.messages(case_id).await), 1);
+
+    e.app.deliver_outbound_mail().await.unwrap();
+    let files = e.outbox_files();
+    assert_eq!(files.len(), 1);
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    let subject = header(&eml, "Subject").unwrap();
+    assert!(
+        subject.starts_with(&format!("[#{number}] Re: Broken kettle")),
+        "{subject}"
+    );
+    assert_eq!(header(&eml, "Auto-Submitted").unwrap(), "auto-replied");
+    assert_eq!(header(&eml, "In-Reply-To").unwrap(), "<a1@example.com>");
+    assert!(header(&eml, "To").unwrap().contains("max@example.com"));
+    assert!(eml.contains("Dear Max"), "{eml}");
+}
+
+#[tokio::test]
+async fn acknowledgements_are_rate_limited_per_sender_and_never_sent_to_automatic_mail() {
+    let e = env().await;
+    ack_on(&e, 60).await;
+    let a = e
+        .ingest(&mail(
+            "max@example.com",
+            "One",
+            Some("r1@example.com"),
+            "",
+            "First",
+        ))
+        .await;
+    assert_eq!(acks(&e.messages(a.case_id.unwrap()).await), 1);
+    // Another new case from the same sender within the window: no second automatic answer
+    // (two auto-responders cannot ping-pong).
+    let b = e
+        .ingest(&mail(
+            "MAX@example.com",
+            "Two",
+            Some("r2@example.com"),
+            "",
+            "Second",
+        ))
+        .await;
+    assert_ne!(b.case_id, a.case_id);
+    assert_eq!(acks(&e.messages(b.case_id.unwrap()).await), 0);
+    // Once the window has passed, a new case is acknowledged again.
+    e.app.clock.advance_ms(61 * 60 * 1000);
+    let c = e
+        .ingest(&mail(
+            "max@example.com",
+            "Three",
+            Some("r3@example.com"),
+            "",
+            "Third",
+        ))
+        .await;
+    assert_eq!(acks(&e.messages(c.case_id.unwrap()).await), 1);
+    // Automatic and bulk mail never get one (and open no case).
+    for (i, extra) in [
+        "Auto-Submitted: auto-replied\r\n",
+        "Precedence: bulk\r\n",
+        "List-Id: <news.example.com>\r\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let o = e
+            .ingest(&mail(
+                &format!("robot{i}@example.com"),
+                "Out of office",
+                Some(&format!("auto{i}@example.com")),
+                extra,
+                "I am away",
+            ))
+            .await;
+        assert!(!o.may_auto_reply);
+        if let Some(c) = o.case_id {
+            assert_eq!(acks(&e.messages(c).await), 0);
+        }
+    }
+    // Our own mail coming back is never answered either.
+    let own = e
+        .ingest(&mail(
+            "Shop Support <support@shop.example>",
+            "Loop?",
+            Some("own1@shop.example"),
+            "",
+            "Mirror",
+        ))
+        .await;
+    assert!(!own.may_auto_reply);
+    let total_acks: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND author_kind = 'system' \
+         AND visibility = 'public'",
+    )
+    .bind(e.t.0)
+    .fetch_one(e.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(total_acks, 2);
+}
+
+#[tokio::test]
+async fn acknowledgement_settings_are_checked() {
+    let e = env().await;
+    let bad = concierge_app::mail::AckSettings {
+        enabled: true,
+        body: "Hi {{customer.shoe_size}}".into(),
+        window_minutes: 60,
+    };
+    let err = e.app.set_mail_ack_settings(e.t, &bad).await.unwrap_err();
+    assert!(err.to_string().contains("customer.shoe_size"), "{err}");
+    let bad = concierge_app::mail::AckSettings {
+        window_minutes: 0,
+        ..concierge_app::mail::AckSettings::default()
+    };
+    assert!(e.app.set_mail_ack_settings(e.t, &bad).await.is_err());
+    assert!(!e.app.mail_ack_settings(e.t).await.unwrap().enabled);
+}
+
+// ---- real SMTP delivery -------------------------------------------------------------------
+
+/// A real SMTP server (Python's aiosmtpd from the test venv that `scripts/test` creates) that
+/// writes every message it accepts into a folder and refuses recipients named `reject*`
+/// with a permanent 550. Stopped when dropped.
+struct SmtpSink {
+    child: std::process::Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SINK_PY: &str = r#"
+import os, sys
+from aiosmtpd.controller import Controller
+
+out = sys.argv[2]
+
+class Sink:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().startswith("reject"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        n = len([f for f in os.listdir(out) if f.endswith(".eml")])
+        path = os.path.join(out, "%04d.eml" % n)
+        with open(path + ".tmp", "wb") as f:
+            f.write(b"X-Envelope-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
+            f.write(envelope.original_content)
+        os.rename(path + ".tmp", path)
+        return "250 2.0.0 Message accepted"
+
+c = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
+c.start()
+print("ready", flush=True)
+sys.stdin.read()
+c.stop()
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn test_venv_python() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
+    p.exists().then_some(p)
+}
+
+fn start_smtp_sink(dir: &Path) -> Option<SmtpSink> {
+    use std::io::BufRead;
+    let Some(python) = test_venv_python() else {
+        eprintln!(
+            "SKIPPED: the test venv target/test-venv (with aiosmtpd) is missing; \
+             scripts/test creates it"
+        );
+        return None;
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    let script = dir.join("sink.py");
+    std::fs::write(&script, SINK_PY).unwrap();
+    let out = dir.join("received");
+    std::fs::create_dir_all(&out).unwrap();
+    let port = free_port();
+    let mut child = std::process::Command::new(python)
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the SMTP sink");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
+    Some(SmtpSink {
+        child,
+        port,
+        dir: out,
+    })
+}
+
+fn use_smtp(e: &mut Env, port: u16) {
+    let mut cfg = (*e.app.config).clone();
+    cfg.mail.smtp_host = "127.0.0.1".into();
+    cfg.mail.smtp_port = port;
+    cfg.mail.smtp_tls = "none".into();
+    e.app.config = std::sync::Arc::new(cfg);
+}
+
+#[tokio::test]
+async fn replies_reach_a_real_smtp_server_threaded_and_failures_defer_or_fail() {
+    let mut e = env().await;
+    let Some(sink) = start_smtp_sink(e.dir.path()) else {
+        return;
+    };
+    use_smtp(&mut e, sink.port);
+    let agent = e.staff("ann@shop.example", Role::Agent).await;
+    let first = e
+        .ingest(&mail(
+            "Jane <jane@example.com>",
+            "Lost parcel",
+            Some("s1@example.com"),
+            "",
+            "Where is it?",
+        ))
+        .await;
+    let case_id = CaseId(first.case_id.unwrap());
+    let number = first.case_number.unwrap();
+    e.app
+        .reply(
+            e.t,
+            &agent,
+            case_id,
+            &ReplyInput {
+                body: "Ihr Paket ist unterwegs — 您的包裹已发出.".into(),
+                ..ReplyInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
+    let reply = e
+        .messages(case_id.0)
+        .await
+        .into_iter()
+        .find(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(
+        reply.delivery_state.as_deref(),
+        Some("sent"),
+        "{:?}",
+        reply.delivery_error
+    );
+    let received: Vec<PathBuf> = std::fs::read_dir(&sink.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert_eq!(received.len(), 1, "the SMTP server received one message");
+    let raw = std::fs::read(&received[0]).unwrap();
+    let eml = String::from_utf8_lossy(&raw).to_string();
+    assert!(
+        eml.starts_with("X-Envelope-To: jane@example.com\r\n"),
+        "{eml}"
+    );
+    let our_id = e
+        .app
+        .store
+        .message_mail_id(e.t, reply.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(header(&eml, "Message-ID").unwrap(), format!("<{our_id}>"));
+    assert_eq!(header(&eml, "In-Reply-To").unwrap(), "<s1@example.com>");
+    assert_eq!(header(&eml, "References").unwrap(), "<s1@example.com>");
+    assert!(
+        header(&eml, "Reply-To")
+            .unwrap()
+            .contains(&format!("support+c{number}-"))
+    );
+    // The body arrives intact in its charset.
+    let parsed = concierge_mail::parse(&raw, &concierge_mail::ParseLimits::default()).unwrap();
+    assert_eq!(
+        parsed.subject.as_deref(),
+        Some(format!("[#{number}] Re: Lost parcel").as_str())
+    );
+    assert!(
+        parsed
+            .text_body
+            .unwrap_or_default()
+            .contains("Ihr Paket ist unterwegs — 您的包裹已发出.")
+    );
+    // The customer's answer to what the server received lands on the same case.
+    let answer = mail(
+        "jane@example.com",
+        "Re: Lost parcel",
+        Some("s2@example.com"),
+        &format!("In-Reply-To: <{our_id}>\r\n"),
+        "Thanks!",
+    );
+    assert_eq!(e.ingest(&answer).await.case_id, Some(case_id.0));
+
+    // A recipient the server refuses for good (550): failed, with the server's reason.
+    let rejected = e
+        .ingest(&mail(
+            "reject-me@example.com",
+            "Bad address",
+            Some("s3@example.com"),
+            "",
+            "Hi",
+        ))
+        .await;
+    let rejected_case = CaseId(rejected.case_id.unwrap());
+    e.app
+        .reply(
+            e.t,
+            &agent,
+            rejected_case,
+            &ReplyInput {
+                body: "Hello".into(),
+                ..ReplyInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
+    let m = e
+        .messages(rejected_case.0)
+        .await
+        .into_iter()
+        .find(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(m.delivery_state.as_deref(), Some("failed"));
+    let why = m.delivery_error.unwrap_or_default();
+    assert!(why.contains("550") || why.contains("User unknown"), "{why}");
+
+    // The server is gone (connection refused): deferred with backoff, then delivered once
+    // it is back.
+    drop(sink);
+    e.app
+        .reply(
+            e.t,
+            &agent,
+            case_id,
+            &ReplyInput {
+                body: "One more thing.".into(),
+                ..ReplyInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
+    let later = e
+        .messages(case_id.0)
+        .await
+        .into_iter()
+        .rfind(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(later.delivery_state.as_deref(), Some("deferred"));
+    assert!(later.delivery_error.is_some());
+    assert_eq!(
+        e.app.deliver_outbound_mail().await.unwrap(),
+        0,
+        "not due again before the backoff"
+    );
+    let Some(back) = start_smtp_sink(&e.dir.path().join("again")) else {
+        return;
+    };
+    use_smtp(&mut e, back.port);
+    e.app.clock.advance_ms(10 * 60 * 1000);
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
+    let sent = e
+        .messages(case_id.0)
+        .await
+        .into_iter()
+        .rfind(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(sent.delivery_state.as_deref(), Some("sent"));
+    assert_eq!(std::fs::read_dir(&back.dir).unwrap().count(), 1);
+}

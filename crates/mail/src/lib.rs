@@ -17,11 +17,13 @@
 //!    the storage layer implements.
 //! 6. [`fold_reply`] splits a plain-text body into the visible reply and folded quotes and
 //!    signatures.
-//! 7. [`build_message`] builds outbound replies with lettre; [`SmtpSender`] and
+//! 7. [`delivery_report`] reads a bounce (RFC 3464): the Message-IDs it reports on and why.
+//! 8. [`build_message`] builds outbound replies with lettre; [`SmtpSender`] and
 //!    [`OutboxSender`] deliver them behind the [`MailSender`] trait.
 
 pub mod charset;
 pub mod classify;
+pub mod dsn;
 pub mod outbound;
 pub mod parse;
 pub mod reply;
@@ -32,6 +34,7 @@ pub mod token;
 
 pub use charset::{CharsetReport, PartCharset};
 pub use classify::{Classification, LoopReason, MailClass, classify};
+pub use dsn::{DeliveryReport, ReportedRecipient, delivery_report};
 pub use outbound::{
     BuildError, MailSender, OutboundAttachment, OutboundMail, OutboxSender, SendError, SendReceipt,
     SmtpConfig, SmtpSender, TlsMode, build_message, chain_references,

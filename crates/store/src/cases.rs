@@ -162,6 +162,12 @@ pub struct NewMessage {
     pub body_html: Option<String>,
     pub delivery_state: Option<String>,
     pub attachments: Vec<NewAttachment>,
+    /// The mail Message-ID of the message (an inbound mail's, or one we made).
+    pub mail_message_id: Option<String>,
+    /// The inbound mail this message was made from. The mail is linked to the message in the
+    /// same transaction; a mail already linked to a message refuses the whole write
+    /// ([`StoreError::Conflict`]), so a retried mail is stored exactly once.
+    pub inbound_mail_id: Option<i64>,
 }
 
 /// An attachment whose bytes are already stored under `sha256`.
@@ -540,8 +546,8 @@ async fn apply_parts(
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (tenant_id, case_id, author_kind, author_user_id, \
              author_customer_id, author_email, visibility, channel, route, body_text, body_html, \
-             delivery_state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13) RETURNING id",
+             delivery_state, created_at, mail_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             $9, $10, $11, $12, $13, $14) RETURNING id",
         )
         .bind(tenant.0)
         .bind(case_id)
@@ -556,8 +562,28 @@ async fn apply_parts(
         .bind(m.body_html.as_deref())
         .bind(m.delivery_state.as_deref())
         .bind(now)
+        .bind(m.mail_message_id.as_deref())
         .fetch_one(&mut **tx)
         .await?;
+        if let Some(inbound) = m.inbound_mail_id {
+            // Exactly once: the mail takes this message only if it has none yet.
+            let linked = sqlx::query(
+                "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
+            )
+            .bind(tenant.0)
+            .bind(inbound)
+            .bind(id)
+            .bind(case_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if linked == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "inbound mail {inbound} is already stored as a message"
+                )));
+            }
+        }
         for a in &m.attachments {
             sqlx::query(
                 "INSERT INTO attachments (tenant_id, case_id, message_id, filename, \

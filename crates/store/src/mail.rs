@@ -68,6 +68,8 @@ pub struct OutboundRow {
     pub delivery_attempts: i64,
     pub mail_message_id: Option<String>,
     pub author_user_id: Option<i64>,
+    /// `staff`, or `system` for automatic mail (acknowledgements).
+    pub author_kind: String,
 }
 
 const INBOUND_COLS: &str = "id, tenant_id, mailbox, raw_sha256, raw_size, header_message_id, \
@@ -324,50 +326,6 @@ impl Store {
         .await?)
     }
 
-    /// The highest message id of the tenant (0 when none), to find a message written after.
-    pub async fn last_message_id(&self, tenant: TenantId) -> Result<i64> {
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(id) FROM messages WHERE tenant_id = $1")
-                .bind(tenant.0)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(id.unwrap_or(0))
-    }
-
-    /// The newest message after `after_id` by this customer (or staff user) with this body
-    /// that has no Message-ID yet: the one a mail just stored (or stored before a crash).
-    /// Returns (message id, case id).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn unlinked_mail_message(
-        &self,
-        tenant: TenantId,
-        after_id: i64,
-        since: i64,
-        customer_id: Option<i64>,
-        user_id: Option<i64>,
-        body: &str,
-    ) -> Result<Option<(i64, i64)>> {
-        let (col, who) = match (customer_id, user_id) {
-            (_, Some(u)) => ("author_user_id", u),
-            (Some(c), None) => ("author_customer_id", c),
-            (None, None) => return Ok(None),
-        };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, case_id FROM messages WHERE tenant_id = $1 AND id > $2 AND {col} = $3 \
-             AND mail_message_id IS NULL AND body_text = $4 AND created_at >= $5 \
-             ORDER BY id DESC LIMIT 1"
-        )))
-        .bind(tenant.0)
-        .bind(after_id)
-        .bind(who)
-        .bind(body)
-        .bind(since)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((r.try_get("id")?, r.try_get("case_id")?)))
-            .transpose()
-    }
-
     /// Sets a message's mail Message-ID (and the sender address it came from, when given).
     pub async fn set_message_mail_id(
         &self,
@@ -384,29 +342,6 @@ impl Store {
         .bind(message_id)
         .bind(mail_message_id)
         .bind(author_email)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Sets the delivery state of a message (e.g. a staff reply sent from a mail client).
-    pub async fn set_message_delivery(
-        &self,
-        tenant: TenantId,
-        message_id: i64,
-        route: &str,
-        state: &str,
-        error: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE messages SET route = $3, delivery_state = $4, delivery_error = $5 \
-             WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.0)
-        .bind(message_id)
-        .bind(route)
-        .bind(state)
-        .bind(error)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -527,7 +462,7 @@ impl Store {
     pub async fn due_outbound_mail(&self, now: i64, limit: i64) -> Result<Vec<OutboundRow>> {
         let rows = sqlx::query(
             "SELECT tenant_id, id, case_id, body_text, delivery_state, delivery_attempts, \
-             mail_message_id, author_user_id FROM messages \
+             mail_message_id, author_user_id, author_kind FROM messages \
              WHERE delivery_state IN ('queued', 'deferred', 'sending') AND route = 'email' \
              AND visibility = 'public' AND (next_attempt_at IS NULL OR next_attempt_at <= $1) \
              ORDER BY id LIMIT $2",
@@ -547,6 +482,7 @@ impl Store {
                     delivery_attempts: r.try_get("delivery_attempts")?,
                     mail_message_id: r.try_get("mail_message_id")?,
                     author_user_id: r.try_get("author_user_id")?,
+                    author_kind: r.try_get("author_kind")?,
                 })
             })
             .collect()
@@ -595,6 +531,57 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The newest message we sent (staff or automatic, public) with any of these
+    /// Message-IDs: (message id, case id). For matching a bounce to what bounced.
+    pub async fn outbound_by_mail_ids(
+        &self,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Option<(i64, i64)>> {
+        let ids: Vec<&String> = ids.iter().take(MAX_THREAD_IDS).collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id, case_id FROM messages WHERE tenant_id = $1 AND author_kind <> 'customer' \
+             AND visibility = 'public' AND mail_message_id IN ({}) ORDER BY id DESC LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        let row = q.fetch_optional(&self.pool).await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("case_id")?)))
+            .transpose()
+    }
+
+    /// Claims the right to send an automatic answer to `address` now: `true` (and recorded)
+    /// when none went to it within `window_ms`, `false` otherwise. One conditional upsert, so
+    /// two nodes cannot both claim it.
+    pub async fn claim_auto_reply(
+        &self,
+        tenant: TenantId,
+        address: &str,
+        now: i64,
+        window_ms: i64,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "INSERT INTO mail_auto_replies (tenant_id, address, last_sent_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, address) DO UPDATE SET last_sent_at = excluded.last_sent_at \
+             WHERE mail_auto_replies.last_sent_at <= $4",
+        )
+        .bind(tenant.0)
+        .bind(address.trim().to_lowercase())
+        .bind(now)
+        .bind(now - window_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
     }
 
     /// A tenant's mail token key, created once (the first writer wins, so every node shares

@@ -2,6 +2,9 @@
 //! webhook, taken in by the same pipeline as `concierge mail ingest`. The raw bytes are
 //! committed before anything else; 200 means committed (stored, duplicate, ignored or
 //! quarantined: see `state`), 503 means retry later. Admin and manager tokens only.
+//!
+//! `GET`/`PUT /api/v1/mail/acknowledgement`: the tenant's automatic acknowledgement of cases
+//! opened by email (on/off, text, loop-guard window); managers and admins (like rules).
 
 use crate::auth::{ApiStaff, require};
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
@@ -10,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use concierge_app::mail::{IngestError, IngestOutcome};
+use concierge_app::mail::{AckSettings, IngestError, IngestOutcome};
 use concierge_domain::Permission;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -109,4 +112,57 @@ pub async fn inbound(
             Err(ApiError::unavailable())
         }
     }
+}
+
+/// The automatic acknowledgement of a case opened by email.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckSettingsBody {
+    /// Send one acknowledgement when a mail opens a new case (never to automatic mail).
+    pub enabled: bool,
+    /// The text, a personalisation template (e.g. `{{customer.first_name | "there"}}`); the
+    /// subject is the case's, with its `[#number]` token.
+    pub body: String,
+    /// At most one automatic answer per sender address within this many minutes (1-10080).
+    pub window_minutes: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/mail/acknowledgement", tag = "mail",
+    responses((status = 200, body = AckSettingsBody), (status = 403, body = ErrorBody)))]
+pub async fn get_acknowledgement(
+    State(s): State<AppState>,
+    ApiStaff(user): ApiStaff,
+) -> Result<ApiJson<AckSettingsBody>, ApiError> {
+    require(&user, Permission::ManageRules)?;
+    let a = s.app.mail_ack_settings(user.tenant_id).await?;
+    Ok(ApiJson(AckSettingsBody {
+        enabled: a.enabled,
+        body: a.body,
+        window_minutes: a.window_minutes,
+    }))
+}
+
+#[utoipa::path(put, path = "/api/v1/mail/acknowledgement", tag = "mail",
+    request_body = AckSettingsBody,
+    responses((status = 200, body = AckSettingsBody), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn put_acknowledgement(
+    State(s): State<AppState>,
+    ApiStaff(user): ApiStaff,
+    ApiJson(b): ApiJson<AckSettingsBody>,
+) -> Result<ApiJson<AckSettingsBody>, ApiError> {
+    require(&user, Permission::ManageRules)?;
+    let settings = AckSettings {
+        enabled: b.enabled,
+        body: b.body,
+        window_minutes: b.window_minutes,
+    };
+    s.app
+        .set_mail_ack_settings(user.tenant_id, &settings)
+        .await?;
+    Ok(ApiJson(AckSettingsBody {
+        enabled: settings.enabled,
+        body: settings.body,
+        window_minutes: settings.window_minutes,
+    }))
 }

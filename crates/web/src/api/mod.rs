@@ -115,6 +115,10 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::delete_rule))
         .routes(routes!(cases::list_templates, cases::create_template))
         .routes(routes!(mail::inbound))
+        .routes(routes!(
+            mail::get_acknowledgement,
+            mail::put_acknowledgement
+        ))
         .split_for_parts();
     let mut doc = doc;
     describe_responses(&mut doc);

@@ -85,3 +85,57 @@ async fn inbound_mail_becomes_a_case_and_a_reply_threads_onto_it() {
     assert_eq!(s, StatusCode::OK, "{o}");
     assert_ne!(o["case_id"].as_i64(), Some(case_id), "{o}");
 }
+
+#[tokio::test]
+async fn the_acknowledgement_is_switched_on_over_the_api_and_answers_a_new_mail_once() {
+    let t = spawn_app().await;
+    let tenant = t.default_tenant().await;
+    let manager = t
+        .user_with_token(tenant, "m@shop.example", Role::Manager)
+        .await;
+    let agent = t
+        .user_with_token(tenant, "a@shop.example", Role::Agent)
+        .await;
+    let api = Api::new(&t, manager.clone());
+    let (s, v) = api.get("/api/v1/mail/acknowledgement").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["enabled"], false, "off by default");
+    let put = |body: Value| {
+        api.send(
+            reqwest::Method::PUT,
+            "/api/v1/mail/acknowledgement",
+            Some(body),
+        )
+    };
+    let (s, v) = put(serde_json::json!({"enabled": true,
+        "body": "Hi {{customer.nickname}}", "window_minutes": 60}))
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(message(&v).contains("customer.nickname"), "{v}");
+    let (s, v) = put(serde_json::json!({"enabled": true,
+        "body": "Hello {{customer.first_name | \"there\"}}, we got it.", "window_minutes": 30}))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = Api::new(&t, agent)
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/mail/acknowledgement",
+            Some(serde_json::json!({"enabled": false, "body": "x", "window_minutes": 5})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, v) = post_mail(&t, &manager, FIRST, "message/rfc822").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let case_id = v["case_id"].as_i64().unwrap();
+    let (_, case) = api.get(&format!("/api/v1/cases/{case_id}")).await;
+    let acks: Vec<&Value> = case["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["author_kind"] == "system")
+        .collect();
+    assert_eq!(acks.len(), 1, "{case}");
+    assert!(acks[0]["body_text"].as_str().unwrap().contains("we got it"));
+    assert_eq!(acks[0]["delivery_state"], "queued");
+}
