@@ -10,6 +10,7 @@ pub mod customer;
 pub mod followup;
 pub mod identity;
 pub mod ids;
+pub mod import;
 pub mod locale;
 pub mod personalize;
 pub mod rules;
