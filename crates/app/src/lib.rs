@@ -16,6 +16,7 @@ pub mod demo;
 pub mod followups;
 pub mod generate;
 pub mod identity;
+pub mod import;
 pub mod jobs;
 pub mod mail;
 pub mod search;

@@ -347,6 +347,26 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 500)]
         samples: usize,
     },
+    /// Time the orders CSV import: generate a file, import it (rows/s) next to a bare bulk
+    /// insert of the same rows into the same engine, import it again (all unchanged), then
+    /// read profiles with their first timeline page (p50/p99). Writes into two new
+    /// workspaces named bench-import-* and bench-bare-*.
+    Import {
+        /// Customers to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: u64,
+        /// Order lines to generate (at most; the file ends at an order boundary).
+        #[arg(long, default_value_t = 10_000_000)]
+        lines: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Profile reads to time.
+        #[arg(long, default_value_t = 2000)]
+        samples: usize,
+        /// Keep the generated CSV at this path.
+        #[arg(long)]
+        keep_csv: Option<PathBuf>,
+    },
     /// Time search: rebuilding the index, then English and Chinese/Korean queries.
     Search {
         /// Cases to generate in an empty workspace (5 messages each).
@@ -378,6 +398,22 @@ pub async fn bench(g: Global, target: BenchTarget) -> anyhow::Result<()> {
             seed,
             samples,
         } => return crate::bench::search(&g, cases, seed, samples).await,
+        BenchTarget::Import {
+            customers,
+            lines,
+            seed,
+            samples,
+            keep_csv,
+        } => {
+            let b = crate::bench::ImportBench {
+                customers,
+                lines,
+                seed,
+                samples,
+                keep_csv,
+            };
+            return crate::bench::import(&g, &b).await;
+        }
     };
     let unit = unit(&time_unit)?;
     let n = usize::try_from(customers).context("--customers is too large")?;

@@ -1,6 +1,7 @@
-//! `concierge bench cases` and `concierge bench search`: time the case work and search on a
-//! workspace's database, generating cases and messages first when it has none. Figures are
-//! printed as percentiles; nothing here asserts a speed (that is for people to read).
+//! `concierge bench cases`, `concierge bench search` and `concierge bench import`: time the
+//! case work, search and the orders CSV import on a workspace's database, generating data
+//! first. Figures are printed as rates and percentiles; nothing here asserts a speed (that is
+//! for people to read).
 
 use crate::Global;
 use anyhow::{Context, anyhow};
@@ -225,4 +226,465 @@ pub async fn search(g: &Global, cases: u64, seed: u64, samples: usize) -> anyhow
     }
     app.store.close().await;
     Ok(())
+}
+
+/// Sizes and options of `concierge bench import`.
+#[derive(Debug, Clone)]
+pub struct ImportBench {
+    pub customers: u64,
+    pub lines: u64,
+    pub seed: u64,
+    pub samples: usize,
+    /// Keep the generated CSV at this path instead of deleting it.
+    pub keep_csv: Option<std::path::PathBuf>,
+}
+
+/// Writes the generated orders of `g` as an orders CSV, stopping at the first order boundary
+/// at or after `max_lines` lines. Answers the lines written.
+fn write_orders_csv(
+    g: &concierge_gen::Generator,
+    path: &std::path::Path,
+    max_lines: u64,
+) -> anyhow::Result<u64> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+    w.write_record([
+        "order_id",
+        "customer_id",
+        "ordered_at",
+        "sku",
+        "quantity",
+        "unit_price",
+        "currency",
+        "status",
+        "product_name",
+        "customer_email",
+        "customer_name",
+    ])?;
+    let products = g.products();
+    let total = g.customer_count();
+    let mut written = 0u64;
+    let mut start = 0;
+    'outer: while start < total {
+        let end = (start + 1_000).min(total);
+        let custs: Vec<_> = g.customers_range(start..end).collect();
+        for o in g.orders_range(start..end) {
+            let Some(c) = custs.get((o.customer_index - start) as usize) else {
+                continue;
+            };
+            let at = jiff::Timestamp::from_millisecond(o.ordered_at)
+                .map_err(|e| anyhow!("generated time: {e}"))?
+                .to_string();
+            let digits = o.currency.minor_digits();
+            for l in &o.lines {
+                let Some(p) = products.get(l.product_index as usize) else {
+                    continue;
+                };
+                let price = if digits == 0 {
+                    l.unit_price_minor.to_string()
+                } else {
+                    let m = 10i64.pow(digits);
+                    format!(
+                        "{}.{:0width$}",
+                        l.unit_price_minor / m,
+                        l.unit_price_minor % m,
+                        width = digits as usize
+                    )
+                };
+                w.write_record([
+                    o.order_no.as_str(),
+                    c.external_id.as_str(),
+                    at.as_str(),
+                    p.sku.as_str(),
+                    &l.quantity.to_string(),
+                    &price,
+                    o.currency.code(),
+                    o.status.as_str(),
+                    p.name.en.as_str(),
+                    c.email.as_deref().unwrap_or(""),
+                    c.name.full.as_str(),
+                ])?;
+                written += 1;
+            }
+            if written >= max_lines {
+                break 'outer;
+            }
+        }
+        start = end;
+    }
+    w.flush()?;
+    Ok(written)
+}
+
+/// The bare bulk insert the import is compared with: the same customers (those with an
+/// order in the file), products, orders and lines, written with multi-row INSERTs in
+/// transactions of 1,000 customers' orders, without any lookups. Answers (rows, seconds of
+/// database work).
+async fn bare_insert(
+    app: &App,
+    tenant: TenantId,
+    g: &concierge_gen::Generator,
+    max_lines: u64,
+) -> anyhow::Result<(u64, f64)> {
+    use concierge_store::bulk::{Val, id_and_key, insert_rows};
+    use std::collections::HashMap;
+    let now = app.now();
+    let mut busy = 0.0;
+    let t = Instant::now();
+    let mut tx = app.store.begin().await?;
+    let rows: Vec<Vec<Val>> = g
+        .products()
+        .iter()
+        .map(|p| {
+            vec![
+                tenant.0.into(),
+                p.sku.clone().into(),
+                p.name.en.clone().into(),
+                p.prices.first().map(|pr| pr.amount_minor).unwrap_or(0).into(),
+                p.prices
+                    .first()
+                    .map(|pr| pr.currency.code())
+                    .unwrap_or("USD")
+                    .into(),
+            ]
+        })
+        .collect();
+    let ret = insert_rows(
+        &mut tx,
+        "products",
+        &["tenant_id", "sku", "name", "price_minor", "currency"],
+        &rows,
+        Some("id, sku"),
+    )
+    .await?;
+    tx.commit().await?;
+    busy += t.elapsed().as_secs_f64();
+    let mut by_sku = HashMap::new();
+    for r in &ret {
+        let (id, sku) = id_and_key(r)?;
+        by_sku.insert(sku, id);
+    }
+    let product_ids: Vec<i64> = g
+        .products()
+        .iter()
+        .map(|p| by_sku.get(&p.sku).copied().unwrap_or(0))
+        .collect();
+    let total = g.customer_count();
+    let mut written = 0u64;
+    let mut start = 0;
+    while start < total && written < max_lines {
+        let end = (start + 1_000).min(total);
+        let custs: Vec<_> = g.customers_range(start..end).collect();
+        let mut orders = Vec::new();
+        for o in g.orders_range(start..end) {
+            if written >= max_lines {
+                break;
+            }
+            written += o.lines.len() as u64;
+            orders.push(o);
+        }
+        let mut with_orders: Vec<bool> = vec![false; custs.len()];
+        for o in &orders {
+            if let Some(f) = with_orders.get_mut((o.customer_index - start) as usize) {
+                *f = true;
+            }
+        }
+        let buyers: Vec<_> = custs
+            .iter()
+            .zip(&with_orders)
+            .filter(|(_, f)| **f)
+            .map(|(c, _)| c)
+            .collect();
+        let crow: Vec<Vec<Val>> = buyers
+            .iter()
+            .map(|c| {
+                vec![
+                    tenant.0.into(),
+                    c.external_id.clone().into(),
+                    concierge_domain::customer::name_key(&c.name.full).into(),
+                    c.name.full.clone().into(),
+                    now.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        let t = Instant::now();
+        let mut tx = app.store.begin().await?;
+        let ret = insert_rows(
+            &mut tx,
+            "customers",
+            &[
+                "tenant_id",
+                "external_id",
+                "sort_name",
+                "display_name",
+                "created_at",
+                "updated_at",
+            ],
+            &crow,
+            Some("id, external_id"),
+        )
+        .await?;
+        busy += t.elapsed().as_secs_f64();
+        let mut cid: HashMap<String, i64> = HashMap::new();
+        for r in &ret {
+            let (id, k) = id_and_key(r)?;
+            cid.insert(k, id);
+        }
+        let contacts: Vec<Vec<Val>> = buyers
+            .iter()
+            .filter_map(|c| {
+                let e = c.email.clone()?;
+                Some(vec![
+                    tenant.0.into(),
+                    cid.get(&c.external_id).copied().unwrap_or(0).into(),
+                    "email".into(),
+                    e.clone().into(),
+                    e.to_lowercase().into(),
+                    true.into(),
+                    false.into(),
+                    now.into(),
+                ])
+            })
+            .collect();
+        let orow: Vec<Vec<Val>> = orders
+            .iter()
+            .map(|o| {
+                let c = custs
+                    .get((o.customer_index - start) as usize)
+                    .and_then(|c| cid.get(&c.external_id))
+                    .copied()
+                    .unwrap_or(0);
+                vec![
+                    tenant.0.into(),
+                    o.order_no.clone().into(),
+                    c.into(),
+                    o.ordered_at.into(),
+                    o.status.as_str().into(),
+                    o.currency.code().into(),
+                    o.total_minor.into(),
+                ]
+            })
+            .collect();
+        let t = Instant::now();
+        insert_rows(
+            &mut tx,
+            "customer_contacts",
+            &[
+                "tenant_id",
+                "customer_id",
+                "kind",
+                "value",
+                "normalized",
+                "is_primary",
+                "verified",
+                "created_at",
+            ],
+            &contacts,
+            None,
+        )
+        .await?;
+        let ret = insert_rows(
+            &mut tx,
+            "orders",
+            &[
+                "tenant_id",
+                "external_id",
+                "customer_id",
+                "ordered_at",
+                "status",
+                "currency",
+                "total_minor",
+            ],
+            &orow,
+            Some("id, external_id"),
+        )
+        .await?;
+        busy += t.elapsed().as_secs_f64();
+        let mut oid: HashMap<String, i64> = HashMap::new();
+        for r in &ret {
+            let (id, k) = id_and_key(r)?;
+            oid.insert(k, id);
+        }
+        let mut lrows = Vec::new();
+        for (o, row) in orders.iter().zip(&orow) {
+            let order_id = oid.get(&o.order_no).copied().unwrap_or(0);
+            let customer = row.get(2).cloned().unwrap_or(Val::Int(0));
+            for l in &o.lines {
+                lrows.push(vec![
+                    tenant.0.into(),
+                    order_id.into(),
+                    customer.clone(),
+                    product_ids
+                        .get(l.product_index as usize)
+                        .copied()
+                        .unwrap_or(0)
+                        .into(),
+                    f64::from(l.quantity).into(),
+                    l.unit_price_minor.into(),
+                    (l.unit_price_minor * i64::from(l.quantity)).into(),
+                    o.ordered_at.into(),
+                ]);
+            }
+        }
+        let t = Instant::now();
+        insert_rows(
+            &mut tx,
+            "order_lines",
+            &[
+                "tenant_id",
+                "order_id",
+                "customer_id",
+                "product_id",
+                "quantity",
+                "unit_price_minor",
+                "amount_minor",
+                "ordered_at",
+            ],
+            &lrows,
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        busy += t.elapsed().as_secs_f64();
+        start = end;
+    }
+    Ok((written, busy))
+}
+
+/// `concierge bench import`.
+pub async fn import(g: &Global, b: &ImportBench) -> anyhow::Result<()> {
+    use concierge_app::import::{ImportInput, ImportOptions};
+    let (app, _) = crate::analytics::open_workspace(g).await?;
+    let stamp = app.now();
+    let t_import = app
+        .store
+        .ensure_tenant(&format!("bench-import-{stamp}"), "bench import", stamp)
+        .await?
+        .id;
+    let t_bare = app
+        .store
+        .ensure_tenant(&format!("bench-bare-{stamp}"), "bench bare insert", stamp)
+        .await?
+        .id;
+    let mut spec = concierge_gen::GenSpec::default().with_seed(b.seed);
+    spec.customers = b.customers.max(1);
+    spec.cases = 0;
+    spec.orders_per_customer =
+        (b.lines as f64 / spec.customers as f64 / spec.lines_per_order).max(0.1);
+    spec.end_ms = stamp;
+    spec.start_ms = stamp - 730 * concierge_gen::DAY_MS;
+    let gen_ = concierge_gen::Generator::new(spec).map_err(|e| anyhow!("{e}"))?;
+    let path = b
+        .keep_csv
+        .clone()
+        .unwrap_or_else(|| app.config.storage.data_dir.join(format!("bench-import-{stamp}.csv")));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    println!(
+        "import bench ({:?}), {} customers, up to {} order lines:",
+        app.store.backend(),
+        b.customers,
+        b.lines
+    );
+    let t = Instant::now();
+    let lines = write_orders_csv(&gen_, &path, b.lines)?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "  generated CSV                {lines} lines, {:.1} MiB in {:.1} s",
+        size as f64 / 1_048_576.0,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let report = app
+        .import_orders(
+            t_import,
+            ImportInput::File(&path),
+            &ImportOptions::default(),
+            &|_, _, _| {},
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let import_s = t.elapsed().as_secs_f64();
+    if !report.rejected.is_empty() {
+        bail_rejected(&report)?;
+    }
+    let import_rate = lines as f64 / import_s.max(1e-9);
+    println!(
+        "  import (check + write)       {import_rate:>10.0} rows/s  ({lines} rows, {} orders, {} customers in {import_s:.1} s)",
+        report.imported, report.customers_created
+    );
+    let (bare_rows, bare_s) = bare_insert(&app, t_bare, &gen_, b.lines).await?;
+    let bare_rate = bare_rows as f64 / bare_s.max(1e-9);
+    println!(
+        "  bare bulk insert             {bare_rate:>10.0} rows/s  ({bare_rows} rows in {bare_s:.1} s of database work)"
+    );
+    println!(
+        "  import / bare                {:>9.0} %   (goal: at least 50 %)",
+        100.0 * import_rate / bare_rate.max(1e-9)
+    );
+    // Re-import: everything unchanged.
+    let t = Instant::now();
+    let again = app
+        .import_orders(
+            t_import,
+            ImportInput::File(&path),
+            &ImportOptions::default(),
+            &|_, _, _| {},
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    println!(
+        "  re-import (all unchanged)    {:>10.0} rows/s  ({} unchanged, {} imported, {} updated)",
+        lines as f64 / t.elapsed().as_secs_f64().max(1e-9),
+        again.unchanged,
+        again.imported,
+        again.updated
+    );
+    if b.keep_csv.is_none() {
+        let _ = std::fs::remove_file(&path);
+    }
+    // Reading a profile with its first timeline page.
+    let Some((lo, hi)) = app.store.customer_id_range(t_import).await? else {
+        println!("  (no customers imported: no profile reads)");
+        return Ok(());
+    };
+    let mut rng = Lcg(b.seed);
+    let ids: Vec<i64> = (0..b.samples)
+        .map(|_| lo + rng.next((hi - lo + 1) as u64) as i64)
+        .collect();
+    let reads = timed(b.samples, |i| {
+        let app = app.clone();
+        let id = concierge_domain::CustomerId(ids[i]);
+        async move {
+            let p = app.customer_profile(t_import, id).await;
+            let tl = app.customer_timeline(t_import, id, None, None, Some(50)).await;
+            match (p, tl) {
+                (Ok(_), Ok(_)) | (Err(concierge_app::customers::CustomerError::NotFound), _) => {
+                    Ok(())
+                }
+                (Err(e), _) | (_, Err(e)) => Err(anyhow!("{e}")),
+            }
+        }
+    })
+    .await?;
+    reads.line("profile + timeline page");
+    println!("  (goal: p99 under 5 ms on SQLite at 1,000,000 customers / 10,000,000 lines)");
+    if let Some(m) = peak_rss_mib() {
+        println!("  peak RSS                     {m:.0} MiB");
+    }
+    app.store.close().await;
+    Ok(())
+}
+
+fn bail_rejected(r: &concierge_app::import::ImportReport) -> anyhow::Result<()> {
+    for x in r.rejected.iter().take(5) {
+        eprintln!("line {}: {}", x.line, x.reason);
+    }
+    Err(anyhow!(
+        "the generated file had {} rejected rows; the benchmark needs a clean file",
+        r.rejected.len()
+    ))
 }

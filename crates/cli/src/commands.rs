@@ -231,6 +231,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Analytics { action } => crate::analytics::run(g, action).await,
+        // Exit codes (0 / 65 / 66) are decided by the import module.
+        Command::Import { what } => match crate::import::run(&g, what).await? {
+            0 => Ok(()),
+            code => std::process::exit(i32::from(code)),
+        },
         Command::Bench { target } => crate::analytics::bench(g, target).await,
         Command::Gen(args) => {
             let cfg = load_config(&g, None, None)?;

@@ -4,6 +4,7 @@
 mod analytics;
 mod bench;
 mod commands;
+mod import;
 mod mail;
 
 use clap::{Args, Parser, Subcommand};
@@ -80,6 +81,11 @@ pub enum Command {
     Analytics {
         #[command(subcommand)]
         action: analytics::AnalyticsAction,
+    },
+    /// Import orders or customers from a CSV file (progress bar, every bad row reported).
+    Import {
+        #[command(subcommand)]
+        what: import::ImportWhat,
     },
     /// Time parts of the system on generated data.
     Bench {

@@ -1112,11 +1112,9 @@ impl KeyScan {
         }
     }
 
-    /// When `key` is repeated: the line it first appeared on.
+    /// When `key` is repeated: the line of its first repetition.
     pub fn repeated(&self, key: u64) -> Option<u64> {
-        self.repeated
-            .contains_key(&key)
-            .then(|| self.first_line.get(&key).copied().unwrap_or(0))
+        self.repeated.get(&key).copied()
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod analytics;
 pub mod bulk;
 pub mod cases;
+pub mod imports;
 mod error;
 pub mod followups;
 pub mod identity;

@@ -6,6 +6,7 @@ pub mod cases;
 mod customer_memory;
 mod customers;
 mod identity;
+mod imports;
 mod mail;
 mod people;
 mod search;
@@ -119,6 +120,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             mail::get_acknowledgement,
             mail::put_acknowledgement
         ))
+        .routes(routes!(imports::import_orders))
+        .routes(routes!(imports::import_customers))
         .split_for_parts();
     let mut doc = doc;
     describe_responses(&mut doc);
