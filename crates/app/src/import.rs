@@ -506,7 +506,11 @@ impl App {
             .audit(
                 tenant,
                 &AuditEntry {
-                    actor_kind: if opts.actor.is_some() { "user" } else { "system" },
+                    actor_kind: if opts.actor.is_some() {
+                        "user"
+                    } else {
+                        "system"
+                    },
                     actor_id: opts.actor,
                     action,
                     subject_kind: "import",

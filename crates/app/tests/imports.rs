@@ -16,7 +16,11 @@ async fn app(db: &TestDb) -> App {
 }
 
 async fn tenant(app: &App, slug: &str) -> TenantId {
-    app.store.ensure_tenant(slug, slug, app.now()).await.unwrap().id
+    app.store
+        .ensure_tenant(slug, slug, app.now())
+        .await
+        .unwrap()
+        .id
 }
 
 async fn orders(app: &App, t: TenantId, csv: &str) -> Result<ImportReport, ImportError> {
@@ -108,7 +112,12 @@ async fn the_same_file_twice_gives_the_same_state() {
     let first = orders(&app, t, GOOD).await.unwrap();
     assert!(first.rejected.is_empty(), "{:?}", first.rejected);
     assert_eq!(
-        (first.rows, first.imported, first.unchanged, first.lines_written),
+        (
+            first.rows,
+            first.imported,
+            first.unchanged,
+            first.lines_written
+        ),
         (4, 3, 0, 4)
     );
     assert_eq!((first.customers_created, first.products_created), (2, 2));
@@ -201,10 +210,7 @@ async fn bad_rows_are_reported_and_only_whole_good_orders_land() {
          G-2,C-6,2026-01-08,TEA,3,3.00\n\
          B-4,C-7,2026-01-08,TEA,1,-3.00\n",
     );
-    csv.push_str(&format!(
-        "B-5,C-8,2026-01-08,{},1,1.00\n",
-        "S".repeat(5000)
-    ));
+    csv.push_str(&format!("B-5,C-8,2026-01-08,{},1,1.00\n", "S".repeat(5000)));
     let r = orders(&app, t, &csv).await.unwrap();
     let lines: Vec<u64> = r.rejected.iter().map(|x| x.line).collect();
     assert_eq!(lines, vec![4, 5, 6, 7, 8, 10, 11], "{:?}", r.rejected);
@@ -223,9 +229,15 @@ async fn bad_rows_are_reported_and_only_whole_good_orders_land() {
     assert!(reason(8).contains("customer_id 'C-5' differs from 'C-4'"));
     assert!(reason(10).contains("must not be negative"));
     assert!(reason(11).contains("sku is 5000 bytes long"));
-    assert_eq!((r.imported, r.lines_written, r.customers_created), (2, 3, 2));
+    assert_eq!(
+        (r.imported, r.lines_written, r.customers_created),
+        (2, 3, 2)
+    );
     let s = state(&app, t).await;
-    assert!(s.contains(&("orders", 2)) && s.contains(&("order_lines", 3)), "{s:?}");
+    assert!(
+        s.contains(&("orders", 2)) && s.contains(&("order_lines", 3)),
+        "{s:?}"
+    );
     assert!(s.contains(&("customers", 2)), "{s:?}");
 
     // Importing the fixed orders later adds them; what was there is unchanged.
@@ -246,12 +258,19 @@ async fn unusable_files_change_nothing() {
     orders(&app, t, GOOD).await.unwrap();
     let before = state(&app, t).await;
 
-    let e = orders(&app, t, "order_id,customer,ordered_at,sku,qty,unit_price,colour\n1,2\n")
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = orders(
+        &app,
+        t,
+        "order_id,customer,ordered_at,sku,qty,unit_price,colour\n1,2\n",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("missing column(s) customer_id, quantity"), "{e}");
-    assert!(e.contains("unknown column(s) 'customer', 'qty', 'colour'"), "{e}");
+    assert!(
+        e.contains("unknown column(s) 'customer', 'qty', 'colour'"),
+        "{e}"
+    );
 
     let mut utf16 = vec![0xFF, 0xFE];
     for u in GOOD.encode_utf16() {
@@ -270,7 +289,8 @@ async fn unusable_files_change_nothing() {
     assert!(e.to_string().contains("UTF-16"), "{e}");
 
     // GBK-encoded names: each row is reported, nothing half-imported.
-    let mut gbk = b"order_id,customer_id,ordered_at,sku,quantity,unit_price,customer_name\n".to_vec();
+    let mut gbk =
+        b"order_id,customer_id,ordered_at,sku,quantity,unit_price,customer_name\n".to_vec();
     gbk.extend_from_slice(b"N-1,C-9,2026-01-05,RICE,1,10.00,\xcd\xf5\xb7\xbc\n");
     let r = app
         .import_orders(
@@ -283,7 +303,11 @@ async fn unusable_files_change_nothing() {
         .unwrap();
     assert_eq!(r.rejected.len(), 1);
     assert_eq!(r.rejected[0].line, 2);
-    assert!(r.rejected[0].reason.contains("not UTF-8"), "{:?}", r.rejected);
+    assert!(
+        r.rejected[0].reason.contains("not UTF-8"),
+        "{:?}",
+        r.rejected
+    );
 
     assert!(orders(&app, t, "").await.is_err());
     let e = app
@@ -366,10 +390,22 @@ async fn customers_import_creates_updates_and_repeats_nothing() {
     assert_eq!((r.imported, r.updated, r.unchanged), (2, 0, 0));
     let lines: Vec<u64> = r.rejected.iter().map(|x| x.line).collect();
     assert_eq!(lines, vec![4, 5, 6], "{:?}", r.rejected);
-    assert!(r.rejected[0].reason.contains("repeated"), "{:?}", r.rejected);
+    assert!(
+        r.rejected[0].reason.contains("repeated"),
+        "{:?}",
+        r.rejected
+    );
     assert!(r.rejected[1].reason.contains("email"), "{:?}", r.rejected);
-    assert!(r.rejected[1].reason.contains("birthday"), "{:?}", r.rejected);
-    assert!(r.rejected[1].reason.contains("Mars/Base"), "{:?}", r.rejected);
+    assert!(
+        r.rejected[1].reason.contains("birthday"),
+        "{:?}",
+        r.rejected
+    );
+    assert!(
+        r.rejected[1].reason.contains("Mars/Base"),
+        "{:?}",
+        r.rejected
+    );
     let c1 = customer_id(&app, t, "C-1").await;
     let p = app.customer_profile(t, c1).await.unwrap();
     assert_eq!(p.birthday.as_deref(), Some("1980-02-29"));
@@ -395,7 +431,11 @@ async fn customers_import_creates_updates_and_repeats_nothing() {
         emails,
         vec![("fang@example.com", true), ("wang@example.com", false)]
     );
-    assert_eq!(p.birthday.as_deref(), Some("1980-02-29"), "empty fields keep values");
+    assert_eq!(
+        p.birthday.as_deref(),
+        Some("1980-02-29"),
+        "empty fields keep values"
+    );
     let page = app
         .customer_timeline(t, c1, Some("profile"), None, Some(50))
         .await

@@ -246,8 +246,8 @@ fn write_orders_csv(
     path: &std::path::Path,
     max_lines: u64,
 ) -> anyhow::Result<u64> {
-    let file = std::fs::File::create(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
     w.write_record([
         "order_id",
@@ -341,7 +341,11 @@ async fn bare_insert(
                 tenant.0.into(),
                 p.sku.clone().into(),
                 p.name.en.clone().into(),
-                p.prices.first().map(|pr| pr.amount_minor).unwrap_or(0).into(),
+                p.prices
+                    .first()
+                    .map(|pr| pr.amount_minor)
+                    .unwrap_or(0)
+                    .into(),
                 p.prices
                     .first()
                     .map(|pr| pr.currency.code())
@@ -576,10 +580,12 @@ pub async fn import(g: &Global, b: &ImportBench) -> anyhow::Result<()> {
     spec.end_ms = stamp;
     spec.start_ms = stamp - 730 * concierge_gen::DAY_MS;
     let gen_ = concierge_gen::Generator::new(spec).map_err(|e| anyhow!("{e}"))?;
-    let path = b
-        .keep_csv
-        .clone()
-        .unwrap_or_else(|| app.config.storage.data_dir.join(format!("bench-import-{stamp}.csv")));
+    let path = b.keep_csv.clone().unwrap_or_else(|| {
+        app.config
+            .storage
+            .data_dir
+            .join(format!("bench-import-{stamp}.csv"))
+    });
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).ok();
     }
@@ -660,7 +666,9 @@ pub async fn import(g: &Global, b: &ImportBench) -> anyhow::Result<()> {
         let id = concierge_domain::CustomerId(ids[i]);
         async move {
             let p = app.customer_profile(t_import, id).await;
-            let tl = app.customer_timeline(t_import, id, None, None, Some(50)).await;
+            let tl = app
+                .customer_timeline(t_import, id, None, None, Some(50))
+                .await;
             match (p, tl) {
                 (Ok(_), Ok(_)) | (Err(concierge_app::customers::CustomerError::NotFound), _) => {
                     Ok(())

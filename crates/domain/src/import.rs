@@ -1176,11 +1176,23 @@ mod tests {
         assert!(parse_time("2026-02-30", NOW).is_err());
         assert!(parse_time("2026-01-01 25:00", NOW).is_err());
         assert!(parse_time("1969-12-31", NOW).unwrap_err().contains("1970"));
-        assert!(parse_time("2099-01-01", NOW).unwrap_err().contains("future"));
+        assert!(
+            parse_time("2099-01-01", NOW)
+                .unwrap_err()
+                .contains("future")
+        );
         assert_eq!(parse_quantity("quantity", "2"), Ok(2.0));
         assert_eq!(parse_quantity("quantity", "0.5"), Ok(0.5));
-        assert!(parse_quantity("quantity", "-1").unwrap_err().contains("above zero"));
-        assert!(parse_quantity("quantity", "0").unwrap_err().contains("above zero"));
+        assert!(
+            parse_quantity("quantity", "-1")
+                .unwrap_err()
+                .contains("above zero")
+        );
+        assert!(
+            parse_quantity("quantity", "0")
+                .unwrap_err()
+                .contains("above zero")
+        );
         assert!(parse_quantity("quantity", "1e3").is_err());
         assert!(parse_quantity("quantity", "NaN").is_err());
         assert!(parse_quantity("quantity", "1.2.3").is_err());
@@ -1192,7 +1204,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("missing column(s) customer_id, unit_price"), "{e}");
+        assert!(
+            e.contains("missing column(s) customer_id, unit_price"),
+            "{e}"
+        );
         assert!(e.contains("unknown column(s) 'customer'"), "{e}");
         assert!(e.contains("repeated column(s) quantity"), "{e}");
         // Names are case-insensitive, in any order, with a UTF-8 BOM.
@@ -1277,7 +1292,10 @@ mod tests {
         }
         let lines: Vec<u64> = bad.iter().map(|b| b.0).collect();
         assert_eq!(lines, vec![5, 7, 8, 9], "{bad:?}");
-        assert!(bad[0].1.contains("customer_id 'c3' differs from 'c2'"), "{bad:?}");
+        assert!(
+            bad[0].1.contains("customer_id 'c3' differs from 'c2'"),
+            "{bad:?}"
+        );
         assert!(bad[1].1.contains("started at line 2"), "{bad:?}");
         assert!(bad[2].1.contains("quantity"), "{bad:?}");
         assert!(bad[3].1.contains("product_name"), "{bad:?}");
@@ -1308,7 +1326,10 @@ mod tests {
         assert_eq!(c.phone.as_ref().unwrap().1, "+821012345678");
         assert_eq!(c.tags, vec!["vip", "rice"]);
         let e = out[1].0.as_ref().unwrap_err();
-        assert!(e.contains("email") && e.contains("birthday") && e.contains("channel"), "{e}");
+        assert!(
+            e.contains("email") && e.contains("birthday") && e.contains("channel"),
+            "{e}"
+        );
         assert!(out[2].1.as_ref().unwrap().contains("first on line 2"));
     }
 }

@@ -180,7 +180,8 @@ impl Store {
 
         // Which customers and orders exist.
         let ext: Vec<&str> = customers.iter().map(|c| c.external_id.as_str()).collect();
-        let mut customer_ids = ids_by_key(&mut tx, tenant, "customers", "external_id", &ext).await?;
+        let mut customer_ids =
+            ids_by_key(&mut tx, tenant, "customers", "external_id", &ext).await?;
         let order_keys: Vec<&str> = orders.iter().map(|o| o.external_id.as_str()).collect();
         let stored = self.stored_orders(&mut tx, tenant, &order_keys).await?;
 
@@ -463,8 +464,7 @@ impl Store {
             for r in rows {
                 let oid: i64 = r.try_get(0)?;
                 if let Some(o) = by_id.get(&oid).and_then(|k| out.get_mut(k)) {
-                    o.lines
-                        .push((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+                    o.lines.push((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
                 }
             }
         }
@@ -742,8 +742,14 @@ impl Store {
                     ]);
                 }
             }
-            insert_rows(&mut tx, "customer_contacts", CONTACT_COLUMNS, &contact_rows, None)
-                .await?;
+            insert_rows(
+                &mut tx,
+                "customer_contacts",
+                CONTACT_COLUMNS,
+                &contact_rows,
+                None,
+            )
+            .await?;
             insert_rows(
                 &mut tx,
                 "customer_tags",

@@ -12,10 +12,10 @@
 pub mod analytics;
 pub mod bulk;
 pub mod cases;
-pub mod imports;
 mod error;
 pub mod followups;
 pub mod identity;
+pub mod imports;
 pub mod jobs;
 pub mod mail;
 pub mod memory;

@@ -10,6 +10,7 @@ mod customers;
 mod harness;
 mod http;
 mod identity;
+mod imports;
 mod mail;
 mod search;
 mod tasks;
