@@ -576,7 +576,7 @@ pub async fn import(g: &Global, b: &ImportBench) -> anyhow::Result<()> {
     spec.customers = b.customers.max(1);
     spec.cases = 0;
     spec.orders_per_customer =
-        (b.lines as f64 / spec.customers as f64 / spec.lines_per_order).max(0.1);
+        (1.1 * b.lines as f64 / spec.customers as f64 / spec.lines_per_order).max(0.1);
     spec.end_ms = stamp;
     spec.start_ms = stamp - 730 * concierge_gen::DAY_MS;
     let gen_ = concierge_gen::Generator::new(spec).map_err(|e| anyhow!("{e}"))?;

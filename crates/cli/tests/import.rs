@@ -44,7 +44,11 @@ async fn import_orders_reports_rows_and_exit_codes() {
     // A dry run counts and writes nothing.
     let out = concierge(&db, data.path(), &["import", "orders", p, "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("2 would be imported"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("2 would be imported"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = concierge(&db, data.path(), &["import", "orders", p]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -53,7 +57,10 @@ async fn import_orders_reports_rows_and_exit_codes() {
         s.contains("orders: 2 imported, 0 updated, 0 unchanged; 0 row(s) rejected (of 3 rows)"),
         "{s}"
     );
-    assert!(s.contains("3 order lines written, 2 customers created"), "{s}");
+    assert!(
+        s.contains("3 order lines written, 2 customers created"),
+        "{s}"
+    );
 
     let out = concierge(&db, data.path(), &["import", "orders", p]);
     assert_eq!(out.status.code(), Some(0));
@@ -73,7 +80,11 @@ async fn import_orders_reports_rows_and_exit_codes() {
          B-3,C-3,2026-01-07,RICE,1,10.00\n",
     )
     .unwrap();
-    let out = concierge(&db, data.path(), &["import", "orders", bad.to_str().unwrap()]);
+    let out = concierge(
+        &db,
+        data.path(),
+        &["import", "orders", bad.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.contains("1 imported"), "{s}");
@@ -81,7 +92,10 @@ async fn import_orders_reports_rows_and_exit_codes() {
         s.contains("line 2: order 'B-1': quantity '0' must be above zero"),
         "{s}"
     );
-    assert!(s.contains("line 3: order 'B-2': ordered_at '2026-13-01' is not a date"), "{s}");
+    assert!(
+        s.contains("line 3: order 'B-2': ordered_at '2026-13-01' is not a date"),
+        "{s}"
+    );
 
     // JSON for scripts.
     let out = concierge(
@@ -97,14 +111,22 @@ async fn import_orders_reports_rows_and_exit_codes() {
     // An unusable file: a clear message, exit 65, nothing imported.
     let wrong = data.path().join("wrong.csv");
     std::fs::write(&wrong, "id,customer,date\n1,2,3\n").unwrap();
-    let out = concierge(&db, data.path(), &["import", "orders", wrong.to_str().unwrap()]);
+    let out = concierge(
+        &db,
+        data.path(),
+        &["import", "orders", wrong.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(65));
     let e = text(&out.stderr);
     assert!(e.contains("missing column(s) order_id, customer_id"), "{e}");
     assert!(e.contains("unknown column(s) 'id'"), "{e}");
     let latin1 = data.path().join("latin1.csv");
     std::fs::write(&latin1, b"customer_id,name\nC-1,Jos\xe9\n").unwrap();
-    let out = concierge(&db, data.path(), &["import", "customers", latin1.to_str().unwrap()]);
+    let out = concierge(
+        &db,
+        data.path(),
+        &["import", "customers", latin1.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(65));
     assert!(
         text(&out.stdout).contains("line 2: customer 'C-1': name is not UTF-8 text"),
@@ -118,6 +140,9 @@ async fn import_orders_reports_rows_and_exit_codes() {
     // The help text documents the batches and the columns.
     let out = concierge(&db, data.path(), &["import", "orders", "--help"]);
     let h = text(&out.stdout);
-    assert!(h.contains("order_id,customer_id,ordered_at,sku,quantity,unit_price"), "{h}");
+    assert!(
+        h.contains("order_id,customer_id,ordered_at,sku,quantity,unit_price"),
+        "{h}"
+    );
     assert!(h.contains("transactions of 1,000 orders"), "{h}");
 }
