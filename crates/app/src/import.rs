@@ -194,7 +194,7 @@ impl App {
                 let what = format!("order {}", row.shown(&layout, "order_id"));
                 reject(&mut report.rejected, row.line, &what, why);
             }
-            if report.rows % 4096 == 0 {
+            if report.rows.is_multiple_of(4096) {
                 progress(Stage::Checking, src.bytes_read(), total);
             }
         }
@@ -242,7 +242,7 @@ impl App {
                     });
                 }
             }
-            if n % 4096 == 0 {
+            if n.is_multiple_of(4096) {
                 progress(Stage::Writing, src.bytes_read(), total);
             }
         }
@@ -411,7 +411,7 @@ impl App {
             if let Some(why) = reason {
                 reject(&mut report.rejected, row.line, &what, why);
             }
-            if report.rows % 4096 == 0 {
+            if report.rows.is_multiple_of(4096) {
                 progress(Stage::Checking, src.bytes_read(), total);
             }
         }
@@ -449,7 +449,7 @@ impl App {
                     .await
                     .map_err(|e| interrupted(e, row.line, &report))?;
             }
-            if n % 4096 == 0 {
+            if n.is_multiple_of(4096) {
                 progress(Stage::Writing, src.bytes_read(), total);
             }
         }
