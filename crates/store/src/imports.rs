@@ -87,18 +87,18 @@ fn params(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// Ids by key for the `keys` of `tenant` in `table.column`.
-async fn ids_by_key(
+/// Customer ids by external id; a merged customer answers the customer it was merged into
+/// (its orders live there now).
+async fn customer_ids_by_external(
     tx: &mut Transaction<'static, Any>,
     tenant: TenantId,
-    table: &str,
-    column: &str,
     keys: &[&str],
 ) -> Result<HashMap<String, i64>> {
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(5_000) {
         let sql = format!(
-            "SELECT id, {column} FROM {table} WHERE tenant_id = $1 AND {column} IN ({})",
+            "SELECT COALESCE(merged_into, id), external_id FROM customers \
+             WHERE tenant_id = $1 AND external_id IN ({})",
             params(2, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
@@ -180,8 +180,7 @@ impl Store {
 
         // Which customers and orders exist.
         let ext: Vec<&str> = customers.iter().map(|c| c.external_id.as_str()).collect();
-        let mut customer_ids =
-            ids_by_key(&mut tx, tenant, "customers", "external_id", &ext).await?;
+        let mut customer_ids = customer_ids_by_external(&mut tx, tenant, &ext).await?;
         let order_keys: Vec<&str> = orders.iter().map(|o| o.external_id.as_str()).collect();
         let stored = self.stored_orders(&mut tx, tenant, &order_keys).await?;
 
