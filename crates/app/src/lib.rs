@@ -16,6 +16,7 @@ pub mod demo;
 pub mod generate;
 pub mod jobs;
 pub mod mail;
+pub mod portal;
 pub mod search;
 pub mod secrets;
 

@@ -10,6 +10,7 @@ pub mod customer;
 pub mod ids;
 pub mod locale;
 pub mod personalize;
+pub mod portal;
 pub mod rules;
 pub mod sla;
 pub mod values;

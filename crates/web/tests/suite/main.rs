@@ -10,4 +10,5 @@ mod customers;
 mod harness;
 mod http;
 mod mail;
+mod portal;
 mod search;
