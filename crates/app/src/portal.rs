@@ -670,7 +670,10 @@ impl App {
             "team_name": e.detail["to_team_name"],
             "survey": survey,
         });
-        Ok(self.store.queue_notice(e, step.as_str(), &detail, now).await?)
+        Ok(self
+            .store
+            .queue_notice(e, step.as_str(), &detail, now)
+            .await?)
     }
 
     /// Queues the one reminder of surveys unanswered for [`REMIND_AFTER_MS`] (the
@@ -704,7 +707,12 @@ impl App {
             };
             if self
                 .store
-                .queue_notice(&e, "survey_reminder", &serde_json::json!({"survey": true}), now)
+                .queue_notice(
+                    &e,
+                    "survey_reminder",
+                    &serde_json::json!({"survey": true}),
+                    now,
+                )
                 .await?
             {
                 n += 1;
@@ -829,7 +837,11 @@ impl App {
             to: vec![MailAddress::new(to, Some(customer.display_name.clone()))],
             cc: Vec::new(),
             reply_to: None,
-            message_id: format!("notice.{}.{}@{domain}", n.id, crate::secrets::random_secret()),
+            message_id: format!(
+                "notice.{}.{}@{domain}",
+                n.id,
+                crate::secrets::random_secret()
+            ),
             in_reply_to: None,
             references: Vec::new(),
             subject: text.0,
@@ -1047,11 +1059,17 @@ mod tests {
         };
         let (s, b) = notice_text(&f);
         assert!(s.contains("#7") && s.contains("처리 중"), "{s}");
-        assert!(b.contains("Dana 님이") && b.contains("http://x/portal/auth/abc"), "{b}");
+        assert!(
+            b.contains("Dana 님이") && b.contains("http://x/portal/auth/abc"),
+            "{b}"
+        );
         f.locale = Locale::En;
         f.step = "solved";
         f.survey_link = Some("http://x/survey/t");
         let (_, b) = notice_text(&f);
-        assert!(b.contains("solved") && b.contains("http://x/survey/t"), "{b}");
+        assert!(
+            b.contains("solved") && b.contains("http://x/survey/t"),
+            "{b}"
+        );
     }
 }

@@ -188,7 +188,9 @@ async fn customer_visible_steps_become_notices_and_internal_ones_never_do() {
     assert_eq!(e.app.deliver_customer_notices().await.unwrap(), 6);
     let notices = e.app.store.case_notices(e.t, id).await.unwrap();
     assert!(notices.iter().all(|n| n.state == "sent"), "{notices:?}");
-    let outbox = std::fs::read_dir(e.app.config.outbox_dir()).unwrap().count();
+    let outbox = std::fs::read_dir(e.app.config.outbox_dir())
+        .unwrap()
+        .count();
     assert_eq!(outbox, 6);
     let survey = e.app.store.survey_for_case(e.t, id).await.unwrap().unwrap();
     assert_eq!(survey.agent_id, Some(agent.id.0));
@@ -225,7 +227,14 @@ async fn customers_choose_their_steps_and_surveys_skip_spam_merged_and_opted_out
     let steps = e.steps(id).await;
     assert_eq!(&steps[before..], ["solved"]);
     // Opted out of surveys.
-    assert!(e.app.store.survey_for_case(e.t, id).await.unwrap().is_none());
+    assert!(
+        e.app
+            .store
+            .survey_for_case(e.t, id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Spam: no survey (and the solved notice only as chosen by default).
     let (spam, _) = e.open("spam@example.com", "WIN MONEY").await;
@@ -240,7 +249,14 @@ async fn customers_choose_their_steps_and_surveys_skip_spam_merged_and_opted_out
     )
     .await;
     e.steps(spam).await;
-    assert!(e.app.store.survey_for_case(e.t, spam).await.unwrap().is_none());
+    assert!(
+        e.app
+            .store
+            .survey_for_case(e.t, spam)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Merged: the source case gets no survey.
     let (a, _) = e.open("lee@example.com", "First").await;
@@ -324,14 +340,19 @@ async fn two_nodes_send_each_notice_once() {
     other_cfg.storage.database_url = e.db.url.clone();
     let mut other = App::new(e.db.store().await.unwrap(), other_cfg);
     other.clock = e.app.clock.clone();
-    let (a, b) = tokio::join!(e.app.queue_customer_notices(), other.queue_customer_notices());
+    let (a, b) = tokio::join!(
+        e.app.queue_customer_notices(),
+        other.queue_customer_notices()
+    );
     assert_eq!(a.unwrap() + b.unwrap(), 10, "queued once between the two");
     let (a, b) = tokio::join!(
         e.app.deliver_customer_notices(),
         other.deliver_customer_notices()
     );
     assert_eq!(a.unwrap() + b.unwrap(), 10, "each attempted by one node");
-    let outbox = std::fs::read_dir(e.app.config.outbox_dir()).unwrap().count();
+    let outbox = std::fs::read_dir(e.app.config.outbox_dir())
+        .unwrap()
+        .count();
     assert_eq!(outbox, 10);
     for id in ids {
         let n = e.app.store.case_notices(e.t, id).await.unwrap();

@@ -16,6 +16,9 @@ use sqlx::any::AnyRow;
 /// in the portal (value `yes`).
 pub const SHARE_PREF: &str = "portal.share_household";
 
+/// How many events before the feed's cursor are looked at again for late commits.
+pub const LOOK_BACK_IDS: i64 = 1000;
+
 /// A customer-visible case event not yet looked at for notices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VisibleEvent {
@@ -154,7 +157,9 @@ impl Store {
         if customers.is_empty() {
             return Ok(Vec::new());
         }
-        let marks: Vec<String> = (0..customers.len()).map(|i| format!("${}", i + 3)).collect();
+        let marks: Vec<String> = (0..customers.len())
+            .map(|i| format!("${}", i + 3))
+            .collect();
         let sql = format!(
             "{CASE_SELECT} WHERE c.tenant_id = $1 AND c.customer_id IN ({}) \
              ORDER BY c.updated_at DESC, c.id DESC LIMIT $2",
@@ -166,7 +171,11 @@ impl Store {
         for c in customers {
             q = q.bind(*c);
         }
-        q.fetch_all(&self.pool).await?.iter().map(case_from).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(case_from)
+            .collect()
     }
 
     /// Where the feed `name` has read up to (0 when it never ran).
@@ -194,27 +203,37 @@ impl Store {
         Ok(())
     }
 
-    /// Customer-visible case events of every tenant after event `after`, and also those at or
-    /// after `since` (a look back: on PostgreSQL an event may become visible after a later
-    /// one), oldest first, at most `limit`.
+    /// Customer-visible case events of every tenant: the next ones after event `after` (at
+    /// most `limit`, oldest first), and again the last [`LOOK_BACK_IDS`] before it that
+    /// happened at or after `since` and have no notice yet (on PostgreSQL an event may
+    /// become visible after a later one). Both reads are ranges of the primary key.
     pub async fn visible_events_after(
         &self,
         after: i64,
         since: i64,
         limit: i64,
     ) -> Result<Vec<VisibleEvent>> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.tenant_id, e.case_id, c.customer_id, e.kind, e.actor_kind, \
-             e.detail, e.at FROM case_events e JOIN cases c ON c.id = e.case_id \
-             AND c.tenant_id = e.tenant_id \
-             WHERE e.visibility = 'customer' AND (e.id > $1 OR e.at >= $2) \
-             ORDER BY e.id LIMIT $3",
-        )
+        const COLS: &str = "SELECT e.id, e.tenant_id, e.case_id, c.customer_id, e.kind, \
+            e.actor_kind, e.detail, e.at FROM case_events e JOIN cases c ON c.id = e.case_id \
+            AND c.tenant_id = e.tenant_id WHERE e.visibility = 'customer'";
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{COLS} AND e.id > $1 AND e.id <= $2 AND e.at >= $3 AND NOT EXISTS \
+             (SELECT 1 FROM customer_notices n WHERE n.event_id = e.id) ORDER BY e.id"
+        )))
+        .bind((after - LOOK_BACK_IDS).max(0))
         .bind(after)
         .bind(since)
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
+        rows.extend(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{COLS} AND e.id > $1 ORDER BY e.id LIMIT $2"
+            )))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?,
+        );
         rows.iter()
             .map(|r| {
                 Ok(VisibleEvent {

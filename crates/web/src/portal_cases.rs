@@ -38,7 +38,11 @@ pub async fn portal_locale(s: &AppState, headers: &HeaderMap, c: &PortalCustomer
     if let Some(l) = jar.get(LANG_COOKIE).and_then(|c| Locale::parse(c.value())) {
         return l;
     }
-    if let Ok(Some(p)) = s.app.store.customer_profile(c.tenant_id, c.customer_id).await
+    if let Ok(Some(p)) = s
+        .app
+        .store
+        .customer_profile(c.tenant_id, c.customer_id)
+        .await
         && let Some(l) = p.language.as_deref().and_then(Locale::parse)
     {
         return l;
@@ -140,11 +144,7 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap, c: PortalCustom
         Ok(None) => return not_found(&s, locale, &c.csrf),
         Err(_) => return unavailable(),
     };
-    match s
-        .app
-        .portal_cases(c.tenant_id, c.customer_id, locale)
-        .await
-    {
+    match s.app.portal_cases(c.tenant_id, c.customer_id, locale).await {
         Ok(cases) => render(&HomePage {
             p: PortalShell::new(&s, locale, &c.csrf, "/portal"),
             name,
@@ -176,9 +176,13 @@ impl CasePage<'_> {
     fn next_text(&self) -> String {
         let t = &self.p.t;
         match &self.v.next {
-            NextStep::Reply(Some(at)) => format!("{} {}", t.get("portal_ui.next_reply_by"), when(*at)),
+            NextStep::Reply(Some(at)) => {
+                format!("{} {}", t.get("portal_ui.next_reply_by"), when(*at))
+            }
             NextStep::Reply(None) => t.get("portal_ui.next_reply_soon").to_string(),
-            NextStep::Resolve(at) => format!("{} {}", t.get("portal_ui.next_resolve_by"), when(*at)),
+            NextStep::Resolve(at) => {
+                format!("{} {}", t.get("portal_ui.next_resolve_by"), when(*at))
+            }
             NextStep::WaitingForYou => t.get("portal_ui.next_waiting").to_string(),
             NextStep::Solved => t.get("portal_ui.next_solved").to_string(),
             NextStep::Closed => t.get("portal_ui.next_closed").to_string(),
@@ -726,11 +730,7 @@ pub async fn survey_post(
     }
     let t = plain_locale(&s, &headers);
     let (jar, csrf) = pre_csrf(jar, s.app.config.secure_cookies());
-    let (status, page) = match s
-        .app
-        .answer_survey_link(&token, &f.score, &f.comment)
-        .await
-    {
+    let (status, page) = match s.app.answer_survey_link(&token, &f.score, &f.comment).await {
         Ok(_) => (
             StatusCode::OK,
             SurveyPage {

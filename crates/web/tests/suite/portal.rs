@@ -89,18 +89,15 @@ fn outbox(t: &TestApp) -> Vec<String> {
     out.into_iter().map(|x| decode_mail(&x.1)).collect()
 }
 
-/// The readable text of a mail: quoted-printable or base64 bodies decoded as far as needed
-/// to find links and words.
+/// The readable text of a mail (subject and body decoded from quoted-printable or base64).
 fn decode_mail(raw: &str) -> String {
-    let mut s = raw.to_string();
-    if let Ok(p) = concierge_mail::parse(raw.as_bytes(), &concierge_mail::ParseLimits::default())
-    {
-        s.push_str("\n---decoded---\n");
-        s.push_str(p.subject.as_deref().unwrap_or(""));
-        s.push('\n');
-        s.push_str(p.text_body.as_deref().unwrap_or(""));
-    }
-    s
+    let p = concierge_mail::parse(raw.as_bytes(), &concierge_mail::ParseLimits::default())
+        .expect("our own mail parses");
+    format!(
+        "{}\n{}",
+        p.subject.as_deref().unwrap_or(""),
+        p.text_body.as_deref().unwrap_or("")
+    )
 }
 
 fn links(mails: &[String], marker: &str) -> Vec<String> {
@@ -184,14 +181,20 @@ async fn every_portal_route_refuses_another_customers_objects() {
     assert!(page.contains("My kettle"));
     let (s, home) = text(&c, format!("{}/portal", t.url)).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(home.contains("My kettle") && !home.contains("refund"), "{home}");
+    assert!(
+        home.contains("My kettle") && !home.contains("refund"),
+        "{home}"
+    );
 
     // Someone else's case, a case that does not exist: the same 404, on every route.
     let (s_missing, missing_page) = text(&c, format!("{}/portal/cases/999999", t.url)).await;
     assert_eq!(s_missing, StatusCode::NOT_FOUND);
     let (s, page) = text(&c, format!("{}/portal/cases/{their_id}", t.url)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    assert_eq!(page, missing_page, "a foreign case looks exactly like a missing one");
+    assert_eq!(
+        page, missing_page,
+        "a foreign case looks exactly like a missing one"
+    );
     assert!(!page.contains("BOB-PRIVATE") && !page.contains("refund"));
     for path in [
         format!("/portal/cases/{their_id}/attachments/{their_att}"),
@@ -335,7 +338,11 @@ async fn a_customer_follows_replies_closes_and_submits_in_the_portal() {
     // And rates it in the portal; a second rating is refused.
     let r = c
         .post(format!("{}/portal/cases/{id}/rate", t.url))
-        .form(&[("_csrf", csrf.as_str()), ("score", "4"), ("comment", "quick")])
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("score", "4"),
+            ("comment", "quick"),
+        ])
         .send()
         .await
         .unwrap();
@@ -382,12 +389,18 @@ async fn a_customer_follows_replies_closes_and_submits_in_the_portal() {
     assert_eq!(new_one["customer_id"], customer);
     // Pages render in the other languages.
     let r = c
-        .get(format!("{}/portal/cases/{id}", t.url))
-        .header("cookie", "concierge_lang=ko")
+        .post(format!("{}/lang", t.url))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("lang", "ko"),
+            ("back", &format!("/portal/cases/{id}")),
+        ])
         .send()
         .await
         .unwrap();
-    assert!(r.text().await.unwrap().contains("진행 상황"));
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = text(&c, format!("{}/portal/cases/{id}", t.url)).await;
+    assert!(page.contains("진행 상황"), "{page}");
 }
 
 #[tokio::test]
@@ -398,9 +411,7 @@ async fn internal_notes_and_events_never_reach_the_portal_or_the_mails() {
         .user_with_token(tenant, "lead@example.com", Role::Admin)
         .await;
     let api = Api::new(&t, token);
-    let (s, team) = api
-        .post("/api/v1/teams", json!({"name": "Billing"}))
-        .await;
+    let (s, team) = api.post("/api/v1/teams", json!({"name": "Billing"})).await;
     assert_eq!(s, StatusCode::CREATED, "{team}");
     let v = new_case(&api, "Double charge", "Charged twice", "dan@example.com").await;
     let id = v["id"].as_i64().unwrap();
@@ -421,7 +432,10 @@ async fn internal_notes_and_events_never_reach_the_portal_or_the_mails() {
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let (s, r) = api
-        .patch(&format!("/api/v1/cases/{id}"), json!({"priority": "urgent"}))
+        .patch(
+            &format!("/api/v1/cases/{id}"),
+            json!({"priority": "urgent"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let (s, r) = api
@@ -433,7 +447,11 @@ async fn internal_notes_and_events_never_reach_the_portal_or_the_mails() {
     assert_eq!(s, StatusCode::CREATED, "{r}");
     deliver(&t).await;
     let mails = outbox(&t);
-    assert!(mails.len() >= 3, "received, handed off, replied/solved: {}", mails.len());
+    assert!(
+        mails.len() >= 3,
+        "received, handed off, replied/solved: {}",
+        mails.len()
+    );
     for m in &mails {
         for secret in ["SECRET-NOTE", "SECRET-REASON", "gaming", "fraud", "urgent"] {
             assert!(!m.contains(secret), "a notice leaked {secret}: {m}");
@@ -444,7 +462,10 @@ async fn internal_notes_and_events_never_reach_the_portal_or_the_mails() {
     assert!(all.contains("/portal/auth/") && all.contains("/survey/"));
     let notices = t.app.store.case_notices(tenant, CaseId(id)).await.unwrap();
     let steps: Vec<&str> = notices.iter().map(|n| n.step.as_str()).collect();
-    assert!(steps.contains(&"received") && steps.contains(&"handed_off"), "{steps:?}");
+    assert!(
+        steps.contains(&"received") && steps.contains(&"handed_off"),
+        "{steps:?}"
+    );
     assert!(steps.contains(&"solved"), "{steps:?}");
     assert!(notices.iter().all(|n| n.state == "sent"), "{notices:?}");
     // Running the feed again queues nothing twice.
@@ -452,7 +473,14 @@ async fn internal_notes_and_events_never_reach_the_portal_or_the_mails() {
     // The portal page shows the steps and none of the staff matters.
     let (c, _) = portal_client(&t, customer).await;
     let (_, page) = text(&c, format!("{}/portal/cases/{id}", t.url)).await;
-    for secret in ["SECRET-NOTE", "SECRET-REASON", "gaming", "fraud", "urgent", "transferred"] {
+    for secret in [
+        "SECRET-NOTE",
+        "SECRET-REASON",
+        "gaming",
+        "fraud",
+        "urgent",
+        "transferred",
+    ] {
         assert!(!page.contains(secret), "the portal leaked {secret}");
     }
     assert!(page.contains("data-step=\"handed_off\"") && page.contains("Billing"));
@@ -465,7 +493,13 @@ async fn survey_links_work_once_and_refuse_guesses_expiry_and_bad_ratings() {
     let tenant = t.default_tenant().await;
     let manager = t
         .app
-        .add_user(tenant, "manager@example.com", None, Role::Manager, "password-123")
+        .add_user(
+            tenant,
+            "manager@example.com",
+            None,
+            Role::Manager,
+            "password-123",
+        )
         .await
         .unwrap();
     let token = t
@@ -525,7 +559,13 @@ async fn survey_links_work_once_and_refuse_guesses_expiry_and_bad_ratings() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
-    let s = t.app.store.survey_for_case(tenant, CaseId(id)).await.unwrap().unwrap();
+    let s = t
+        .app
+        .store
+        .survey_for_case(tenant, CaseId(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(s.answered_at.is_none());
     // A guessed link is refused.
     let r = c
@@ -538,18 +578,32 @@ async fn survey_links_work_once_and_refuse_guesses_expiry_and_bad_ratings() {
     let hostile = "<script>alert('x')</script><img src=x onerror=alert(1)> too slow";
     let r = c
         .post(format!("{}/survey/{link}", t.url))
-        .form(&[("_csrf", csrf.as_str()), ("score", "2"), ("comment", hostile)])
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("score", "2"),
+            ("comment", hostile),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("survey-thanks"));
-    let s = t.app.store.survey_for_case(tenant, CaseId(id)).await.unwrap().unwrap();
+    let s = t
+        .app
+        .store
+        .survey_for_case(tenant, CaseId(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.score, Some(2));
     assert_eq!(s.comment.as_deref(), Some(hostile));
     assert_eq!(s.via.as_deref(), Some("mail"));
     assert_eq!(s.team_id, team["id"].as_i64());
-    let tasks = t.app.open_tasks(tenant, Some("csat_low"), None).await.unwrap();
+    let tasks = t
+        .app
+        .open_tasks(tenant, Some("csat_low"), None)
+        .await
+        .unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].assignee_id, Some(manager.id.0));
     assert_eq!(tasks[0].case_id, Some(id));
@@ -588,20 +642,36 @@ async fn survey_links_work_once_and_refuse_guesses_expiry_and_bad_ratings() {
         .clock
         .advance_ms(concierge_app::portal::REMIND_AFTER_MS + 1000);
     assert_eq!(t.app.remind_surveys().await.unwrap(), 1);
-    assert_eq!(t.app.remind_surveys().await.unwrap(), 0, "one reminder only");
+    assert_eq!(
+        t.app.remind_surveys().await.unwrap(),
+        0,
+        "one reminder only"
+    );
     t.app.deliver_customer_notices().await.unwrap();
     let after = links(&outbox(&t), "/survey/");
     assert_eq!(after.len(), 3, "the reminder carries a link");
     let link3 = after.iter().find(|l| **l != *link && **l != link2).unwrap();
     // The replaced link no longer works; the new one does, until it expires.
-    let r = c.get(format!("{}/survey/{link2}", t.url)).send().await.unwrap();
+    let r = c
+        .get(format!("{}/survey/{link2}", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = c.get(format!("{}/survey/{link3}", t.url)).send().await.unwrap();
+    let r = c
+        .get(format!("{}/survey/{link3}", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     t.app
         .clock
         .advance_ms(concierge_app::portal::SURVEY_VALID_MS);
-    let r = c.get(format!("{}/survey/{link3}", t.url)).send().await.unwrap();
+    let r = c
+        .get(format!("{}/survey/{link3}", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::GONE);
     let r = c
         .post(format!("{}/survey/{link3}", t.url))
@@ -610,7 +680,13 @@ async fn survey_links_work_once_and_refuse_guesses_expiry_and_bad_ratings() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::GONE);
-    let s = t.app.store.survey_for_case(tenant, CaseId(id2)).await.unwrap().unwrap();
+    let s = t
+        .app
+        .store
+        .survey_for_case(tenant, CaseId(id2))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(s.answered_at.is_none());
 }
 
@@ -623,7 +699,13 @@ async fn customers_choose_what_they_are_told_and_who_in_the_household_sees_it() 
         t.user_with_token(tenant, "agent@example.com", Role::Agent)
             .await,
     );
-    let v = new_case(&api, "Quiet please", "Only tell me when solved", "fay@example.com").await;
+    let v = new_case(
+        &api,
+        "Quiet please",
+        "Only tell me when solved",
+        "fay@example.com",
+    )
+    .await;
     let id = v["id"].as_i64().unwrap();
     let fay = v["customer_id"].as_i64().unwrap();
     let (c, csrf) = portal_client(&t, fay).await;
@@ -635,13 +717,30 @@ async fn customers_choose_what_they_are_told_and_who_in_the_household_sees_it() 
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let prefs = t.app.preferences(tenant, CustomerId(fay), false).await.unwrap();
+    let prefs = t
+        .app
+        .preferences(tenant, CustomerId(fay), false)
+        .await
+        .unwrap();
     let notify = prefs.iter().find(|p| p.key == "portal.notify").unwrap();
-    assert_eq!((notify.value.as_str(), notify.source.as_str()), ("solved", "customer"));
-    assert!(prefs.iter().any(|p| p.key == "portal.surveys" && p.value == "no"));
+    assert_eq!(
+        (notify.value.as_str(), notify.source.as_str()),
+        ("solved", "customer")
+    );
+    assert!(
+        prefs
+            .iter()
+            .any(|p| p.key == "portal.surveys" && p.value == "no")
+    );
     // Events before the choice were already read; from here on only "solved" is told.
     t.app.queue_customer_notices().await.unwrap();
-    let before = t.app.store.case_notices(tenant, CaseId(id)).await.unwrap().len();
+    let before = t
+        .app
+        .store
+        .case_notices(tenant, CaseId(id))
+        .await
+        .unwrap()
+        .len();
     let (s, _) = api
         .post(
             &format!("/api/v1/cases/{id}/messages"),
@@ -701,7 +800,10 @@ async fn customers_choose_what_they_are_told_and_who_in_the_household_sees_it() 
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, home) = text(&gc, format!("{}/portal", t.url)).await;
-    assert!(home.contains("Hana&#39;s order") || home.contains("Hana's order"), "{home}");
+    assert!(
+        home.contains("Hana&#39;s order") || home.contains("Hana's order"),
+        "{home}"
+    );
     let (s, page) = text(&gc, format!("{}/portal/cases/{hana_id}", t.url)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("HANA-TEXT") && !page.contains("portal-reply"));
