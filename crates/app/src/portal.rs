@@ -90,7 +90,7 @@ type Result<T, E = PortalError> = std::result::Result<T, E>;
 pub struct StepView {
     pub step: Step,
     pub at: i64,
-    /// The named person (assigned) or team (handed off), or the status label.
+    /// The named person (assigned) or team (handed off).
     pub who: Option<String>,
 }
 
@@ -256,7 +256,7 @@ impl App {
         // The customer view: public messages and customer-visible events only.
         let detail = self.case_detail(tenant, id, false).await?;
         let wf = self.workflow(tenant).await?;
-        let steps = steps_of(&detail.events, &wf, locale);
+        let steps = steps_of(&detail.events, &wf);
         let category = wf.category(&case.status);
         let running: Vec<_> = detail
             .targets
@@ -886,11 +886,7 @@ impl From<StoreError> for Delivery {
 
 /// The progress steps of a case from its customer-visible events (oldest first); steps that
 /// repeat the one before (the same status twice) are dropped.
-pub fn steps_of(
-    events: &[concierge_store::cases::CaseEventRow],
-    wf: &Workflow,
-    locale: Locale,
-) -> Vec<StepView> {
+pub fn steps_of(events: &[concierge_store::cases::CaseEventRow], wf: &Workflow) -> Vec<StepView> {
     let mut out: Vec<StepView> = Vec::new();
     for e in events {
         if e.visibility != "customer" {
@@ -905,7 +901,7 @@ pub fn steps_of(
         let who = match step {
             Step::Assigned => e.detail["owner_name"].as_str().map(str::to_string),
             Step::HandedOff => e.detail["to_team_name"].as_str().map(str::to_string),
-            _ if e.kind == "status" => to.map(|t| wf.customer_label(t, locale).to_string()),
+            // The current status's own label is shown beside the case, not on each step.
             _ => None,
         };
         if out
