@@ -1618,6 +1618,75 @@ impl App {
         Err(busy())
     }
 
+    /// The customer says they need nothing more (the portal's "close"): an open case moves to
+    /// the first Solved-category state it may move to, a solved one to the first
+    /// Closed-category state. Only the case's own customer may do this.
+    pub async fn customer_close(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        id: CaseId,
+    ) -> Result<()> {
+        for _ in 0..RETRIES {
+            let case = self
+                .store
+                .case(tenant, id)
+                .await?
+                .filter(|c| c.customer_id == customer.0)
+                .ok_or(CaseError::NotFound("case"))?;
+            let rules = self.case_rules(tenant).await?;
+            let wf = &rules.workflow;
+            let want = if wf.is_solved(&case.status) {
+                Category::Closed
+            } else {
+                Category::Solved
+            };
+            let Some(to) = wf
+                .allowed_from(&case.status)
+                .into_iter()
+                .find(|s| wf.category(s) == Some(want))
+                .map(str::to_string)
+            else {
+                return Err(CaseError::State(format!(
+                    "case #{} cannot be closed from where it is now",
+                    case.number
+                )));
+            };
+            let now = self.now();
+            let targets = self.store.case_targets(tenant, id).await?;
+            let mut w = CaseWrite::default();
+            Self::status_effects(&rules, &targets, &case.status, &to, now, &mut w);
+            w.events.push(event(
+                "status",
+                Actor::Customer(customer),
+                true,
+                serde_json::json!({"from": case.status, "to": to}),
+            ));
+            w.change.status = Some(to);
+            if let Some(o) = case.owner_id {
+                w.notifications.push(NewNotification {
+                    user_id: o,
+                    kind: "customer_closed".into(),
+                    body: format!("The customer closed case #{}", case.number),
+                });
+            }
+            match self
+                .store
+                .write_case(tenant, id, case.version, &w, now)
+                .await
+            {
+                Ok(Some(_)) => {
+                    self.run_triggers(tenant, id, Event::StatusChanged).await?;
+                    return Ok(());
+                }
+                Ok(None) => return Err(CaseError::NotFound("case")),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(busy())
+    }
+
     /// Changes a case's fields; status moves follow the workflow.
     pub async fn update_case(
         &self,

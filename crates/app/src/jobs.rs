@@ -4,8 +4,9 @@
 //! Handlers are registered by kind. Built in: `maintenance.prune` (expired sessions and old
 //! sign-in attempts, hourly), `cases.escalate` (service-level escalations, every 30 s),
 //! `mail.deliver` (outbound email replies, every 5 s), `followups.check_ins` (periodic
-//! check-in tasks per tier, hourly) and `noop` (does nothing; used to prove exactly-once
-//! execution across nodes).
+//! check-in tasks per tier, hourly), `portal.notify` (customer notices of case steps, every
+//! 5 s), `csat.remind` (survey reminders, hourly) and `noop` (does nothing; used to prove
+//! exactly-once execution across nodes).
 
 use crate::App;
 use concierge_store::{Job, JobOutcome};
@@ -70,6 +71,26 @@ impl Worker {
                 .map_err(|e| e.to_string())
         });
         w.schedule("followups.check_ins", 3600 * 1000);
+        // Customer notices: customer-visible case steps become mails (portal link, survey
+        // link when solved), then the due ones are sent.
+        w.register("portal.notify", |app, _job| async move {
+            app.queue_customer_notices()
+                .await
+                .map_err(|e| e.to_string())?;
+            app.deliver_customer_notices()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        w.schedule("portal.notify", 5 * 1000);
+        // Satisfaction surveys left unanswered get their one reminder.
+        w.register("csat.remind", |app, _job| async move {
+            app.remind_surveys()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        w.schedule("csat.remind", 3600 * 1000);
         w
     }
 

@@ -1274,7 +1274,7 @@ impl App {
         }
     }
 
-    fn smtp_config(&self) -> Result<SmtpConfig, String> {
+    pub(crate) fn smtp_config(&self) -> Result<SmtpConfig, String> {
         let c = &self.config.mail;
         let tls = match c.smtp_tls.trim() {
             "starttls" => TlsMode::StartTls,

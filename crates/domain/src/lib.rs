@@ -13,6 +13,7 @@ pub mod ids;
 pub mod import;
 pub mod locale;
 pub mod personalize;
+pub mod portal;
 pub mod rules;
 pub mod scorecard;
 pub mod sla;

@@ -411,7 +411,7 @@ pub struct TemplateRow {
     pub body: String,
 }
 
-const CASE_SELECT: &str = "SELECT c.id, c.number, c.subject, c.kind, c.channel, c.customer_id, \
+pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.subject, c.kind, c.channel, c.customer_id, \
     cu.display_name AS customer_name, c.household_id, c.order_id, c.priority, c.status, \
     c.owner_id, u.display_name AS owner_name, c.team_id, t.name AS team_name, \
     c.parent_case_id, c.merged_into, c.first_response_at, c.next_due_at, c.created_at, \
@@ -419,7 +419,7 @@ const CASE_SELECT: &str = "SELECT c.id, c.number, c.subject, c.kind, c.channel, 
     JOIN customers cu ON cu.id = c.customer_id \
     LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN teams t ON t.id = c.team_id";
 
-fn case_from(r: &AnyRow) -> Result<CaseRow> {
+pub(crate) fn case_from(r: &AnyRow) -> Result<CaseRow> {
     Ok(CaseRow {
         id: r.try_get("id")?,
         number: r.try_get("number")?,

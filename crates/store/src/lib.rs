@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod mail;
 pub mod memory;
 pub mod people;
+pub mod portal;
 pub mod records;
 pub mod search_feed;
 mod store;

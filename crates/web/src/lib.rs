@@ -14,6 +14,7 @@ pub mod error;
 pub mod i18n;
 pub mod ops;
 pub mod portal;
+pub mod portal_cases;
 pub mod server;
 pub mod state;
 

@@ -1,5 +1,5 @@
-//! The customer portal's entry: one-time sign-in links sent by mail, and the portal's home.
-//! (The portal's case views are built by the portal work; this is the token mechanism.)
+//! The customer portal's entry: one-time sign-in links sent by mail, and signing out. The
+//! pages behind the sign-in (requests, settings) and the survey link are in `portal_cases`.
 //!
 //! Opening a link shows a confirmation button instead of signing in on GET, so that mail
 //! scanners that pre-fetch links cannot use up the link.
@@ -156,38 +156,6 @@ pub async fn redeem(
                 .into_response()
         }
     }
-}
-
-#[derive(Template)]
-#[template(path = "portal_home.html")]
-struct PortalHome<'a> {
-    t: Tr<'a>,
-    name: String,
-    csrf: String,
-}
-
-/// `GET /portal`: the signed-in customer's home.
-pub async fn home(State(s): State<AppState>, headers: HeaderMap, c: PortalCustomer) -> Response {
-    let t = Tr {
-        i18n: &s.i18n,
-        locale: locale_of(&headers, None),
-    };
-    let name = match s.app.store.customer(c.tenant_id, c.customer_id).await {
-        Ok(Some(c)) => c.display_name,
-        Ok(None) => return Redirect::to("/portal/sign-out").into_response(),
-        Err(_) => {
-            return (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "The database is unavailable. Try again shortly.",
-            )
-                .into_response();
-        }
-    };
-    render(&PortalHome {
-        t,
-        name,
-        csrf: c.csrf,
-    })
 }
 
 /// `POST /portal/sign-out`.

@@ -3,7 +3,7 @@
 
 use crate::i18n::I18n;
 use crate::state::AppState;
-use crate::{api, assets, console, ops, portal};
+use crate::{api, assets, console, ops, portal, portal_cases};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
@@ -135,7 +135,25 @@ pub fn build_router(state: AppState) -> Router {
         .route("/admin/templates", get(console::templates_page).post(console::templates_post))
         .route("/admin/macros", post(console::macros_post))
         .route("/admin/macros/{id}/delete", post(console::macro_delete_post))
-        .route("/portal", get(portal::home))
+        .route("/portal", get(portal_cases::home))
+        .route("/portal/cases", post(portal_cases::new_post))
+        .route("/portal/cases/new", get(portal_cases::new_page))
+        .route("/portal/cases/{id}", get(portal_cases::case_page))
+        .route("/portal/cases/{id}/reply", post(portal_cases::reply_post))
+        .route("/portal/cases/{id}/close", post(portal_cases::close_post))
+        .route("/portal/cases/{id}/rate", post(portal_cases::rate_post))
+        .route(
+            "/portal/cases/{id}/attachments/{attachment}",
+            get(portal_cases::attachment),
+        )
+        .route(
+            "/portal/settings",
+            get(portal_cases::settings_page).post(portal_cases::settings_post),
+        )
+        .route(
+            "/survey/{token}",
+            get(portal_cases::survey_page).post(portal_cases::survey_post),
+        )
         .route("/portal/auth/{token}", get(portal::link_page).post(portal::redeem))
         .route("/portal/sign-out", post(portal::sign_out))
         .route("/portal/signed-out", get(portal::signed_out))
@@ -181,6 +199,7 @@ pub async fn serve(
     } else {
         app.config.server.public_url.clone()
     };
+    let state_base_url = base_url.clone();
     let state = build_state(app.clone(), base_url).await?;
     let search = state.search.clone();
     let router = build_router(state);
@@ -195,7 +214,14 @@ pub async fn serve(
     });
     let worker = if app.config.jobs.enabled {
         let w = concierge_app::jobs::Worker::standard();
-        Some(tokio::spawn(w.run(app.clone(), stop_rx.clone())))
+        // Links in mail written by jobs point at the address this server really listens on.
+        let mut cfg = (*app.config).clone();
+        cfg.server.public_url = state_base_url.clone();
+        let job_app = concierge_app::App {
+            config: Arc::new(cfg),
+            ..app.clone()
+        };
+        Some(tokio::spawn(w.run(job_app, stop_rx.clone())))
     } else {
         None
     };

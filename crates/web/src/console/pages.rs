@@ -195,6 +195,8 @@ struct HomePage<'a> {
     name: String,
     role: &'static str,
     customers: i64,
+    /// The user's latest notifications (assignments, escalations, customer replies).
+    notifications: Vec<concierge_store::cases::NotificationRow>,
 }
 
 /// `GET /`.
@@ -205,11 +207,18 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap, staff: ConsoleS
         .count_customers(staff.user.tenant_id)
         .await
         .unwrap_or(0);
+    let notifications = s
+        .app
+        .store
+        .notifications(staff.user.tenant_id, staff.user.id.0, 20)
+        .await
+        .unwrap_or_default();
     render(&HomePage {
         shell: Shell::new(&s, &headers, &staff),
         name: staff.user.display_name.clone(),
         role: staff.user.role.as_str(),
         customers,
+        notifications,
     })
 }
 

@@ -12,5 +12,6 @@ mod http;
 mod identity;
 mod imports;
 mod mail;
+mod portal;
 mod search;
 mod tasks;
