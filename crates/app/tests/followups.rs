@@ -464,7 +464,7 @@ async fn scorecards_count_what_agents_handled() {
     let ann = e.staff(e.t, "ann@acme.test", Role::Agent).await;
     let c = e.customer("Sam").await;
     let a = e.solved(&ann, c, "question", &[]).await;
-    e.solved(&ann, c, "question", &[]).await;
+    let b = e.solved(&ann, c, "question", &[]).await;
     e.set_status(&ann, a, "open").await;
     e.set_status(&ann, a, "solved").await;
     let today = jiff::Timestamp::from_millisecond(app.now())
@@ -480,4 +480,21 @@ async fn scorecards_count_what_agents_handled() {
     assert_eq!(rows[0].cases_handled, 2);
     assert_eq!(rows[0].reopen_rate, Some(0.5));
     assert_eq!(rows[0].csat_avg, None, "no surveys yet");
+    // The solved notices send one survey per case; the customer answers one of the two.
+    app.queue_customer_notices().await.unwrap();
+    app.portal_rate(
+        e.t,
+        concierge_domain::ids::CustomerId(c),
+        b,
+        "4",
+        "Quick and kind",
+    )
+    .await
+    .unwrap();
+    let rows = app
+        .scorecard(e.t, GroupBy::Agent, Period::Month, today, today)
+        .await
+        .unwrap();
+    assert_eq!(rows[0].csat_avg, Some(4.0), "{rows:?}");
+    assert_eq!(rows[0].csat_response_rate, Some(0.5), "{rows:?}");
 }

@@ -349,15 +349,27 @@ impl Store {
             .collect()
     }
 
-    /// Survey answers for the scored cases of the window. The seam for CSAT: filled when
-    /// the ratings table (customer surveys) lands; until then no case has a survey, so the
-    /// CSAT and NPS columns of a scorecard are empty.
+    /// The satisfaction surveys sent for the scored cases of the window, one row per survey
+    /// (case, CSAT score when answered, NPS score); unanswered surveys count for the
+    /// response rate. Periodic NPS surveys do not exist yet, so NPS is always empty.
     pub async fn score_surveys(
         &self,
-        _tenant: TenantId,
-        _from: i64,
-        _to: i64,
+        tenant: TenantId,
+        from: i64,
+        to: i64,
     ) -> Result<Vec<SurveyRow>> {
-        Ok(Vec::new())
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT s.case_id, s.score FROM csat_surveys s \
+             JOIN cases c ON c.id = s.case_id WHERE s.tenant_id = $1 AND {SCORED} \
+             ORDER BY s.case_id"
+        )))
+        .bind(tenant.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("case_id")?, r.try_get("score")?, None)))
+            .collect()
     }
 }
