@@ -164,7 +164,7 @@ impl From<MergeSummary> for MergeOut {
 /// timelines get a `merged` event. Undo with `POST /api/v1/customers/merges/{id}/undo`.
 /// 422 `same_customer` for a merge into itself; 404 for a customer of another tenant; 409
 /// `already_merged` / `erased` when either side was merged away or erased.
-#[utoipa::path(post, path = "/api/v1/customers/{id}/merge", tag = "customers",
+#[utoipa::path(post, path = "/api/v1/customers/{id}/merge", tag = "customers", operation_id = "merge_customer",
     params(("id" = i64, Path, description = "the customer to merge away")), request_body = MergeIn,
     responses((status = 201, body = MergeOut), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
