@@ -1146,20 +1146,14 @@ impl App {
             }
             attempted += 1;
             let attempts = m.delivery_attempts + 1;
-            let (state, error, retry_at) = match self.deliver_one(&m).await {
-                Ok(()) => ("sent", None, None),
-                Err(DeliveryError::Retry(e)) if attempts < MAX_DELIVERY_ATTEMPTS => (
-                    "deferred",
-                    Some(e),
-                    Some(self.now() + crate::jobs::backoff_ms(attempts)),
-                ),
-                Err(DeliveryError::Retry(e)) => (
-                    "failed",
-                    Some(format!("gave up after {attempts} attempts: {e}")),
-                    None,
-                ),
-                Err(DeliveryError::Fail(e)) => ("failed", Some(e), None),
-            };
+            let result = self.deliver_one(&m).await;
+            let (state, error, retry_at) = DeliveryError::outcome(
+                result,
+                attempts,
+                MAX_DELIVERY_ATTEMPTS,
+                "deferred",
+                self.now(),
+            );
             if let Some(e) = &error {
                 tracing::warn!(message = m.id, state, error = %e, "mail delivery did not succeed");
             }
@@ -1297,12 +1291,39 @@ impl App {
     }
 }
 
-/// How a delivery attempt failed.
-enum DeliveryError {
+/// How a delivery attempt failed (replies here, customer notices in `portal`).
+pub(crate) enum DeliveryError {
     /// Worth another attempt later.
     Retry(String),
     /// Will not get better by retrying.
     Fail(String),
+}
+
+impl DeliveryError {
+    /// What an attempt leaves behind: the new state (`retry_state` while attempts remain,
+    /// else `failed`; `sent` on success), the error to record, and when to try again.
+    pub(crate) fn outcome(
+        result: Result<(), DeliveryError>,
+        attempts: i64,
+        max_attempts: i64,
+        retry_state: &'static str,
+        now: i64,
+    ) -> (&'static str, Option<String>, Option<i64>) {
+        match result {
+            Ok(()) => ("sent", None, None),
+            Err(DeliveryError::Retry(e)) if attempts < max_attempts => (
+                retry_state,
+                Some(e),
+                Some(now + crate::jobs::backoff_ms(attempts)),
+            ),
+            Err(DeliveryError::Retry(e)) => (
+                "failed",
+                Some(format!("gave up after {attempts} attempts: {e}")),
+                None,
+            ),
+            Err(DeliveryError::Fail(e)) => ("failed", Some(e), None),
+        }
+    }
 }
 
 impl From<StoreError> for DeliveryError {

@@ -737,20 +737,9 @@ impl App {
             }
             attempted += 1;
             let attempts = n.attempts + 1;
-            let (state, error, retry) = match self.send_notice(&n).await {
-                Ok(()) => ("sent", None, None),
-                Err(Delivery::Retry(e)) if attempts < MAX_NOTICE_ATTEMPTS => (
-                    "queued",
-                    Some(e),
-                    Some(self.now() + crate::jobs::backoff_ms(attempts)),
-                ),
-                Err(Delivery::Retry(e)) => (
-                    "failed",
-                    Some(format!("gave up after {attempts} attempts: {e}")),
-                    None,
-                ),
-                Err(Delivery::Fail(e)) => ("failed", Some(e), None),
-            };
+            let result = self.send_notice(&n).await;
+            let (state, error, retry) =
+                Delivery::outcome(result, attempts, MAX_NOTICE_ATTEMPTS, "queued", self.now());
             if let Some(e) = &error {
                 tracing::warn!(notice = n.id, state, error = %e, "customer notice not sent");
             }
@@ -872,17 +861,8 @@ impl App {
     }
 }
 
-/// How a notice delivery failed.
-enum Delivery {
-    Retry(String),
-    Fail(String),
-}
-
-impl From<StoreError> for Delivery {
-    fn from(e: StoreError) -> Self {
-        Delivery::Retry(e.to_string())
-    }
-}
+// A notice fails the way a reply does (retry later or give up).
+use crate::mail::DeliveryError as Delivery;
 
 /// The progress steps of a case from its customer-visible events (oldest first); steps that
 /// repeat the one before (the same status twice) are dropped.
