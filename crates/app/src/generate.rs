@@ -293,16 +293,7 @@ pub async fn generate(
         insert_rows(
             &mut tx,
             "customer_contacts",
-            &[
-                "tenant_id",
-                "customer_id",
-                "kind",
-                "value",
-                "normalized",
-                "is_primary",
-                "verified",
-                "created_at",
-            ],
+            concierge_store::bulk::CUSTOMER_CONTACTS_COLUMNS,
             &contacts,
             None,
         )
@@ -329,15 +320,7 @@ pub async fn generate(
         let ret = insert_rows(
             &mut tx,
             "orders",
-            &[
-                "tenant_id",
-                "external_id",
-                "customer_id",
-                "ordered_at",
-                "status",
-                "currency",
-                "total_minor",
-            ],
+            concierge_store::bulk::ORDERS_COLUMNS,
             &rows,
             Some("id, external_id"),
         )
@@ -376,16 +359,7 @@ pub async fn generate(
         insert_rows(
             &mut tx,
             "order_lines",
-            &[
-                "tenant_id",
-                "order_id",
-                "customer_id",
-                "product_id",
-                "quantity",
-                "unit_price_minor",
-                "amount_minor",
-                "ordered_at",
-            ],
+            concierge_store::bulk::ORDER_LINES_COLUMNS,
             &lines,
             None,
         )

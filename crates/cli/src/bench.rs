@@ -475,16 +475,7 @@ async fn bare_insert(
         insert_rows(
             &mut tx,
             "customer_contacts",
-            &[
-                "tenant_id",
-                "customer_id",
-                "kind",
-                "value",
-                "normalized",
-                "is_primary",
-                "verified",
-                "created_at",
-            ],
+            concierge_store::bulk::CUSTOMER_CONTACTS_COLUMNS,
             &contacts,
             None,
         )
@@ -492,15 +483,7 @@ async fn bare_insert(
         let ret = insert_rows(
             &mut tx,
             "orders",
-            &[
-                "tenant_id",
-                "external_id",
-                "customer_id",
-                "ordered_at",
-                "status",
-                "currency",
-                "total_minor",
-            ],
+            concierge_store::bulk::ORDERS_COLUMNS,
             &orow,
             Some("id, external_id"),
         )
@@ -536,16 +519,7 @@ async fn bare_insert(
         insert_rows(
             &mut tx,
             "order_lines",
-            &[
-                "tenant_id",
-                "order_id",
-                "customer_id",
-                "product_id",
-                "quantity",
-                "unit_price_minor",
-                "amount_minor",
-                "ordered_at",
-            ],
+            concierge_store::bulk::ORDER_LINES_COLUMNS,
             &lrows,
             None,
         )

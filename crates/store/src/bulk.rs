@@ -70,6 +70,41 @@ impl From<Option<&str>> for Val {
 /// Most parameters in one statement (SQLite allows 32,766; PostgreSQL 65,535).
 const MAX_PARAMS: usize = 30_000;
 
+/// The columns of a customer contact row, in the order bulk loaders give the values.
+pub const CUSTOMER_CONTACTS_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "customer_id",
+    "kind",
+    "value",
+    "normalized",
+    "is_primary",
+    "verified",
+    "created_at",
+];
+
+/// The columns of an order row, in the order bulk loaders give the values.
+pub const ORDERS_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "external_id",
+    "customer_id",
+    "ordered_at",
+    "status",
+    "currency",
+    "total_minor",
+];
+
+/// The columns of an order line row, in the order bulk loaders give the values.
+pub const ORDER_LINES_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "order_id",
+    "customer_id",
+    "product_id",
+    "quantity",
+    "unit_price_minor",
+    "amount_minor",
+    "ordered_at",
+];
+
 /// Inserts `rows` into `table` (`columns` in order). With `returning`, returns those columns
 /// of every inserted row. `table`, `columns` and `returning` must be trusted identifiers.
 pub async fn insert_rows(

@@ -274,16 +274,7 @@ impl Store {
             insert_rows(
                 &mut tx,
                 "customer_contacts",
-                &[
-                    "tenant_id",
-                    "customer_id",
-                    "kind",
-                    "value",
-                    "normalized",
-                    "is_primary",
-                    "verified",
-                    "created_at",
-                ],
+                crate::bulk::CUSTOMER_CONTACTS_COLUMNS,
                 &contacts,
                 None,
             )
@@ -373,15 +364,7 @@ impl Store {
             let ret = insert_rows(
                 &mut tx,
                 "orders",
-                &[
-                    "tenant_id",
-                    "external_id",
-                    "customer_id",
-                    "ordered_at",
-                    "status",
-                    "currency",
-                    "total_minor",
-                ],
+                crate::bulk::ORDERS_COLUMNS,
                 &rows,
                 Some("id, external_id"),
             )
