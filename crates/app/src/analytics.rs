@@ -31,7 +31,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// The model types callers need (rules, units, reports), re-exported.
-pub use concierge_analytics::bench::{BenchOptions, run_pipeline};
+pub use concierge_analytics::bench::{BenchOptions, BenchRun, run_pipeline};
 pub use concierge_analytics::{
     BacktestReport, RfmSegment, SegmentGrid, TierDefinition, TierRule, TimeUnit,
 };
@@ -1022,6 +1022,12 @@ pub async fn run(
         })?;
     lap("store", &mut timings);
     report.timings_ms = timings;
+    // The saved report was written before the tasks and triggers were counted.
+    let json =
+        serde_json::to_string(&report).map_err(|e| AnalyticsRunError::Invalid(e.to_string()))?;
+    app.store
+        .update_analytics_run_report(tenant, report.run_id, &json)
+        .await?;
     progress(Stage::Store, 1, 1);
     Ok(report)
 }

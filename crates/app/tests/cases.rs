@@ -2312,6 +2312,13 @@ async fn an_analytics_run_leaves_refill_offers_and_win_back_calls_once() {
         .await
         .unwrap();
     assert!(first.tasks_created > 0, "{first:?}");
+    // The stored report (what the dashboard and the API show) counts them too.
+    let stored = concierge_app::analytics::latest_report(&e.app, e.t)
+        .await
+        .unwrap()
+        .expect("a stored report");
+    assert_eq!(stored.tasks_created, first.tasks_created);
+    assert_eq!(stored.tier_triggers_fired, first.tier_triggers_fired);
     let refills = e
         .app
         .open_tasks(e.t, Some("replenish"), None)

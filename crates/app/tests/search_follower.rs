@@ -415,3 +415,48 @@ async fn the_running_follower_picks_up_writes_and_stops_when_told() {
         .expect("the follower stops")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_renamed_customer_is_found_by_the_new_name_after_the_follower_ran() {
+    let e = env().await;
+    let index = ram_index();
+    follow_once(&e.app, &index).await.unwrap();
+    let customers = |r: &SearchResults| -> Vec<i64> {
+        r.hits
+            .iter()
+            .filter(|h| h.kind == DocKind::Customer)
+            .map(|h| h.id)
+            .collect()
+    };
+    assert_eq!(
+        customers(&staff_search(&index, e.t, "Minho")),
+        vec![e.customer]
+    );
+    assert!(customers(&staff_search(&index, e.t, "이민호")).is_empty());
+    e.app
+        .update_customer(
+            &e.agent,
+            concierge_domain::CustomerId(e.customer),
+            &concierge_app::customers::ProfilePatch {
+                name: Some("이민호 Lee".into()),
+                contacts: Some(vec![concierge_app::customers::ContactInput {
+                    kind: "email".into(),
+                    value: "minho.lee@example.kr".into(),
+                    primary: true,
+                    verified: false,
+                }]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(follow_once(&e.app, &index).await.unwrap() > 0);
+    assert_eq!(
+        customers(&staff_search(&index, e.t, "이민호")),
+        vec![e.customer]
+    );
+    assert_eq!(
+        customers(&staff_search(&index, e.t, "minho.lee@example.kr")),
+        vec![e.customer]
+    );
+}

@@ -334,6 +334,11 @@ pub enum BenchTarget {
         /// Skip the database part (generation, run and store).
         #[arg(long)]
         no_store: bool,
+        /// Write the simulated customers' summary (frequency, recency, T, monetary_value) as
+        /// CSV to this path, and the fits and timings beside it as PATH.json, for
+        /// `scripts/bench-lifetimes.py` to run the `lifetimes` package on the same data.
+        #[arg(long)]
+        export_summary: Option<PathBuf>,
     },
     /// Time case work on the workspace's database (generating cases first if it has none):
     /// creating a case, the case page, a queue page with its count; and peak memory.
@@ -381,13 +386,14 @@ pub enum BenchTarget {
 }
 
 pub async fn bench(g: Global, target: BenchTarget) -> anyhow::Result<()> {
-    let (customers, seed, time_unit, no_store) = match target {
+    let (customers, seed, time_unit, no_store, export_summary) = match target {
         BenchTarget::Analytics {
             customers,
             seed,
             time_unit,
             no_store,
-        } => (customers, seed, time_unit, no_store),
+            export_summary,
+        } => (customers, seed, time_unit, no_store, export_summary),
         BenchTarget::Cases {
             cases,
             seed,
@@ -437,6 +443,14 @@ pub async fn bench(g: Global, target: BenchTarget) -> anyhow::Result<()> {
     println!("  Gamma-Gamma    {:>9.1} ms", r.fit_gamma_gamma_ms);
     println!("  scoring + CLV  {:>9.1} ms", r.score_ms);
     println!("  fit + scoring  {:>9.1} ms", r.fit_and_score_ms);
+    if let Some(path) = &export_summary {
+        export_bench_summary(path, &run, unit)?;
+        println!(
+            "  summary written to {} (fits and timings in {}.json)",
+            path.display(),
+            path.display()
+        );
+    }
     if no_store {
         return Ok(());
     }
@@ -476,4 +490,61 @@ pub async fn bench(g: Global, target: BenchTarget) -> anyhow::Result<()> {
     .await;
     app.store.close().await;
     result
+}
+
+/// Writes the simulated summary as CSV in the `lifetimes` column names, and the fits, timings and
+/// scoring options beside it as JSON, so the same data can be fitted by `lifetimes`.
+fn export_bench_summary(
+    path: &std::path::Path,
+    run: &uc::BenchRun,
+    unit: TimeUnit,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("creating the summary file {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    writeln!(w, "frequency,recency,T,monetary_value")?;
+    for h in run.summary.histories() {
+        writeln!(
+            w,
+            "{},{},{},{}",
+            h.frequency, h.recency, h.age, h.monetary_value
+        )?;
+    }
+    w.flush()
+        .with_context(|| format!("writing the summary file {}", path.display()))?;
+    let r = &run.report;
+    let json = serde_json::json!({
+        "customers": r.customers,
+        "transactions": r.transactions,
+        "time_unit": unit.as_str(),
+        "timings_ms": {
+            "summary": r.summary_ms,
+            "fit_bgnbd": r.fit_bgnbd_ms,
+            "fit_gamma_gamma": r.fit_gamma_gamma_ms,
+            "score": r.score_ms,
+            "fit_and_score": r.fit_and_score_ms,
+        },
+        "bgnbd": {
+            "r": r.bgnbd.params.r,
+            "alpha": r.bgnbd.params.alpha,
+            "a": r.bgnbd.params.a,
+            "b": r.bgnbd.params.b,
+            "log_likelihood": r.bgnbd.log_likelihood,
+        },
+        "gamma_gamma": {
+            "p": r.gamma_gamma.params.p,
+            "q": r.gamma_gamma.params.q,
+            "v": r.gamma_gamma.params.v,
+        },
+        "scoring": {"horizon": 90.0 / unit.days(), "clv_months": 12, "monthly_discount_rate": 0.01},
+        "total_clv": r.total_clv,
+        "mean_prob_alive": run.scores.iter().map(|s| s.prob_alive).sum::<f64>() / run.scores.len().max(1) as f64,
+        "mean_expected_purchases": run.scores.iter().map(|s| s.expected_purchases).sum::<f64>() / run.scores.len().max(1) as f64,
+    });
+    let mut json_path = path.as_os_str().to_owned();
+    json_path.push(".json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("writing {}", std::path::Path::new(&json_path).display()))?;
+    Ok(())
 }

@@ -786,6 +786,23 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the stored report of a run (the run's tasks and triggers are counted after
+    /// the run itself is saved).
+    pub async fn update_analytics_run_report(
+        &self,
+        tenant: TenantId,
+        run_id: i64,
+        report: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE analytics_runs SET report = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(report)
+            .bind(tenant.0)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The tenant's most recent analytics run.
     pub async fn latest_analytics_run(&self, tenant: TenantId) -> Result<Option<RunRow>> {
         let r = sqlx::query(

@@ -118,6 +118,11 @@ pub async fn insert_rows(
     if rows.is_empty() || columns.is_empty() {
         return Ok(out);
     }
+    // SQLite looks every named parameter (`$n`) up by a linear walk, when it parses the
+    // statement and again when sqlx binds each value: quadratic in the parameters, which made
+    // a 30,000-value insert spend over 90% of its time in `sqlite3_bind_parameter_name`.
+    // Anonymous `?` parameters are bound by position without any lookup.
+    let anonymous = tx.backend_name().eq_ignore_ascii_case("sqlite");
     let per = (MAX_PARAMS / columns.len()).max(1);
     for chunk in rows.chunks(per) {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
@@ -131,9 +136,13 @@ pub async fn insert_rows(
                 if j > 0 {
                     sql.push(',');
                 }
-                n += 1;
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                if anonymous {
+                    sql.push('?');
+                } else {
+                    n += 1;
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
             }
             sql.push(')');
         }

@@ -423,6 +423,17 @@ impl Store {
                 &mut tx, tenant, id, "profile", actor, None, None, &summary, now,
             )
             .await?;
+            // Every node's search index follows the change log: a renamed customer, or one
+            // with a new email, is found by the new words on every node.
+            sqlx::query(
+                "INSERT INTO change_log (tenant_id, entity, entity_id, op, at) \
+                 VALUES ($1, 'customer', $2, 'upsert', $3)",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(true)
