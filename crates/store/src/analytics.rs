@@ -226,11 +226,10 @@ fn req(v: f64, what: &str) -> Result<Val> {
     }
 }
 
-/// Bound parameters per statement: far below the engines' limits, because binding cost grows
-/// faster than linearly with the statement size (measured: 28,000 parameters in one statement
-/// took seconds on SQLite, the same rows in 2,000-parameter statements a fraction of that).
-const PARAMS_PER_STATEMENT: usize = 2_000;
-
+/// Inserts rows in statements of many rows (anonymous parameters on SQLite, see
+/// [`crate::bulk::insert_rows`]). On PostgreSQL the statements are not kept prepared: sqlx
+/// declares a NULL float's type differently from a float's, so a statement prepared when a
+/// column was NULL would refuse a number in the next chunk ("incorrect binary data format").
 async fn insert_chunked(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     backend: Backend,
@@ -238,42 +237,8 @@ async fn insert_chunked(
     columns: &[&str],
     rows: &[Vec<Val>],
 ) -> Result<()> {
-    let per = (PARAMS_PER_STATEMENT / columns.len().max(1)).max(1);
-    for chunk in rows.chunks(per) {
-        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-        let mut n = 0usize;
-        for (i, row) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "(" } else { ",(" });
-            for j in 0..row.len() {
-                if j > 0 {
-                    sql.push(',');
-                }
-                n += 1;
-                sql.push('$');
-                sql.push_str(&n.to_string());
-            }
-            sql.push(')');
-        }
-        // On PostgreSQL, not a cached prepared statement: sqlx declares a NULL float's type
-        // differently from a float's, so a statement prepared when a column was NULL would
-        // refuse a number in the next chunk ("incorrect binary data format"). SQLite keeps the
-        // cache (re-preparing every chunk costs more than the insert).
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(backend != Backend::Postgres);
-        for row in chunk {
-            for v in row {
-                q = match v {
-                    Val::Int(i) => q.bind(*i),
-                    Val::Float(f) => q.bind(*f),
-                    Val::Text(s) => q.bind(s.clone()),
-                    Val::Flag(b) => q.bind(i16::from(*b)),
-                    Val::Null => q.bind(Option::<i64>::None),
-                    Val::NullText => q.bind(Option::<String>::None),
-                    Val::NullFloat => q.bind(Option::<f64>::None),
-                };
-            }
-        }
-        q.execute(&mut **tx).await?;
-    }
+    crate::bulk::insert_rows_with(tx, table, columns, rows, None, backend != Backend::Postgres)
+        .await?;
     Ok(())
 }
 

@@ -114,6 +114,21 @@ pub async fn insert_rows(
     rows: &[Vec<Val>],
     returning: Option<&str>,
 ) -> Result<Vec<AnyRow>> {
+    insert_rows_with(tx, table, columns, rows, returning, true).await
+}
+
+/// [`insert_rows`], choosing whether the statements are kept prepared (`persistent`). On
+/// PostgreSQL a kept statement remembers the parameter types of its first use, and sqlx types
+/// a NULL float differently from a float: loaders whose float columns may be NULL in one chunk
+/// and not in the next pass `false` there.
+pub(crate) async fn insert_rows_with(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Val>],
+    returning: Option<&str>,
+    persistent: bool,
+) -> Result<Vec<AnyRow>> {
     let mut out = Vec::new();
     if rows.is_empty() || columns.is_empty() {
         return Ok(out);
@@ -150,7 +165,7 @@ pub async fn insert_rows(
             sql.push_str(" RETURNING ");
             sql.push_str(r);
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(persistent);
         for row in chunk {
             for v in row {
                 q = match v {

@@ -1364,8 +1364,12 @@ impl Store {
         }
         let ids: Vec<String> = keys.iter().map(|(_, id)| id.to_string()).collect();
         let list = ids.join(",");
+        // `+c.tenant_id`: the ids already come from a tenant-scoped read; the check stays, but
+        // the unary plus keeps SQLite from reading the tenant's whole index range instead of
+        // looking the ids up (without table statistics it took `tenant_id = ?` for selective:
+        // 215 ms at a million cases instead of 0.1 ms).
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{CASE_SELECT} WHERE c.tenant_id = $1 AND c.id IN ({list})"
+            "{CASE_SELECT} WHERE c.id IN ({list}) AND +c.tenant_id = $1"
         )))
         .bind(tenant.0)
         .fetch_all(&self.pool)
