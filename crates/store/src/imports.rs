@@ -435,9 +435,11 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ");
             // Ids are integers read from the database, so the list needs no quoting.
+            // `+tenant_id` keeps SQLite on the order-id index instead of reading the tenant's
+            // whole range of another index (the ids already come from a tenant-scoped read).
             let sql = format!(
                 "SELECT order_id, product_id, quantity, unit_price_minor FROM order_lines \
-                 WHERE tenant_id = $1 AND order_id IN ({list}) ORDER BY order_id, id"
+                 WHERE order_id IN ({list}) AND +tenant_id = $1 ORDER BY order_id, id"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
@@ -616,7 +618,7 @@ impl Store {
             // Integer ids read from the database: nothing to quote.
             let sql = format!(
                 "SELECT customer_id, kind, normalized, is_primary FROM customer_contacts \
-                 WHERE tenant_id = $1 AND customer_id IN ({list}) AND kind IN ('email', 'phone')"
+                 WHERE customer_id IN ({list}) AND +tenant_id = $1 AND kind IN ('email', 'phone')"
             );
             for r in sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
@@ -631,7 +633,7 @@ impl Store {
             }
             let sql = format!(
                 "SELECT customer_id, tag FROM customer_tags \
-                 WHERE tenant_id = $1 AND customer_id IN ({list})"
+                 WHERE customer_id IN ({list}) AND +tenant_id = $1"
             );
             for r in sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
