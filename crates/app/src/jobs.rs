@@ -80,7 +80,10 @@ impl Worker {
                     .ok()
                     .and_then(|v| v.get("mailbox").and_then(|m| m.as_i64())),
             ) else {
-                return Err(format!("mail.poll_mailbox job {} names no mailbox", job.id.0));
+                return Err(format!(
+                    "mail.poll_mailbox job {} names no mailbox",
+                    job.id.0
+                ));
             };
             let node = format!("{}#job{}", app.config.node_name(), job.id.0);
             app.poll_mailbox(tenant, id, &node)

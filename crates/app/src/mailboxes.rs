@@ -158,14 +158,18 @@ pub fn validate(input: &MailboxInput) -> Result<MailboxSettings, CaseError> {
         .as_str()
         .to_string();
     let host = input.imap_host.trim();
-    if host.is_empty() || host.len() > 253 || host.chars().any(|c| c.is_whitespace() || c == '/')
-    {
+    if host.is_empty() || host.len() > 253 || host.chars().any(|c| c.is_whitespace() || c == '/') {
         return Err(invalid("imap_host must be a host name or IP address"));
     }
     if !(1..=65_535).contains(&input.imap_port) {
         return Err(invalid("imap_port must be between 1 and 65535"));
     }
-    let tls_mode = input.tls_mode.as_deref().unwrap_or("tls").trim().to_string();
+    let tls_mode = input
+        .tls_mode
+        .as_deref()
+        .unwrap_or("tls")
+        .trim()
+        .to_string();
     match tls_mode.as_str() {
         "tls" | "starttls" => {}
         "plain" if is_loopback(host) => {}
@@ -184,9 +188,7 @@ pub fn validate(input: &MailboxInput) -> Result<MailboxSettings, CaseError> {
     if let Some(p) = &input.password
         && (p.is_empty() || p.chars().count() > 1000 || p.contains(['\r', '\n']))
     {
-        return Err(invalid(
-            "password must be 1 to 1000 characters on one line",
-        ));
+        return Err(invalid("password must be 1 to 1000 characters on one line"));
     }
     let folder = clean_folder("folder", input.folder.as_deref().unwrap_or("INBOX"))?;
     let after_commit = input
@@ -198,10 +200,7 @@ pub fn validate(input: &MailboxInput) -> Result<MailboxSettings, CaseError> {
     let move_to = match after_commit.as_str() {
         "seen" => None,
         "move" => {
-            let m = clean_folder(
-                "move_to",
-                input.move_to.as_deref().unwrap_or_default(),
-            )?;
+            let m = clean_folder("move_to", input.move_to.as_deref().unwrap_or_default())?;
             if m == folder {
                 return Err(invalid("move_to must be another folder than folder"));
             }
@@ -263,7 +262,10 @@ impl App {
             return Err(invalid("password is required"));
         };
         if self.store.mailbox_by_name(tenant, &s.name).await?.is_some() {
-            return Err(invalid(format!("a mailbox named '{}' exists already", s.name)));
+            return Err(invalid(format!(
+                "a mailbox named '{}' exists already",
+                s.name
+            )));
         }
         Ok(self
             .store
@@ -286,21 +288,17 @@ impl App {
         if s.name != old.settings.name
             && self.store.mailbox_by_name(tenant, &s.name).await?.is_some()
         {
-            return Err(invalid(format!("a mailbox named '{}' exists already", s.name)));
+            return Err(invalid(format!(
+                "a mailbox named '{}' exists already",
+                s.name
+            )));
         }
         let reset = s.imap_host != old.settings.imap_host
             || s.imap_port != old.settings.imap_port
             || s.username != old.settings.username
             || s.folder != old.settings.folder;
         self.store
-            .update_mailbox(
-                tenant,
-                id,
-                &s,
-                input.password.as_deref(),
-                reset,
-                self.now(),
-            )
+            .update_mailbox(tenant, id, &s, input.password.as_deref(), reset, self.now())
             .await?
             .ok_or(CaseError::NotFound("mailbox"))
     }
@@ -342,10 +340,7 @@ impl App {
         id: i64,
         poller: &str,
     ) -> Result<PollReport, StoreError> {
-        let owner = format!(
-            "{poller}#{}",
-            &crate::secrets::random_secret()[..8]
-        );
+        let owner = format!("{poller}#{}", &crate::secrets::random_secret()[..8]);
         let mut report = PollReport {
             mailbox_id: id,
             ..PollReport::default()

@@ -106,7 +106,10 @@ impl Env {
     }
 
     async fn poll(&self, id: i64) -> PollReport {
-        self.app.poll_mailbox(self.t, id, "test-node").await.unwrap()
+        self.app
+            .poll_mailbox(self.t, id, "test-node")
+            .await
+            .unwrap()
     }
 
     async fn reload(&self, id: i64) -> MailboxRow {
@@ -124,6 +127,18 @@ impl Env {
         s
     }
 
+    /// Automatic (system) messages on a case: acknowledgements.
+    async fn acks(&self, case: i64) -> usize {
+        self.app
+            .store
+            .case_messages(self.t, concierge_domain::CaseId(case), true)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.author_kind == "system")
+            .count()
+    }
+
     async fn exec(&self, sql: &str) {
         sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .execute(self.app.store.pool())
@@ -136,13 +151,24 @@ impl Env {
 async fn polled_mail_becomes_cases_marked_only_after_commit_and_never_twice() {
     let e = env().await;
     let mb = e.mailbox(e.input()).await;
-    e.deliver(&mail("Jane <jane@example.com>", "Parcel lost", "p1@example.com", "Where is it?"))
-        .await;
-    e.deliver(&mail("Bob <bob@example.com>", "Wrong size", "p2@example.com", "Too small."))
-        .await;
+    e.deliver(&mail(
+        "Jane <jane@example.com>",
+        "Parcel lost",
+        "p1@example.com",
+        "Where is it?",
+    ))
+    .await;
+    e.deliver(&mail(
+        "Bob <bob@example.com>",
+        "Wrong size",
+        "p2@example.com",
+        "Too small.",
+    ))
+    .await;
 
     // The database fails while the round runs: nothing is marked, the error is recorded.
-    e.exec("ALTER TABLE inbound_mail RENAME TO inbound_mail_away").await;
+    e.exec("ALTER TABLE inbound_mail RENAME TO inbound_mail_away")
+        .await;
     let r = e.poll(mb.id).await;
     assert!(r.polled);
     assert_eq!(r.processed, 0, "{r:?}");
@@ -154,7 +180,8 @@ async fn polled_mail_becomes_cases_marked_only_after_commit_and_never_twice() {
     assert_eq!(row.last_uid, 0);
     assert!(row.last_polled_at.is_some());
     assert!(row.lease_owner.is_none(), "the lease is given back");
-    e.exec("ALTER TABLE inbound_mail_away RENAME TO inbound_mail").await;
+    e.exec("ALTER TABLE inbound_mail_away RENAME TO inbound_mail")
+        .await;
 
     // The next round takes both, then marks them.
     let r = e.poll(mb.id).await;
@@ -167,13 +194,21 @@ async fn polled_mail_becomes_cases_marked_only_after_commit_and_never_twice() {
     assert_eq!(row.last_error, None, "a good poll clears the error");
     assert_eq!(row.messages_taken, 2);
     let inbound = e.app.store.inbound_mails(e.t, 10).await.unwrap();
-    assert!(inbound.iter().all(|m| m.mailbox == "support"), "{inbound:?}");
+    assert!(
+        inbound.iter().all(|m| m.mailbox == "support"),
+        "{inbound:?}"
+    );
 
     // Polling again takes nothing; a new message is taken alone.
     let r = e.poll(mb.id).await;
     assert_eq!(r.processed + r.duplicates, 0, "{r:?}");
-    e.deliver(&mail("Jane <jane@example.com>", "Re: Parcel lost", "p3@example.com", "Any news?"))
-        .await;
+    e.deliver(&mail(
+        "Jane <jane@example.com>",
+        "Re: Parcel lost",
+        "p3@example.com",
+        "Any news?",
+    ))
+    .await;
     let r = e.poll(mb.id).await;
     assert_eq!(r.processed, 1, "{r:?}");
     assert_eq!(
@@ -187,20 +222,45 @@ async fn polled_mail_becomes_cases_marked_only_after_commit_and_never_twice() {
 async fn a_poison_message_is_quarantined_and_the_next_one_still_arrives() {
     let e = env().await;
     let mb = e.mailbox(e.input()).await;
-    e.deliver(&mail("Ann <ann@example.com>", "First", "f1@example.com", "one")).await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "First",
+        "f1@example.com",
+        "one",
+    ))
+    .await;
     e.deliver(POISON).await;
-    e.deliver(&mail("Ann <ann@example.com>", "Third", "f3@example.com", "three")).await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Third",
+        "f3@example.com",
+        "three",
+    ))
+    .await;
     let r = e.poll(mb.id).await;
     assert_eq!((r.processed, r.quarantined), (2, 1), "{r:?}");
     assert_eq!(r.error, None);
     assert_eq!(e.case_subjects().await, vec!["First", "Third"]);
     // The poison's raw bytes are kept in quarantine, and it is marked like the rest.
     let inbound = e.app.store.inbound_mails(e.t, 10).await.unwrap();
-    let q: Vec<_> = inbound.iter().filter(|m| m.state == "quarantined").collect();
+    let q: Vec<_> = inbound
+        .iter()
+        .filter(|m| m.state == "quarantined")
+        .collect();
     assert_eq!(q.len(), 1, "{inbound:?}");
-    let raw = e.app.store.inbound_mail_raw(e.t, q[0].id).await.unwrap().unwrap();
+    let raw = e
+        .app
+        .store
+        .inbound_mail_raw(e.t, q[0].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(raw.ends_with(b"There is no From header.\r\n"));
-    assert!(q[0].error.as_deref().unwrap().contains("sender"), "{:?}", q[0]);
+    assert!(
+        q[0].error.as_deref().unwrap().contains("sender"),
+        "{:?}",
+        q[0]
+    );
     assert_eq!(e.inbox().await, vec![(1, true), (2, true), (3, true)]);
     assert_eq!(e.reload(mb.id).await.last_uid, 3);
 }
@@ -209,8 +269,20 @@ async fn a_poison_message_is_quarantined_and_the_next_one_still_arrives() {
 async fn the_checkpoint_survives_a_new_app_and_a_new_uidvalidity_rescans_without_duplicates() {
     let e = env().await;
     let mb = e.mailbox(e.input()).await;
-    e.deliver(&mail("Kim <kim@example.com>", "Refund", "r1@example.com", "Please.")).await;
-    e.deliver(&mail("Lee <lee@example.com>", "Invoice", "r2@example.com", "Need one.")).await;
+    e.deliver(&mail(
+        "Kim <kim@example.com>",
+        "Refund",
+        "r1@example.com",
+        "Please.",
+    ))
+    .await;
+    e.deliver(&mail(
+        "Lee <lee@example.com>",
+        "Invoice",
+        "r2@example.com",
+        "Need one.",
+    ))
+    .await;
     let r = e.poll(mb.id).await;
     assert_eq!(r.processed, 2, "{r:?}");
     let validity = e.reload(mb.id).await.uid_validity.unwrap();
@@ -218,14 +290,24 @@ async fn the_checkpoint_survives_a_new_app_and_a_new_uidvalidity_rescans_without
     // A new process (App) on the same database continues from the stored checkpoint, even
     // for mail someone read in another client meanwhile.
     let app2 = App::new(e.db.store().await.unwrap(), config(&e.db, &e.dir));
-    e.deliver(&mail("Kim <kim@example.com>", "Broken lid", "r3@example.com", "Cracked.")).await;
+    e.deliver(&mail(
+        "Kim <kim@example.com>",
+        "Broken lid",
+        "r3@example.com",
+        "Cracked.",
+    ))
+    .await;
     {
         let mut c = e.client("INBOX").await;
         c.mark_seen(3).await.unwrap();
         c.logout().await;
     }
     let r = app2.poll_mailbox(e.t, mb.id, "node-2").await.unwrap();
-    assert_eq!((r.rescanned, r.processed, r.last_uid), (false, 1, 3), "{r:?}");
+    assert_eq!(
+        (r.rescanned, r.processed, r.last_uid),
+        (false, 1, 3),
+        "{r:?}"
+    );
     let row = app2.store.mailbox(e.t, mb.id).await.unwrap().unwrap();
     assert_eq!((row.uid_validity, row.last_uid), (Some(validity), 3));
 
@@ -245,7 +327,10 @@ async fn the_checkpoint_survives_a_new_app_and_a_new_uidvalidity_rescans_without
     let r = app2.poll_mailbox(e.t, mb.id, "node-2").await.unwrap();
     assert!(r.rescanned, "{r:?}");
     assert_eq!((r.processed, r.duplicates), (0, 1), "{r:?}");
-    assert_eq!(e.case_subjects().await, vec!["Broken lid", "Invoice", "Refund"]);
+    assert_eq!(
+        e.case_subjects().await,
+        vec!["Broken lid", "Invoice", "Refund"]
+    );
     let row = app2.store.mailbox(e.t, mb.id).await.unwrap().unwrap();
     assert_eq!((row.uid_validity, row.last_uid), (Some(validity), 3));
     assert_eq!(e.inbox().await, vec![(1, true), (2, true), (3, true)]);
@@ -254,11 +339,19 @@ async fn the_checkpoint_survives_a_new_app_and_a_new_uidvalidity_rescans_without
 #[tokio::test]
 async fn a_wrong_password_or_a_dead_server_shows_on_the_mailbox_and_nothing_crashes() {
     let e = env().await;
-    let mb = e.mailbox(MailboxInput {
-        password: Some("wrong".into()),
-        ..e.input()
-    }).await;
-    e.deliver(&mail("Sam <sam@example.com>", "Hello", "w1@example.com", "Hi.")).await;
+    let mb = e
+        .mailbox(MailboxInput {
+            password: Some("wrong".into()),
+            ..e.input()
+        })
+        .await;
+    e.deliver(&mail(
+        "Sam <sam@example.com>",
+        "Hello",
+        "w1@example.com",
+        "Hi.",
+    ))
+    .await;
     let r = e.poll(mb.id).await;
     let err = r.error.unwrap();
     assert!(err.contains("sign-in refused"), "{err}");
@@ -266,17 +359,24 @@ async fn a_wrong_password_or_a_dead_server_shows_on_the_mailbox_and_nothing_cras
     let row = e.reload(mb.id).await;
     assert_eq!(row.last_error.as_deref(), Some(err.as_str()));
     assert!(row.last_error_at.is_some() && row.last_success_at.is_none());
-    assert!(row.next_poll_at > row.last_polled_at.unwrap(), "retried after the interval");
+    assert!(
+        row.next_poll_at > row.last_polled_at.unwrap(),
+        "retried after the interval"
+    );
     assert_eq!(e.inbox().await, vec![(1, false)]);
     assert!(e.case_subjects().await.is_empty());
 
     // With the right password (the rest unchanged), the mail comes in.
     let fixed = e
         .app
-        .update_mailbox(e.t, mb.id, &MailboxInput {
-            password: Some(testing::PASSWORD.into()),
-            ..e.input()
-        })
+        .update_mailbox(
+            e.t,
+            mb.id,
+            &MailboxInput {
+                password: Some(testing::PASSWORD.into()),
+                ..e.input()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(fixed.password, testing::PASSWORD);
@@ -298,7 +398,10 @@ async fn a_wrong_password_or_a_dead_server_shows_on_the_mailbox_and_nothing_cras
     let r = e.poll(dead.id).await;
     let err = r.error.unwrap();
     assert!(err.starts_with("cannot connect to 127.0.0.1:"), "{err}");
-    assert_eq!(e.reload(dead.id).await.last_error.as_deref(), Some(err.as_str()));
+    assert_eq!(
+        e.reload(dead.id).await.last_error.as_deref(),
+        Some(err.as_str())
+    );
 }
 
 #[tokio::test]
@@ -316,8 +419,20 @@ async fn move_after_commit_leaves_the_inbox_empty() {
             ..e.input()
         })
         .await;
-    e.deliver(&mail("Ann <ann@example.com>", "Move me", "m1@example.com", "x")).await;
-    e.deliver(&mail("Ann <ann@example.com>", "Me too", "m2@example.com", "y")).await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Move me",
+        "m1@example.com",
+        "x",
+    ))
+    .await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Me too",
+        "m2@example.com",
+        "y",
+    ))
+    .await;
     let r = e.poll(mb.id).await;
     assert_eq!((r.processed, r.error.as_deref()), (2, None), "{r:?}");
     let mut c = e.client("INBOX").await;
@@ -332,7 +447,13 @@ async fn move_after_commit_leaves_the_inbox_empty() {
 async fn the_worker_polls_due_mailboxes_and_one_poller_holds_a_mailbox_at_a_time() {
     let e = env().await;
     let mb = e.mailbox(e.input()).await;
-    e.deliver(&mail("Ann <ann@example.com>", "Via worker", "j1@example.com", "x")).await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Via worker",
+        "j1@example.com",
+        "x",
+    ))
+    .await;
 
     // Another node holds the mailbox: this poller leaves it alone.
     let held = e
@@ -345,7 +466,11 @@ async fn the_worker_polls_due_mailboxes_and_one_poller_holds_a_mailbox_at_a_time
     let r = e.poll(mb.id).await;
     assert!(!r.polled);
     assert_eq!(e.inbox().await, vec![(1, false)]);
-    assert_eq!(e.app.enqueue_mailbox_polls().await.unwrap(), 0, "leased: not due");
+    assert_eq!(
+        e.app.enqueue_mailbox_polls().await.unwrap(),
+        0,
+        "leased: not due"
+    );
     e.exec(&format!(
         "UPDATE mailboxes SET lease_owner = NULL, lease_until = NULL WHERE id = {}",
         mb.id
@@ -355,23 +480,40 @@ async fn the_worker_polls_due_mailboxes_and_one_poller_holds_a_mailbox_at_a_time
     // The schedule's handler enqueues one job for the due mailbox; the worker runs it.
     let worker = Worker::standard();
     assert_eq!(e.app.enqueue_mailbox_polls().await.unwrap(), 1);
-    assert_eq!(e.app.enqueue_mailbox_polls().await.unwrap(), 0, "one job per slot");
+    assert_eq!(
+        e.app.enqueue_mailbox_polls().await.unwrap(),
+        0,
+        "one job per slot"
+    );
     assert!(worker.tick(&e.app, "node-a").await.unwrap() >= 1);
     assert_eq!(e.case_subjects().await, vec!["Via worker"]);
     assert_eq!(e.inbox().await, vec![(1, true)]);
     let row = e.reload(mb.id).await;
-    assert!(row.next_poll_at > e.app.now(), "next poll after the interval");
+    assert!(
+        row.next_poll_at > e.app.now(),
+        "next poll after the interval"
+    );
     assert_eq!(e.app.enqueue_mailbox_polls().await.unwrap(), 0);
 
     // A disabled mailbox is not polled.
     e.app
-        .update_mailbox(e.t, mb.id, &MailboxInput {
-            enabled: Some(false),
-            ..e.input()
-        })
+        .update_mailbox(
+            e.t,
+            mb.id,
+            &MailboxInput {
+                enabled: Some(false),
+                ..e.input()
+            },
+        )
         .await
         .unwrap();
-    e.deliver(&mail("Ann <ann@example.com>", "Not now", "j2@example.com", "x")).await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Not now",
+        "j2@example.com",
+        "x",
+    ))
+    .await;
     assert_eq!(e.app.enqueue_mailbox_polls().await.unwrap(), 0);
     assert!(!e.poll(mb.id).await.polled);
     assert_eq!(e.inbox().await, vec![(1, true), (2, false)]);
@@ -398,7 +540,10 @@ async fn mailbox_settings_are_checked_and_the_acknowledgement_can_be_switched_pe
             "localhost",
         ),
         (bad(|i| i.after_commit = Some("move".into())), "move_to"),
-        (bad(|i| i.poll_interval_secs = Some(1)), "poll_interval_secs"),
+        (
+            bad(|i| i.poll_interval_secs = Some(1)),
+            "poll_interval_secs",
+        ),
         (bad(|i| i.password = None), "password"),
     ] {
         let err = e.app.create_mailbox(e.t, &input).await.unwrap_err();
@@ -410,15 +555,22 @@ async fn mailbox_settings_are_checked_and_the_acknowledgement_can_be_switched_pe
     assert_eq!(mb.settings.tls_mode, "plain");
     let dup = e.app.create_mailbox(e.t, &e.input()).await.unwrap_err();
     assert!(dup.to_string().contains("exists already"), "{dup}");
-    assert!(!format!("{mb:?}").contains(testing::PASSWORD), "Debug hides the password");
+    assert!(
+        !format!("{mb:?}").contains(testing::PASSWORD),
+        "Debug hides the password"
+    );
 
     // The tenant's acknowledgement is off; this mailbox turns it on for its own mail, and
     // another mailbox turns it off while the tenant has it on.
     e.app
-        .update_mailbox(e.t, mb.id, &MailboxInput {
-            acknowledge: Some(true),
-            ..e.input()
-        })
+        .update_mailbox(
+            e.t,
+            mb.id,
+            &MailboxInput {
+                acknowledge: Some(true),
+                ..e.input()
+            },
+        )
         .await
         .unwrap();
     e.mailbox(MailboxInput {
@@ -427,28 +579,26 @@ async fn mailbox_settings_are_checked_and_the_acknowledgement_can_be_switched_pe
         ..e.input()
     })
     .await;
-    let acks = |case: i64| async move {
-        e.app
-            .store
-            .case_messages(e.t, concierge_domain::CaseId(case), true)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|m| m.author_kind == "system")
-            .count()
-    };
     let o = e
         .app
-        .ingest_raw(e.t, "support", &mail("Al <al@example.com>", "Ack me", "k1@example.com", "x"))
+        .ingest_raw(
+            e.t,
+            "support",
+            &mail("Al <al@example.com>", "Ack me", "k1@example.com", "x"),
+        )
         .await
         .unwrap();
-    assert_eq!(acks(o.case_id.unwrap()).await, 1);
+    assert_eq!(e.acks(o.case_id.unwrap()).await, 1);
     let o = e
         .app
-        .ingest_raw(e.t, "other", &mail("Bo <bo@example.com>", "Tenant off", "k2@example.com", "x"))
+        .ingest_raw(
+            e.t,
+            "other",
+            &mail("Bo <bo@example.com>", "Tenant off", "k2@example.com", "x"),
+        )
         .await
         .unwrap();
-    assert_eq!(acks(o.case_id.unwrap()).await, 0);
+    assert_eq!(e.acks(o.case_id.unwrap()).await, 0);
     e.app
         .set_mail_ack_settings(
             e.t,
@@ -461,8 +611,12 @@ async fn mailbox_settings_are_checked_and_the_acknowledgement_can_be_switched_pe
         .unwrap();
     let o = e
         .app
-        .ingest_raw(e.t, "quiet", &mail("Cy <cy@example.com>", "Quiet", "k3@example.com", "x"))
+        .ingest_raw(
+            e.t,
+            "quiet",
+            &mail("Cy <cy@example.com>", "Quiet", "k3@example.com", "x"),
+        )
         .await
         .unwrap();
-    assert_eq!(acks(o.case_id.unwrap()).await, 0);
+    assert_eq!(e.acks(o.case_id.unwrap()).await, 0);
 }

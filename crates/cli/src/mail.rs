@@ -147,7 +147,10 @@ async fn poll_all(g: &Global, app: &App, only: Option<&str>) -> anyhow::Result<u
             eprintln!("error: mailbox {}: {e}", m.settings.name);
             code = EX_TEMPFAIL;
         }
-        println!("{}", serde_json::json!({"mailbox": m.settings.name, "report": report}));
+        println!(
+            "{}",
+            serde_json::json!({"mailbox": m.settings.name, "report": report})
+        );
     }
     Ok(code)
 }

@@ -177,13 +177,19 @@ async fn start_tls(
     }
 }
 
-async fn greeting(client: &mut Client<ImapStream>, server: &str, timeout: Duration) -> Result<(), ImapError> {
+async fn greeting(
+    client: &mut Client<ImapStream>,
+    server: &str,
+    timeout: Duration,
+) -> Result<(), ImapError> {
     match tokio::time::timeout(timeout, client.read_response()).await {
         Ok(Ok(Some(_))) => Ok(()),
         Ok(Ok(None)) => Err(ImapError::Connect(format!(
             "{server}: the server closed the connection without a greeting"
         ))),
-        Ok(Err(e)) => Err(ImapError::Connect(format!("{server}: reading the greeting: {e}"))),
+        Ok(Err(e)) => Err(ImapError::Connect(format!(
+            "{server}: reading the greeting: {e}"
+        ))),
         Err(_) => Err(ImapError::Connect(format!(
             "{server}: no greeting within {} s (is this an IMAP port, and the right TLS mode?)",
             timeout.as_secs()
@@ -196,21 +202,19 @@ impl ImapMailbox {
     pub async fn open(cfg: &ImapConfig) -> Result<ImapMailbox, ImapError> {
         let server = format!("{}:{}", cfg.host, cfg.port);
         let timeout = cfg.timeout.max(Duration::from_secs(1));
-        let tcp = match tokio::time::timeout(
-            timeout,
-            TcpStream::connect((cfg.host.as_str(), cfg.port)),
-        )
-        .await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(ImapError::Connect(format!("{server}: {e}"))),
-            Err(_) => {
-                return Err(ImapError::Connect(format!(
-                    "{server}: no connection within {} s",
-                    timeout.as_secs()
-                )));
-            }
-        };
+        let tcp =
+            match tokio::time::timeout(timeout, TcpStream::connect((cfg.host.as_str(), cfg.port)))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(ImapError::Connect(format!("{server}: {e}"))),
+                Err(_) => {
+                    return Err(ImapError::Connect(format!(
+                        "{server}: no connection within {} s",
+                        timeout.as_secs()
+                    )));
+                }
+            };
         let client = match cfg.tls {
             TlsMode::Tls => {
                 let mut c = Client::new(start_tls(tcp, &cfg.host, &server, timeout).await?);
@@ -242,28 +246,23 @@ impl ImapMailbox {
                 Client::new(start_tls(tcp, &cfg.host, &server, timeout).await?)
             }
         };
-        let mut session = match tokio::time::timeout(
-            timeout,
-            client.login(&cfg.username, &cfg.password),
-        )
-        .await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err((async_imap::error::Error::No(msg), _))) => {
-                return Err(ImapError::Auth(format!("{server} ({})", msg.trim())));
-            }
-            Ok(Err((e, _))) => {
-                return Err(ImapError::Protocol(format!("signing in to {server}: {e}")));
-            }
-            Err(_) => {
-                return Err(ImapError::Protocol(format!(
-                    "signing in to {server}: no answer within {} s",
-                    timeout.as_secs()
-                )));
-            }
-        };
-        let can_move = match within(timeout, "CAPABILITY", &server, session.capabilities()).await
-        {
+        let mut session =
+            match tokio::time::timeout(timeout, client.login(&cfg.username, &cfg.password)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err((async_imap::error::Error::No(msg), _))) => {
+                    return Err(ImapError::Auth(format!("{server} ({})", msg.trim())));
+                }
+                Ok(Err((e, _))) => {
+                    return Err(ImapError::Protocol(format!("signing in to {server}: {e}")));
+                }
+                Err(_) => {
+                    return Err(ImapError::Protocol(format!(
+                        "signing in to {server}: no answer within {} s",
+                        timeout.as_secs()
+                    )));
+                }
+            };
+        let can_move = match within(timeout, "CAPABILITY", &server, session.capabilities()).await {
             Ok(c) => c.has_str("MOVE"),
             Err(_) => false,
         };
@@ -311,7 +310,11 @@ impl ImapMailbox {
     }
 
     /// UIDs greater than `after`, ascending; with `unseen_only`, only those without `\Seen`.
-    pub async fn uids_after(&mut self, after: u32, unseen_only: bool) -> Result<Vec<u32>, ImapError> {
+    pub async fn uids_after(
+        &mut self,
+        after: u32,
+        unseen_only: bool,
+    ) -> Result<Vec<u32>, ImapError> {
         let from = after.saturating_add(1);
         let query = if unseen_only {
             format!("UID {from}:* UNSEEN")
@@ -355,7 +358,10 @@ impl ImapMailbox {
         let timeout = self.timeout;
         let server = self.server.clone();
         let fetches = within(timeout, "UID FETCH FLAGS", &server, async {
-            let stream = self.session.uid_fetch(uid.to_string(), "(UID FLAGS)").await?;
+            let stream = self
+                .session
+                .uid_fetch(uid.to_string(), "(UID FLAGS)")
+                .await?;
             stream.try_collect::<Vec<_>>().await
         })
         .await?;
@@ -395,13 +401,23 @@ impl ImapMailbox {
         let server = self.server.clone();
         let set = uid.to_string();
         if self.can_move {
-            return within(timeout, "UID MOVE", &server, self.session.uid_mv(&set, folder))
-                .await
-                .map_err(|e| ImapError::Folder(format!("moving to '{folder}': {e}")));
-        }
-        within(timeout, "UID COPY", &server, self.session.uid_copy(&set, folder))
+            return within(
+                timeout,
+                "UID MOVE",
+                &server,
+                self.session.uid_mv(&set, folder),
+            )
             .await
-            .map_err(|e| ImapError::Folder(format!("copying to '{folder}': {e}")))?;
+            .map_err(|e| ImapError::Folder(format!("moving to '{folder}': {e}")));
+        }
+        within(
+            timeout,
+            "UID COPY",
+            &server,
+            self.session.uid_copy(&set, folder),
+        )
+        .await
+        .map_err(|e| ImapError::Folder(format!("copying to '{folder}': {e}")))?;
         within(timeout, "UID STORE +FLAGS (\\Deleted)", &server, async {
             let stream = self
                 .session

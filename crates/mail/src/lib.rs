@@ -38,8 +38,8 @@ pub mod token;
 
 pub use charset::{CharsetReport, PartCharset};
 pub use classify::{Classification, LoopReason, MailClass, classify};
-pub use imap::{ImapConfig, ImapError, ImapMailbox};
 pub use dsn::{DeliveryReport, ReportedRecipient, delivery_report};
+pub use imap::{ImapConfig, ImapError, ImapMailbox};
 pub use outbound::{
     BuildError, MailSender, OutboundAttachment, OutboundMail, OutboxSender, SendError, SendReceipt,
     SmtpConfig, SmtpSender, TlsMode, build_message, chain_references,

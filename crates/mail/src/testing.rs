@@ -48,7 +48,11 @@ fn users() -> std::io::Result<(u32, Vec<(String, u32, u32)>)> {
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+            Some((
+                f.first()?.to_string(),
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.parse().ok()?,
+            ))
         })
         .collect();
     Ok((uid, list))
@@ -105,12 +109,8 @@ impl Dovecot {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
             if uid == 0 {
                 for sub in ["mail", "home"] {
-                    std::os::unix::fs::chown(
-                        dir.join(sub),
-                        Some(mail_owner.1),
-                        Some(mail_owner.2),
-                    )
-                    .map_err(io)?;
+                    std::os::unix::fs::chown(dir.join(sub), Some(mail_owner.1), Some(mail_owner.2))
+                        .map_err(io)?;
                 }
             }
         }
@@ -173,10 +173,7 @@ impl Dovecot {
                 if let Some(e) = self.child.stderr.as_mut() {
                     let _ = e.read_to_string(&mut err);
                 }
-                return Err(format!(
-                    "dovecot exited ({status}): {err}\n{}",
-                    self.log()
-                ));
+                return Err(format!("dovecot exited ({status}): {err}\n{}", self.log()));
             }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -188,7 +185,11 @@ impl Dovecot {
                 }
             }
             if Instant::now() > deadline {
-                return Err(format!("dovecot did not greet on port {}\n{}", self.port, self.log()));
+                return Err(format!(
+                    "dovecot did not greet on port {}\n{}",
+                    self.port,
+                    self.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -195,7 +195,11 @@ impl Store {
     }
 
     /// A mailbox of the tenant by its name (as passed to the ingest pipeline).
-    pub async fn mailbox_by_name(&self, tenant: TenantId, name: &str) -> Result<Option<MailboxRow>> {
+    pub async fn mailbox_by_name(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Option<MailboxRow>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM mailboxes WHERE tenant_id = $1 AND name = $2"
         )))

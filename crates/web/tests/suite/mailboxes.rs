@@ -51,7 +51,10 @@ async fn admins_manage_mailboxes_the_password_never_comes_back_and_poll_now_take
 
     // Created with a wrong password: nothing secret is echoed.
     let (s, v) = admin
-        .post("/api/v1/mailboxes", body(imap.port, Some("not-the-password")))
+        .post(
+            "/api/v1/mailboxes",
+            body(imap.port, Some("not-the-password")),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let id = v["id"].as_i64().unwrap();
@@ -60,7 +63,9 @@ async fn admins_manage_mailboxes_the_password_never_comes_back_and_poll_now_take
     assert_eq!(v["after_commit"], "seen");
     assert!(v.get("password").is_none(), "{v}");
     assert!(!v.to_string().contains("not-the-password"));
-    let (s, v) = admin.post("/api/v1/mailboxes", body(imap.port, Some("x"))).await;
+    let (s, v) = admin
+        .post("/api/v1/mailboxes", body(imap.port, Some("x")))
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "same name twice: {v}");
 
     {
@@ -79,9 +84,18 @@ async fn admins_manage_mailboxes_the_password_never_comes_back_and_poll_now_take
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["processed"], 0);
-    assert!(v["error"].as_str().unwrap().contains("sign-in refused"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("sign-in refused"),
+        "{v}"
+    );
     let (_, v) = admin.get(&format!("/api/v1/mailboxes/{id}")).await;
-    assert!(v["last_error"].as_str().unwrap().contains("sign-in refused"), "{v}");
+    assert!(
+        v["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("sign-in refused"),
+        "{v}"
+    );
     assert!(v["last_polled_at"].as_i64().is_some(), "{v}");
 
     // Replaced without a password: the stored (wrong) one stays; then with the right one.
@@ -127,7 +141,10 @@ async fn admins_manage_mailboxes_the_password_never_comes_back_and_poll_now_take
     for (method, path) in [
         (reqwest::Method::GET, format!("/api/v1/mailboxes/{id}")),
         (reqwest::Method::DELETE, format!("/api/v1/mailboxes/{id}")),
-        (reqwest::Method::POST, format!("/api/v1/mailboxes/{id}/poll")),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/mailboxes/{id}/poll"),
+        ),
     ] {
         let (s, v) = stranger.send(method, &path, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {v}");
@@ -142,7 +159,11 @@ async fn admins_manage_mailboxes_the_password_never_comes_back_and_poll_now_take
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     let (s, _) = admin
-        .send(reqwest::Method::DELETE, &format!("/api/v1/mailboxes/{id}"), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/mailboxes/{id}"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = admin.get(&format!("/api/v1/mailboxes/{id}")).await;
