@@ -169,3 +169,94 @@ async fn admins_manage_mailboxes_the_password_never_comes_back_and_poll_now_take
     let (s, _) = admin.get(&format!("/api/v1/mailboxes/{id}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_console_page_lists_adds_and_polls_mailboxes_for_admins_only() {
+    let imap = Dovecot::start().unwrap();
+    let t = spawn_app().await;
+    let tenant = t.default_tenant().await;
+    t.user_with_token(tenant, "admin@shop.example", Role::Admin)
+        .await;
+    t.user_with_token(tenant, "m@shop.example", Role::Manager)
+        .await;
+    let manager = signed_in(&t, "m@shop.example").await;
+    let r = manager
+        .get(format!("{}/admin/mailboxes", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let admin = signed_in(&t, "admin@shop.example").await;
+    let page = admin
+        .get(format!("{}/admin/mailboxes", t.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("No mailboxes yet."), "{page}");
+    assert!(
+        page.contains("href=\"/admin/mailboxes\""),
+        "linked for admins"
+    );
+    let csrf = csrf_in(&page);
+    let port = imap.port.to_string();
+    let form = |host: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("name", "support".to_string()),
+            ("address", "support@shop.example".to_string()),
+            ("imap_host", host.to_string()),
+            ("imap_port", port.clone()),
+            ("tls_mode", "plain".to_string()),
+            ("username", testing::USER.to_string()),
+            ("password", testing::PASSWORD.to_string()),
+            ("folder", "INBOX".to_string()),
+            ("move_to", String::new()),
+        ]
+    };
+    // Plain text to a remote server is refused with the reason.
+    let r = admin
+        .post(format!("{}/admin/mailboxes", t.url))
+        .form(&form("imap.example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("localhost"));
+    let r = admin
+        .post(format!("{}/admin/mailboxes", t.url))
+        .form(&form("127.0.0.1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    {
+        let mut c = ImapMailbox::open(&imap.config("INBOX")).await.unwrap();
+        c.append(
+            "INBOX",
+            b"From: Jane <jane@example.com>\r\nTo: support@shop.example\r\n\
+              Subject: From the console\r\nMessage-ID: <console-1@example.com>\r\n\r\nHi.\r\n",
+        )
+        .await
+        .unwrap();
+        c.logout().await;
+    }
+    let id = t.app.store.mailboxes(tenant).await.unwrap()[0].id;
+    let r = admin
+        .post(format!("{}/admin/mailboxes/{id}/poll", t.url))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Messages taken in: 1"), "{page}");
+    assert!(page.contains("127.0.0.1"), "{page}");
+    assert!(
+        !page.contains(testing::PASSWORD),
+        "the password never reaches a page"
+    );
+}
