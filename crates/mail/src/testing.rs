@@ -34,8 +34,11 @@ fn find_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// `(uid, gid, name)` of the current user, and of the named user, from /proc and /etc/passwd.
-fn users() -> std::io::Result<(u32, Vec<(String, u32, u32)>)> {
+/// A user as /etc/passwd lists it: name, uid, gid.
+type PasswdEntry = (String, u32, u32);
+
+/// The current user's uid (from /proc) and the users of /etc/passwd.
+fn users() -> std::io::Result<(u32, Vec<PasswdEntry>)> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let uid = status
         .lines()

@@ -235,8 +235,22 @@ pub async fn poll_mailbox(
     if s.app.store.mailbox(user.tenant_id, id).await?.is_none() {
         return Err(ApiError::not_found("mailbox"));
     }
-    let node = format!("{}#api", s.app.config.node_name());
-    let r: PollReport = s.app.poll_mailbox(user.tenant_id, id, &node).await?;
+    // In its own task, so a request that times out does not leave the mailbox leased.
+    let app = s.app.clone();
+    let tenant = user.tenant_id;
+    let r: PollReport = tokio::spawn(async move {
+        let node = format!("{}#api", app.config.node_name());
+        app.poll_mailbox(tenant, id, &node).await
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "the mailbox poll task failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side; it has been logged",
+        )
+    })??;
     let Some(m) = s.app.store.mailbox(user.tenant_id, id).await? else {
         return Err(ApiError::not_found("mailbox"));
     };

@@ -225,9 +225,15 @@ pub async fn mailbox_poll_post(
         Ok(None) => return (StatusCode::NOT_FOUND, "no such mailbox").into_response(),
         Err(_) => return unavailable(),
     }
-    let node = format!("{}#console", s.app.config.node_name());
-    match s.app.poll_mailbox(tenant, id, &node).await {
-        Ok(r) => match r.error {
+    // In its own task, so a request that times out does not leave the mailbox leased.
+    let app = s.app.clone();
+    let polled = tokio::spawn(async move {
+        let node = format!("{}#console", app.config.node_name());
+        app.poll_mailbox(tenant, id, &node).await
+    })
+    .await;
+    match polled {
+        Ok(Ok(r)) => match r.error {
             // The poll ran; its failure is the mailbox's state, not a refused input.
             Some(e) => page_status(&s, &headers, &staff, Some(e), None, false).await,
             None => {
@@ -240,7 +246,7 @@ pub async fn mailbox_poll_post(
                 page_with(&s, &headers, &staff, None, Some(msg)).await
             }
         },
-        Err(_) => unavailable(),
+        Ok(Err(_)) | Err(_) => unavailable(),
     }
 }
 
