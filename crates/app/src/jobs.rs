@@ -3,7 +3,8 @@
 //!
 //! Handlers are registered by kind. Built in: `maintenance.prune` (expired sessions and old
 //! sign-in attempts, hourly), `cases.escalate` (service-level escalations, every 30 s),
-//! `mail.deliver` (outbound email replies, every 5 s), `followups.check_ins` (periodic
+//! `mail.deliver` (outbound email replies, every 5 s), `mail.poll` (every 5 s: one
+//! `mail.poll_mailbox` job per IMAP mailbox that is due), `followups.check_ins` (periodic
 //! check-in tasks per tier, hourly), `portal.notify` (customer notices of case steps, every
 //! 5 s), `csat.remind` (survey reminders, hourly) and `noop` (does nothing; used to prove
 //! exactly-once execution across nodes).
@@ -63,6 +64,33 @@ impl Worker {
             app.deliver_outbound_mail().await.map(|_| ())
         });
         w.schedule("mail.deliver", 5 * 1000);
+        // IMAP mailboxes: the schedule enqueues one job per due mailbox; each job polls its
+        // mailbox under the mailbox's own lease (one poller per mailbox across nodes).
+        w.register("mail.poll", |app, _job| async move {
+            app.enqueue_mailbox_polls()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        w.schedule("mail.poll", 5 * 1000);
+        w.register("mail.poll_mailbox", |app, job| async move {
+            let (Some(tenant), Some(id)) = (
+                job.tenant_id,
+                serde_json::from_str::<serde_json::Value>(&job.payload)
+                    .ok()
+                    .and_then(|v| v.get("mailbox").and_then(|m| m.as_i64())),
+            ) else {
+                return Err(format!(
+                    "mail.poll_mailbox job {} names no mailbox",
+                    job.id.0
+                ));
+            };
+            let node = format!("{}#job{}", app.config.node_name(), job.id.0);
+            app.poll_mailbox(tenant, id, &node)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
         // Periodic check-ins per tier: one task per customer per period, whichever node runs.
         w.register("followups.check_ins", |app, _job| async move {
             app.run_check_ins()

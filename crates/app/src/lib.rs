@@ -19,6 +19,7 @@ pub mod identity;
 pub mod import;
 pub mod jobs;
 pub mod mail;
+pub mod mailboxes;
 pub mod portal;
 pub mod search;
 pub mod secrets;

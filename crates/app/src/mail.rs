@@ -1,7 +1,7 @@
 //! Email in and out (issue 5, principle P5: answer on the channel they used).
 //!
-//! Inbound, [`App::ingest_raw`] is the one pipeline behind `concierge mail ingest` and
-//! `POST /api/v1/mail/inbound`: the raw bytes are committed first; then the mail is parsed
+//! Inbound, [`App::ingest_raw`] is the one pipeline behind `concierge mail ingest`, the IMAP
+//! poller ([`crate::mailboxes`]) and `POST /api/v1/mail/inbound`: the raw bytes are committed first; then the mail is parsed
 //! (hopeless input is quarantined, raw kept), deduplicated (same raw bytes; or same
 //! Message-ID and content — a reused Message-ID with other content is a new message; no
 //! Message-ID: content alone), classified (auto-replies, bulk, bounces and our own mail are
@@ -15,7 +15,8 @@
 //! Bounces (RFC 3464 reports, [`concierge_mail::delivery_report`]) that name one of our
 //! messages mark it `failed` with the report's reason and show on its case as an internal
 //! `bounce` event. A new case opened by human mail gets one automatic acknowledgement when
-//! the tenant has it on ([`AckSettings`]), at most one per sender address per window.
+//! it is on ([`AckSettings`] of the tenant, or the switch of the IMAP mailbox it came to:
+//! [`crate::mailboxes`]), at most one per sender address per window.
 //!
 //! Outbound, [`App::deliver_outbound_mail`] (the `mail.deliver` job) sends public email
 //! replies that were committed as `queued`: with our HMAC Message-ID (kept across retries),
@@ -395,7 +396,10 @@ impl App {
             )
         {
             // The mail is committed whatever becomes of the acknowledgement.
-            if let Err(e) = self.acknowledge(tenant, CaseId(case_id), address).await {
+            if let Err(e) = self
+                .acknowledge(tenant, &mailbox, CaseId(case_id), address)
+                .await
+            {
                 tracing::warn!(case = case_id, error = %e, "the acknowledgement was not written");
             }
         }
@@ -451,17 +455,23 @@ impl App {
         Ok(())
     }
 
-    /// Queues the automatic acknowledgement of a case just opened by a mail from `address`,
-    /// when the tenant has it on and no automatic answer went to that address within the
-    /// window (the loop guard). Returns whether one was queued.
+    /// Queues the automatic acknowledgement of a case just opened by a mail from `address`
+    /// to `mailbox`, when it is on — the mailbox's own switch, else the tenant's setting —
+    /// and no automatic answer went to that address within the window (the loop guard).
+    /// Returns whether one was queued.
     async fn acknowledge(
         &self,
         tenant: TenantId,
+        mailbox: &str,
         id: CaseId,
         address: &str,
     ) -> Result<bool, CaseError> {
         let settings = self.mail_ack_settings(tenant).await?;
-        if !settings.enabled {
+        let enabled = match self.store.mailbox_by_name(tenant, mailbox).await? {
+            Some(mb) => mb.settings.acknowledge.unwrap_or(settings.enabled),
+            None => settings.enabled,
+        };
+        if !enabled {
             return Ok(false);
         }
         if !self

@@ -37,12 +37,21 @@ pub enum MailAction {
     /// Deliver queued outbound replies once (what the background worker does every few
     /// seconds), and print how many were attempted.
     Deliver,
+    /// Poll the tenant's IMAP mailboxes once now (what the background worker does at each
+    /// mailbox's interval) and print one JSON report per mailbox; exit 75 if any poll failed
+    /// (the reason is also shown on the mailbox).
+    Poll {
+        /// Only the mailbox of this name.
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
 }
 
 /// Runs a mail subcommand and returns its exit code; errors are printed to stderr.
 pub async fn run(g: &Global, action: &MailAction) -> u8 {
     match action {
         MailAction::Ingest { mailbox, json } => ingest(g, mailbox, *json).await,
+        MailAction::Poll { mailbox } => poll(g, mailbox.as_deref()).await,
         MailAction::Deliver => match open(g).await {
             Ok(app) => match app.deliver_outbound_mail().await {
                 Ok(n) => {
@@ -80,6 +89,70 @@ async fn open(g: &Global) -> anyhow::Result<App> {
         )
     })?;
     Ok(App::new(store, cfg))
+}
+
+async fn tenant_of(g: &Global, app: &App) -> anyhow::Result<concierge_domain::TenantId> {
+    let (slug, name) = match &g.tenant {
+        Some(s) => {
+            let slug = concierge_domain::TenantSlug::parse(s)
+                .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+            (slug.as_str().to_string(), slug.as_str().to_string())
+        }
+        None => (
+            app.config.tenant.default_slug.clone(),
+            app.config.tenant.default_name.clone(),
+        ),
+    };
+    Ok(app.store.ensure_tenant(&slug, &name, app.now()).await?.id)
+}
+
+async fn poll(g: &Global, only: Option<&str>) -> u8 {
+    let app = match open(g).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return EX_TEMPFAIL;
+        }
+    };
+    let code = match poll_all(g, &app, only).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EX_TEMPFAIL
+        }
+    };
+    app.store.close().await;
+    code
+}
+
+async fn poll_all(g: &Global, app: &App, only: Option<&str>) -> anyhow::Result<u8> {
+    let tenant = tenant_of(g, app).await?;
+    let boxes: Vec<_> = app
+        .store
+        .mailboxes(tenant)
+        .await?
+        .into_iter()
+        .filter(|m| only.is_none_or(|n| m.settings.name == n))
+        .collect();
+    if let Some(n) = only
+        && boxes.is_empty()
+    {
+        anyhow::bail!("no mailbox named '{n}' (add one with POST /api/v1/mailboxes)");
+    }
+    let node = format!("{}#cli", app.config.node_name());
+    let mut code = EX_OK;
+    for m in boxes {
+        let report = app.poll_mailbox(tenant, m.id, &node).await?;
+        if let Some(e) = &report.error {
+            eprintln!("error: mailbox {}: {e}", m.settings.name);
+            code = EX_TEMPFAIL;
+        }
+        println!(
+            "{}",
+            serde_json::json!({"mailbox": m.settings.name, "report": report})
+        );
+    }
+    Ok(code)
 }
 
 async fn ingest(g: &Global, mailbox: &str, json: bool) -> u8 {

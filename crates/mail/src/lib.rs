@@ -20,21 +20,26 @@
 //! 7. [`delivery_report`] reads a bounce (RFC 3464): the Message-IDs it reports on and why.
 //! 8. [`build_message`] builds outbound replies with lettre; [`SmtpSender`] and
 //!    [`OutboxSender`] deliver them behind the [`MailSender`] trait.
+//! 9. [`imap::ImapMailbox`] reads a mailbox over IMAP (TLS, STARTTLS) for the poller: UIDs
+//!    past a checkpoint, raw bytes without `\Seen`, then mark or move once committed.
 
 pub mod charset;
 pub mod classify;
 pub mod dsn;
+pub mod imap;
 pub mod outbound;
 pub mod parse;
 pub mod reply;
 pub mod sanitize;
 pub mod subject;
+pub mod testing;
 pub mod threading;
 pub mod token;
 
 pub use charset::{CharsetReport, PartCharset};
 pub use classify::{Classification, LoopReason, MailClass, classify};
 pub use dsn::{DeliveryReport, ReportedRecipient, delivery_report};
+pub use imap::{ImapConfig, ImapError, ImapMailbox};
 pub use outbound::{
     BuildError, MailSender, OutboundAttachment, OutboundMail, OutboxSender, SendError, SendReceipt,
     SmtpConfig, SmtpSender, TlsMode, build_message, chain_references,

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod imports;
 pub mod jobs;
 pub mod mail;
+pub mod mailboxes;
 pub mod memory;
 pub mod people;
 pub mod portal;

@@ -8,6 +8,7 @@ mod customers;
 mod identity;
 mod imports;
 mod mail;
+mod mailboxes;
 mod people;
 mod search;
 pub mod tasks;
@@ -120,6 +121,16 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             mail::get_acknowledgement,
             mail::put_acknowledgement
         ))
+        .routes(routes!(
+            mailboxes::list_mailboxes,
+            mailboxes::create_mailbox
+        ))
+        .routes(routes!(
+            mailboxes::get_mailbox,
+            mailboxes::put_mailbox,
+            mailboxes::delete_mailbox
+        ))
+        .routes(routes!(mailboxes::poll_mailbox))
         .routes(routes!(imports::import_orders))
         .routes(routes!(imports::import_customers))
         .split_for_parts();

@@ -9,6 +9,7 @@ mod customers;
 mod dashboard;
 mod identity;
 mod letter;
+mod mailboxes;
 mod pages;
 mod tasks;
 
@@ -31,6 +32,7 @@ pub use identity::{
     merge_post as customer_merge_post, undo_post,
 };
 pub use letter::letter;
+pub use mailboxes::{mailbox_delete_post, mailbox_poll_post, mailboxes_page, mailboxes_post};
 pub use tasks::{scorecards_page, task_complete_post, tasks_page};
 
 pub use pages::*;

@@ -12,6 +12,7 @@ mod http;
 mod identity;
 mod imports;
 mod mail;
+mod mailboxes;
 mod portal;
 mod search;
 mod tasks;
