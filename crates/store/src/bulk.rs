@@ -188,6 +188,34 @@ pub(crate) async fn insert_rows_with(
     Ok(out)
 }
 
+/// On SQLite (`anonymous`), rewrites the numbered parameters `$1, $2, ...` of `sql` as
+/// anonymous `?` when they appear exactly in that order, each once (so binding order is
+/// unchanged): SQLite looks numbered ones up by a linear walk, quadratic for long `IN` lists.
+/// Anything else is returned as it is.
+pub fn positional(sql: String, anonymous: bool) -> String {
+    if !anonymous {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1usize;
+    let mut rest = sql.as_str();
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits: String = rest[at + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if digits.parse::<usize>().ok() != Some(expected) {
+            return sql;
+        }
+        out.push('?');
+        expected += 1;
+        rest = &rest[at + 1 + digits.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Reads an `(i64, String)` pair from a `RETURNING id, key` row.
 pub fn id_and_key(row: &AnyRow) -> Result<(i64, String)> {
     Ok((row.try_get(0)?, row.try_get(1)?))
@@ -217,5 +245,25 @@ impl Store {
         .fetch_one(&mut **tx)
         .await?;
         Ok(last - n + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positional;
+
+    #[test]
+    fn numbered_parameters_in_order_become_anonymous_on_sqlite_only() {
+        let sql = "SELECT id FROM t WHERE a = $1 AND b IN ($2, $3)".to_string();
+        assert_eq!(
+            positional(sql.clone(), true),
+            "SELECT id FROM t WHERE a = ? AND b IN (?, ?)"
+        );
+        assert_eq!(positional(sql.clone(), false), sql);
+        // Reused or out-of-order numbers keep their names (binding by position would be wrong).
+        let reused = "SELECT 1 WHERE a = $1 OR b = $1".to_string();
+        assert_eq!(positional(reused.clone(), true), reused);
+        let swapped = "SELECT 1 WHERE a = $2 AND b = $1".to_string();
+        assert_eq!(positional(swapped.clone(), true), swapped);
     }
 }
