@@ -8,6 +8,7 @@ mod cases;
 mod customers;
 mod dashboard;
 mod identity;
+mod imports;
 mod letter;
 mod pages;
 mod tasks;
@@ -30,6 +31,7 @@ pub use identity::{
     dismiss_post, duplicates_page, erase_page, erase_post, export_get,
     merge_post as customer_merge_post, undo_post,
 };
+pub use imports::{imports_page, imports_post};
 pub use letter::letter;
 pub use tasks::{scorecards_page, task_complete_post, tasks_page};
 
