@@ -405,7 +405,10 @@ async fn merge_keeps_everything_and_undo_gives_each_row_back_to_its_owner() {
         assert_eq!(*n, 0, "{k} left on the merged customer");
     }
     // The address both had (minjun@example.kr, written differently) is listed once.
-    assert_eq!(after_a["contacts"], before_a["contacts"] + before_b["contacts"] - 1);
+    assert_eq!(
+        after_a["contacts"],
+        before_a["contacts"] + before_b["contacts"] - 1
+    );
     for k in [
         "preferences",
         "notes",
@@ -886,7 +889,10 @@ async fn inbound_find_or_create_matches_differently_written_contacts() {
 }
 
 /// Every contact row of a customer, exactly as stored.
-async fn contact_rows(e: &Env, id: CustomerId) -> Vec<(i64, String, String, String, i16, i16, i64)> {
+async fn contact_rows(
+    e: &Env,
+    id: CustomerId,
+) -> Vec<(i64, String, String, String, i16, i16, i64)> {
     let rows = sqlx::query(
         "SELECT id, kind, value, normalized, is_primary, verified, created_at \
          FROM customer_contacts WHERE tenant_id = $1 AND customer_id = $2 ORDER BY id",
@@ -915,9 +921,7 @@ async fn contact_rows(e: &Env, id: CustomerId) -> Vec<(i64, String, String, Stri
 #[tokio::test]
 async fn a_merge_keeps_a_shared_contact_once_and_undo_restores_every_contact_exactly() {
     let e = env().await;
-    let a = e
-        .customer("Ann Lee", &[("email", "ann@example.com")])
-        .await;
+    let a = e.customer("Ann Lee", &[("email", "ann@example.com")]).await;
     let b = e
         .customer(
             "Ann Lee",
@@ -945,10 +949,18 @@ async fn a_merge_keeps_a_shared_contact_once_and_undo_restores_every_contact_exa
     let emails: Vec<_> = after.iter().filter(|c| c.1 == "email").collect();
     assert_eq!(emails.len(), 1, "the shared address once: {after:?}");
     assert_eq!(emails[0].0, before_a[0].0, "the survivor's own row stays");
-    assert_eq!((emails[0].4, emails[0].5), (1, 1), "primary and verified carried over");
+    assert_eq!(
+        (emails[0].4, emails[0].5),
+        (1, 1),
+        "primary and verified carried over"
+    );
     assert_eq!(after.iter().filter(|c| c.1 == "phone").count(), 1);
     assert!(contact_rows(&e, b).await.is_empty());
-    assert_eq!(m.moved.counts()["contacts"], 2, "both of B's contacts are accounted for");
+    assert_eq!(
+        m.moved.counts()["contacts"],
+        2,
+        "both of B's contacts are accounted for"
+    );
     let p = e.app.customer_profile(e.t, a).await.unwrap();
     assert_eq!(p.contacts.len(), 2);
 
@@ -976,7 +988,10 @@ async fn a_customers_import_row_of_a_merged_customer_updates_the_survivor() {
                 .unwrap()
         }
     };
-    let r = import("customer_id,name,email\nEXT-A,Ann Lee,ann@example.com\nEXT-B,Ann L.,annb@example.com\n").await;
+    let r = import(
+        "customer_id,name,email\nEXT-A,Ann Lee,ann@example.com\nEXT-B,Ann L.,annb@example.com\n",
+    )
+    .await;
     assert_eq!(r.imported, 2, "{r:?}");
     let id_of = |ext: &'static str| {
         let e = &e;
@@ -999,7 +1014,11 @@ async fn a_customers_import_row_of_a_merged_customer_updates_the_survivor() {
     // B's external id now lands on A, the survivor; the tombstone is not written to.
     let row = "customer_id,name,email,tags\nEXT-B,Ann Lee-Park,ann.new@example.com,vip\n";
     let r = import(row).await;
-    assert_eq!((r.updated, r.imported, r.rejected.len()), (1, 0, 0), "{r:?}");
+    assert_eq!(
+        (r.updated, r.imported, r.rejected.len()),
+        (1, 0, 0),
+        "{r:?}"
+    );
     let p = e.app.customer_profile(e.t, a).await.unwrap();
     assert_eq!(p.display_name, "Ann Lee-Park");
     assert!(
@@ -1025,7 +1044,11 @@ async fn a_customers_import_row_of_a_merged_customer_updates_the_survivor() {
     assert_eq!(r.rejected[0].line, 2);
     assert!(r.rejected[0].reason.contains("erased"), "{r:?}");
     let p = e.app.customer_profile(e.t, a).await.unwrap();
-    assert!(p.display_name.starts_with("Erased customer"), "{}", p.display_name);
+    assert!(
+        p.display_name.starts_with("Erased customer"),
+        "{}",
+        p.display_name
+    );
     assert!(p.contacts.is_empty());
 }
 
@@ -1158,7 +1181,10 @@ async fn an_address_taken_off_a_customer_or_erased_gets_a_new_customer() {
         .unwrap();
     assert!(created && second != first);
     assert_eq!(
-        e.app.find_or_create_customer(e.t, &keys, None).await.unwrap(),
+        e.app
+            .find_or_create_customer(e.t, &keys, None)
+            .await
+            .unwrap(),
         (second, false)
     );
     // An erased customer holds nothing: the address is new again.
@@ -1185,10 +1211,16 @@ async fn duplicates_are_read_block_by_block_and_every_page_size_gives_the_same_p
         shared.push(e.customer(&format!("Member {i}"), &contacts).await);
     }
     let solo = e.customer("Jo Park", &[("phone", "010-9999-1111")]).await;
-    let solo2 = e.customer("Jo Park", &[("phone", "+82 10 9999 1111")]).await;
-    let _alone = e.customer("Nobody Else", &[("email", "alone@example.com")]).await;
+    let solo2 = e
+        .customer("Jo Park", &[("phone", "+82 10 9999 1111")])
+        .await;
+    let _alone = e
+        .customer("Nobody Else", &[("email", "alone@example.com")])
+        .await;
     // A merged record leaves the block.
-    let merged = e.customer("Member X", &[("email", "family@example.com")]).await;
+    let merged = e
+        .customer("Member X", &[("email", "family@example.com")])
+        .await;
     e.app
         .merge_customers(&e.agent, merged, shared[0])
         .await
@@ -1228,5 +1260,8 @@ async fn duplicates_are_read_block_by_block_and_every_page_size_gives_the_same_p
     // One customer's suggestions are the pairs of its blocks.
     let of = e.app.duplicates_of(e.t, shared[5]).await.unwrap();
     assert_eq!(of.len(), 11);
-    assert!(of.iter().all(|p| p.a.id == shared[5].0 || p.b.id == shared[5].0));
+    assert!(
+        of.iter()
+            .all(|p| p.a.id == shared[5].0 || p.b.id == shared[5].0)
+    );
 }

@@ -88,7 +88,11 @@ fn page(
 
 fn forbidden(s: &AppState, headers: &HeaderMap, staff: &ConsoleStaff) -> Response {
     let t = Shell::new(s, headers, staff).t;
-    (StatusCode::FORBIDDEN, t.get("imports.forbidden").to_string()).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        t.get("imports.forbidden").to_string(),
+    )
+        .into_response()
 }
 
 /// `GET /imports`: the upload form.
