@@ -167,6 +167,77 @@ pub struct Erased {
     pub messages: i64,
 }
 
+/// Folds candidate rows (one per pair and reason, in pair order) into pairs with their
+/// reasons, at most `room` of them. A pair sharing only an address is kept when the names are
+/// close. When `full` (the read hit its limit) the last pair may continue on the next read and
+/// is left for it. Answers the pairs, the `high` of the last pair looked at, and whether the
+/// rows are used up (nothing more to read after them).
+fn pairs_of(
+    rows: Vec<concierge_store::identity::DuplicateCandidate>,
+    full: bool,
+    room: i64,
+) -> (Vec<DuplicatePair>, Option<i64>, bool) {
+    let mut groups: Vec<Vec<concierge_store::identity::DuplicateCandidate>> = Vec::new();
+    for r in rows {
+        match groups.last_mut() {
+            Some(g) if g[0].low == r.low && g[0].high == r.high => g.push(r),
+            _ => groups.push(vec![r]),
+        }
+    }
+    if full && groups.len() > 1 {
+        groups.pop();
+    }
+    let n_groups = groups.len();
+    let mut out = Vec::new();
+    let mut last_high = None;
+    for (i, g) in groups.into_iter().enumerate() {
+        if out.len() as i64 >= room {
+            return (out, last_high, false);
+        }
+        let mut reasons = Vec::new();
+        for r in &g {
+            match r.kind.as_str() {
+                "email" => reasons.push(DuplicateReason::SharedEmail),
+                "phone" => reasons.push(DuplicateReason::SharedPhone),
+                _ if names_close(&r.low_name, &r.high_name) => {
+                    reasons.push(DuplicateReason::CloseNameSameAddress)
+                }
+                _ => {}
+            }
+        }
+        reasons.sort_unstable();
+        reasons.dedup();
+        last_high = Some(g[0].high);
+        if !reasons.is_empty() {
+            out.push(DuplicatePair {
+                a: PairSide {
+                    id: g[0].low,
+                    name: g[0].low_name.clone(),
+                },
+                b: PairSide {
+                    id: g[0].high,
+                    name: g[0].high_name.clone(),
+                },
+                reasons,
+            });
+        }
+        if i + 1 == n_groups {
+            return (out, last_high, !full);
+        }
+    }
+    (out, last_high, !full)
+}
+
+/// The key a customer created by the inbound find-or-create claims: the email when there is
+/// one, otherwise the phone.
+fn identity_key(keys: &ContactKeys) -> Option<String> {
+    match (&keys.email, &keys.phone) {
+        (Some(e), _) => Some(format!("email:{}", e.as_str())),
+        (None, Some(p)) => Some(format!("phone:{p}")),
+        (None, None) => None,
+    }
+}
+
 fn parse_pair_cursor(c: &str) -> Option<(i64, i64)> {
     let (a, b) = c.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -224,15 +295,17 @@ impl App {
     /// The one find-or-create for inbound contacts: finds the customer by email or phone
     /// (normalised), or creates one with those contacts. `name` defaults to the email's local
     /// part or the phone number. Answers the customer and whether it was created.
+    ///
+    /// Safe under concurrency on both engines: the new customer claims its identity key (the
+    /// email, or the phone without one) under a unique index of live customers, so of two
+    /// concurrent first contacts from one new address one creates the customer and the other
+    /// finds it. A key still held by a customer that no longer has that contact is released.
     pub async fn find_or_create_customer(
         &self,
         tenant: TenantId,
         keys: &ContactKeys,
         name: Option<&str>,
     ) -> Result<(CustomerId, bool), StoreError> {
-        if let Some(id) = self.find_customer(tenant, keys).await? {
-            return Ok((id, false));
-        }
         let name = name
             .map(str::trim)
             .filter(|n| !n.is_empty())
@@ -263,11 +336,39 @@ impl App {
                 verified: false,
             });
         }
-        let id = self
-            .store
-            .create_customer_with_contacts(tenant, &name, &name_key(&name), &contacts, self.now())
-            .await?;
-        Ok((id, true))
+        let key = identity_key(keys);
+        for attempt in 0..4 {
+            if let Some(id) = self.find_customer(tenant, keys).await? {
+                return Ok((id, false));
+            }
+            if attempt > 0
+                && let Some(k) = &key
+            {
+                // The key was taken, yet nobody has the contact: its holder's contact was
+                // changed since. Let go of the key and claim it.
+                self.store.release_identity_key(tenant, k).await?;
+            }
+            if let Some(id) = self
+                .store
+                .create_customer_with_contacts(
+                    tenant,
+                    &name,
+                    &name_key(&name),
+                    &contacts,
+                    key.as_deref(),
+                    self.now(),
+                )
+                .await?
+            {
+                return Ok((id, true));
+            }
+            // Taken by a concurrent first contact that has committed by now: find it.
+        }
+        Err(StoreError::Conflict(
+            "a new customer for this address could not be created: its identity key is taken; \
+             try again"
+                .into(),
+        ))
     }
 
     /// Refuses writes to a customer that was merged into another one.
@@ -311,7 +412,7 @@ impl App {
                 "limit must be 1-{DUPLICATES_PAGE_MAX}"
             )));
         }
-        let mut after = match cursor.filter(|c| !c.is_empty()) {
+        let after = match cursor.filter(|c| !c.is_empty()) {
             Some(c) => parse_pair_cursor(c).ok_or_else(|| {
                 IdentityError::Invalid(
                     "the cursor is not one this server gave out; start without it".into(),
@@ -319,69 +420,71 @@ impl App {
             })?,
             None => (0, 0),
         };
-        let fetch = limit * 3 + 3;
         let mut pairs: Vec<DuplicatePair> = Vec::new();
+        if let Some(id) = only {
+            // One customer's pairs: the customers in its blocks below it, then above it.
+            for (above, below) in [(0, id.0), (id.0, i64::MAX)] {
+                let rows = self
+                    .store
+                    .duplicate_partners(tenant, id, above, below, limit * 3 + 3)
+                    .await?;
+                let full = rows.len() as i64 == limit * 3 + 3;
+                let (found, _, _) = pairs_of(rows, full, limit - pairs.len() as i64);
+                pairs.extend(found);
+            }
+            return Ok(DuplicatePage {
+                pairs,
+                next_cursor: None,
+            });
+        }
+        // Blocking: walk the customers that share a key with a higher one (anchors) in id
+        // order from the cursor, and pair each only with the customers of its own blocks, so
+        // a page costs what it shows, never all pairs of the tenant.
+        let fetch = limit * 3 + 3;
+        let mut from = after.0.max(0);
         loop {
-            let rows = self
+            let anchors = self
                 .store
-                .duplicate_candidates(tenant, after, only, fetch)
+                .duplicate_anchors(tenant, from, limit + 1)
                 .await?;
-            let full = rows.len() as i64 == fetch;
-            let mut groups: Vec<Vec<concierge_store::identity::DuplicateCandidate>> = Vec::new();
-            for r in rows {
-                match groups.last_mut() {
-                    Some(g) if g[0].low == r.low && g[0].high == r.high => g.push(r),
-                    _ => groups.push(vec![r]),
-                }
-            }
-            if full {
-                // The last pair may continue on the next read.
-                groups.pop();
-            }
-            let n_groups = groups.len();
-            for (i, g) in groups.iter().enumerate() {
-                let mut reasons = Vec::new();
-                for r in g {
-                    match r.kind.as_str() {
-                        "email" => reasons.push(DuplicateReason::SharedEmail),
-                        "phone" => reasons.push(DuplicateReason::SharedPhone),
-                        _ if names_close(&r.low_name, &r.high_name) => {
-                            reasons.push(DuplicateReason::CloseNameSameAddress)
-                        }
-                        _ => {}
-                    }
-                }
-                reasons.sort_unstable();
-                reasons.dedup();
-                after = (g[0].low, g[0].high);
-                if !reasons.is_empty() {
-                    pairs.push(DuplicatePair {
-                        a: PairSide {
-                            id: g[0].low,
-                            name: g[0].low_name.clone(),
-                        },
-                        b: PairSide {
-                            id: g[0].high,
-                            name: g[0].high_name.clone(),
-                        },
-                        reasons,
-                    });
-                    if pairs.len() as i64 == limit {
-                        let next =
-                            (full || i + 1 < n_groups).then(|| format!("{}.{}", after.0, after.1));
-                        return Ok(DuplicatePage {
-                            pairs,
-                            next_cursor: next,
-                        });
-                    }
-                }
-            }
-            if !full {
+            let Some(&last) = anchors.last() else {
                 return Ok(DuplicatePage {
                     pairs,
                     next_cursor: None,
                 });
+            };
+            for anchor in anchors {
+                let mut above = if anchor == after.0 {
+                    after.1.max(anchor)
+                } else {
+                    anchor
+                };
+                loop {
+                    let rows = self
+                        .store
+                        .duplicate_partners(tenant, CustomerId(anchor), above, i64::MAX, fetch)
+                        .await?;
+                    let full = rows.len() as i64 == fetch;
+                    let (found, last_high, ended) =
+                        pairs_of(rows, full, limit - pairs.len() as i64);
+                    pairs.extend(found);
+                    if let Some(h) = last_high {
+                        above = h;
+                    }
+                    if pairs.len() as i64 == limit {
+                        // Full: the next page starts after the last pair looked at. It may
+                        // turn out empty (the list does not read ahead to find out).
+                        return Ok(DuplicatePage {
+                            pairs,
+                            next_cursor: Some(format!("{anchor}.{above}")),
+                        });
+                    }
+                    if ended {
+                        break;
+                    }
+                }
             }
+            from = last + 1;
         }
     }
 

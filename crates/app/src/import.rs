@@ -20,7 +20,9 @@
 //!   feed analytics like any other order; returned orders do not count as purchases.
 //! - **Customers.** One row per customer, keyed by `customer_id` (the external id); a
 //!   repeated id rejects every row with it. Known customers get the non-empty fields of their
-//!   row (a change is recorded on their timeline); identical rows are *unchanged*.
+//!   row (a change is recorded on their timeline); identical rows are *unchanged*. The id
+//!   of a customer merged into another updates the surviving customer (never the merged
+//!   tombstone); one that leads to an erased customer is rejected.
 //!
 //! Importing the same file again changes nothing and reports everything as unchanged.
 
@@ -421,6 +423,7 @@ impl App {
         // Pass 2: write in batches.
         let mut src = CsvSource::new(input.open()?, CUSTOMER_REQUIRED, CUSTOMER_OPTIONAL)?;
         let mut batch: Vec<CustomerRecord> = Vec::new();
+        let mut lines: Vec<u64> = Vec::new();
         let mut n = 0u64;
         while src.next_row(&mut row)? {
             n += 1;
@@ -444,8 +447,9 @@ impl App {
                 continue;
             };
             batch.push(c);
+            lines.push(row.line);
             if batch.len() >= CUSTOMERS_PER_BATCH {
-                self.write_customers(tenant, &mut batch, opts, &mut report)
+                self.write_customers(tenant, &mut batch, &mut lines, opts, &mut report)
                     .await
                     .map_err(|e| interrupted(e, row.line, &report))?;
             }
@@ -453,7 +457,7 @@ impl App {
                 progress(Stage::Writing, src.bytes_read(), total);
             }
         }
-        self.write_customers(tenant, &mut batch, opts, &mut report)
+        self.write_customers(tenant, &mut batch, &mut lines, opts, &mut report)
             .await
             .map_err(|e| interrupted(e, row.line, &report))?;
         progress(Stage::Writing, total, total);
@@ -467,6 +471,7 @@ impl App {
         &self,
         tenant: TenantId,
         batch: &mut Vec<CustomerRecord>,
+        lines: &mut Vec<u64>,
         opts: &ImportOptions,
         report: &mut ImportReport,
     ) -> Result<(), StoreError> {
@@ -481,7 +486,20 @@ impl App {
         report.customers_created += out.created;
         report.updated += out.updated;
         report.unchanged += out.unchanged;
+        for (c, line) in batch.iter().zip(lines.iter()) {
+            if out.erased.contains(&c.external_id) {
+                reject(
+                    &mut report.rejected,
+                    *line,
+                    &format!("customer {}", preview(&c.external_id, 40)),
+                    "this customer's personal data was erased; an import does not bring it \
+                     back"
+                        .into(),
+                );
+            }
+        }
         batch.clear();
+        lines.clear();
         Ok(())
     }
 

@@ -960,7 +960,9 @@ impl App {
             }
         };
         // The link was written with the message: the inbound row says where it landed (also
-        // when another worker stored it first and this write was refused).
+        // when another worker stored it first and this write was refused with
+        // `StoreError::AlreadyLinked`, which the case use cases pass on at once instead of
+        // retrying: the mail is processed, not failed).
         let linked = self.store.inbound_mail(tenant, row.id).await?;
         match linked.as_ref().and_then(|r| r.message_id.zip(r.case_id)) {
             Some((msg, case_id)) => {
@@ -1057,13 +1059,15 @@ impl App {
                     });
                 }
                 Ok(None) => break,
-                Err(StoreError::Conflict(_)) => {
-                    // Stored meanwhile by another worker: exactly once.
+                Err(StoreError::AlreadyLinked(_)) => {
+                    // Stored meanwhile by another worker: exactly once, and done.
                     let r = self.store.inbound_mail(tenant, inbound_id).await?;
                     if let Some(done) = linked(r, detail.clone()) {
                         return Ok(done);
                     }
                 }
+                // The case changed meanwhile: read it again and decide again.
+                Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }

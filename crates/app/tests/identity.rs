@@ -404,8 +404,12 @@ async fn merge_keeps_everything_and_undo_gives_each_row_back_to_its_owner() {
     for (k, n) in &after_b {
         assert_eq!(*n, 0, "{k} left on the merged customer");
     }
+    // The address both had (minjun@example.kr, written differently) is listed once.
+    assert_eq!(
+        after_a["contacts"],
+        before_a["contacts"] + before_b["contacts"] - 1
+    );
     for k in [
-        "contacts",
         "preferences",
         "notes",
         "flags",
@@ -882,4 +886,382 @@ async fn inbound_find_or_create_matches_differently_written_contacts() {
         .await
         .unwrap();
     assert!(created && theirs != ann);
+}
+
+/// Every contact row of a customer, exactly as stored.
+async fn contact_rows(
+    e: &Env,
+    id: CustomerId,
+) -> Vec<(i64, String, String, String, i16, i16, i64)> {
+    let rows = sqlx::query(
+        "SELECT id, kind, value, normalized, is_primary, verified, created_at \
+         FROM customer_contacts WHERE tenant_id = $1 AND customer_id = $2 ORDER BY id",
+    )
+    .bind(e.t.0)
+    .bind(id.0)
+    .fetch_all(e.app.store.pool())
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| {
+            use sqlx::Row;
+            (
+                r.try_get("id").unwrap(),
+                r.try_get("kind").unwrap(),
+                r.try_get("value").unwrap(),
+                r.try_get("normalized").unwrap(),
+                r.try_get("is_primary").unwrap(),
+                r.try_get("verified").unwrap(),
+                r.try_get("created_at").unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_merge_keeps_a_shared_contact_once_and_undo_restores_every_contact_exactly() {
+    let e = env().await;
+    let a = e.customer("Ann Lee", &[("email", "ann@example.com")]).await;
+    let b = e
+        .customer(
+            "Ann Lee",
+            &[("email", "ANN@Example.com"), ("phone", "010-1111-2222")],
+        )
+        .await;
+    // B's copy of the shared address is primary and verified; A's is neither.
+    sqlx::query("UPDATE customer_contacts SET is_primary = 0, verified = 0 WHERE customer_id = $1")
+        .bind(a.0)
+        .execute(e.app.store.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE customer_contacts SET is_primary = 1, verified = 1 \
+         WHERE customer_id = $1 AND kind = 'email'",
+    )
+    .bind(b.0)
+    .execute(e.app.store.pool())
+    .await
+    .unwrap();
+    let (before_a, before_b) = (contact_rows(&e, a).await, contact_rows(&e, b).await);
+
+    let m = e.app.merge_customers(&e.agent, b, a).await.unwrap();
+    let after = contact_rows(&e, a).await;
+    let emails: Vec<_> = after.iter().filter(|c| c.1 == "email").collect();
+    assert_eq!(emails.len(), 1, "the shared address once: {after:?}");
+    assert_eq!(emails[0].0, before_a[0].0, "the survivor's own row stays");
+    assert_eq!(
+        (emails[0].4, emails[0].5),
+        (1, 1),
+        "primary and verified carried over"
+    );
+    assert_eq!(after.iter().filter(|c| c.1 == "phone").count(), 1);
+    assert!(contact_rows(&e, b).await.is_empty());
+    assert_eq!(
+        m.moved.counts()["contacts"],
+        2,
+        "both of B's contacts are accounted for"
+    );
+    let p = e.app.customer_profile(e.t, a).await.unwrap();
+    assert_eq!(p.contacts.len(), 2);
+
+    e.app.clock.advance_ms(MIN);
+    e.app.undo_merge(&e.agent, m.id).await.unwrap();
+    assert_eq!(contact_rows(&e, a).await, before_a, "A exactly as before");
+    assert_eq!(contact_rows(&e, b).await, before_b, "B exactly as before");
+}
+
+#[tokio::test]
+async fn a_customers_import_row_of_a_merged_customer_updates_the_survivor() {
+    use concierge_app::import::{ImportInput, ImportOptions};
+    let e = env().await;
+    let import = |csv: &'static str| {
+        let e = &e;
+        async move {
+            e.app
+                .import_customers(
+                    e.t,
+                    ImportInput::Bytes(csv.as_bytes()),
+                    &ImportOptions::default(),
+                    &|_, _, _| {},
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let r = import(
+        "customer_id,name,email\nEXT-A,Ann Lee,ann@example.com\nEXT-B,Ann L.,annb@example.com\n",
+    )
+    .await;
+    assert_eq!(r.imported, 2, "{r:?}");
+    let id_of = |ext: &'static str| {
+        let e = &e;
+        async move {
+            let id: i64 = sqlx::query_scalar(
+                "SELECT id FROM customers WHERE tenant_id = $1 AND external_id = $2",
+            )
+            .bind(e.t.0)
+            .bind(ext)
+            .fetch_one(e.app.store.pool())
+            .await
+            .unwrap();
+            CustomerId(id)
+        }
+    };
+    let (a, b) = (id_of("EXT-A").await, id_of("EXT-B").await);
+    e.app.merge_customers(&e.agent, b, a).await.unwrap();
+    let tomb_before = e.holdings(b).await;
+
+    // B's external id now lands on A, the survivor; the tombstone is not written to.
+    let row = "customer_id,name,email,tags\nEXT-B,Ann Lee-Park,ann.new@example.com,vip\n";
+    let r = import(row).await;
+    assert_eq!(
+        (r.updated, r.imported, r.rejected.len()),
+        (1, 0, 0),
+        "{r:?}"
+    );
+    let p = e.app.customer_profile(e.t, a).await.unwrap();
+    assert_eq!(p.display_name, "Ann Lee-Park");
+    assert!(
+        p.contacts
+            .iter()
+            .any(|c| c.normalized == "ann.new@example.com" && c.primary),
+        "{:?}",
+        p.contacts
+    );
+    assert!(p.tags.iter().any(|t| t == "vip"), "{:?}", p.tags);
+    let tomb = e.app.customer_profile(e.t, b).await.unwrap();
+    assert_eq!(tomb.display_name, "Ann L.");
+    assert_eq!(e.holdings(b).await, tomb_before);
+    // The same file again changes nothing.
+    let r = import(row).await;
+    assert_eq!((r.updated, r.unchanged), (0, 1), "{r:?}");
+
+    // A survivor that was erased takes no personal data back: the row is rejected.
+    e.app.erase_customer(&e.admin, a).await.unwrap();
+    let r = import(row).await;
+    assert_eq!((r.updated, r.imported), (0, 0), "{r:?}");
+    assert_eq!(r.rejected.len(), 1, "{r:?}");
+    assert_eq!(r.rejected[0].line, 2);
+    assert!(r.rejected[0].reason.contains("erased"), "{r:?}");
+    let p = e.app.customer_profile(e.t, a).await.unwrap();
+    assert!(
+        p.display_name.starts_with("Erased customer"),
+        "{}",
+        p.display_name
+    );
+    assert!(p.contacts.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_first_contacts_from_one_new_address_create_one_customer() {
+    let e = env().await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let app = e.app.clone();
+        let (t, agent) = (e.t, e.agent.clone());
+        set.spawn(async move {
+            match i % 3 {
+                // A first mail's sender, written in several ways.
+                0 | 1 => {
+                    let email = if i % 2 == 0 {
+                        "New.Guest@Example.com"
+                    } else {
+                        "new.guest@example.COM"
+                    };
+                    let keys = ContactKeys::parse(Some(email), None, None).unwrap();
+                    app.find_or_create_customer(t, &keys, Some("New Guest"))
+                        .await
+                        .unwrap()
+                        .0
+                }
+                // A case opened over the API by email.
+                _ => {
+                    let d = app
+                        .create_case(
+                            t,
+                            Actor::User(&agent),
+                            &NewCaseInput {
+                                subject: format!("Question {i}"),
+                                body: "Hello".into(),
+                                channel: "email".into(),
+                                kind: None,
+                                priority: None,
+                                customer: CustomerRef::Email {
+                                    email: "new.guest@example.com".into(),
+                                    name: None,
+                                },
+                                team_id: None,
+                                owner_id: None,
+                                tags: vec![],
+                                order_id: None,
+                                parent_case_id: None,
+                                attachments: vec![],
+                            },
+                        )
+                        .await
+                        .unwrap();
+                    CustomerId(d.case.customer_id)
+                }
+            }
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(r) = set.join_next().await {
+        ids.push(r.unwrap());
+    }
+    ids.sort_by_key(|c| c.0);
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one customer for one address: {ids:?}");
+    let holders: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT customer_id) FROM customer_contacts \
+         WHERE tenant_id = $1 AND normalized = 'new.guest@example.com'",
+    )
+    .bind(e.t.0)
+    .fetch_one(e.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(holders, 1);
+
+    // Phone-only first contacts race the same way.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let app = e.app.clone();
+        let t = e.t;
+        set.spawn(async move {
+            let phone = if i % 2 == 0 {
+                "010-4444-5555"
+            } else {
+                "+82 10 4444 5555"
+            };
+            let keys = ContactKeys::parse(None, Some(phone), Some(PhoneRegion::Kr)).unwrap();
+            app.find_or_create_customer(t, &keys, None).await.unwrap().0
+        });
+    }
+    let mut phones = Vec::new();
+    while let Some(r) = set.join_next().await {
+        phones.push(r.unwrap());
+    }
+    phones.sort_by_key(|c| c.0);
+    phones.dedup();
+    assert_eq!(phones.len(), 1, "{phones:?}");
+}
+
+#[tokio::test]
+async fn an_address_taken_off_a_customer_or_erased_gets_a_new_customer() {
+    let e = env().await;
+    let keys = ContactKeys::parse(Some("moving@example.com"), None, None).unwrap();
+    let (first, created) = e
+        .app
+        .find_or_create_customer(e.t, &keys, None)
+        .await
+        .unwrap();
+    assert!(created);
+    // The customer changes address: the old one no longer finds them, and a first mail from
+    // it creates a new customer (the old claim on it is let go).
+    e.app
+        .update_customer(
+            &e.agent,
+            first,
+            &ProfilePatch {
+                contacts: Some(vec![ContactInput {
+                    kind: "email".into(),
+                    value: "moved@example.com".into(),
+                    primary: true,
+                    verified: false,
+                }]),
+                ..ProfilePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (second, created) = e
+        .app
+        .find_or_create_customer(e.t, &keys, None)
+        .await
+        .unwrap();
+    assert!(created && second != first);
+    assert_eq!(
+        e.app
+            .find_or_create_customer(e.t, &keys, None)
+            .await
+            .unwrap(),
+        (second, false)
+    );
+    // An erased customer holds nothing: the address is new again.
+    e.app.erase_customer(&e.admin, second).await.unwrap();
+    let (third, created) = e
+        .app
+        .find_or_create_customer(e.t, &keys, None)
+        .await
+        .unwrap();
+    assert!(created && third != second && third != first);
+}
+
+#[tokio::test]
+async fn duplicates_are_read_block_by_block_and_every_page_size_gives_the_same_pairs() {
+    let e = env().await;
+    // A big block: twelve records share one address (66 pairs); two of them also share a
+    // phone; one pair is in no block with the others.
+    let mut shared = Vec::new();
+    for i in 0..12 {
+        let mut contacts = vec![("email", "family@example.com")];
+        if i < 2 {
+            contacts.push(("phone", "010-2222-3333"));
+        }
+        shared.push(e.customer(&format!("Member {i}"), &contacts).await);
+    }
+    let solo = e.customer("Jo Park", &[("phone", "010-9999-1111")]).await;
+    let solo2 = e
+        .customer("Jo Park", &[("phone", "+82 10 9999 1111")])
+        .await;
+    let _alone = e
+        .customer("Nobody Else", &[("email", "alone@example.com")])
+        .await;
+    // A merged record leaves the block.
+    let merged = e
+        .customer("Member X", &[("email", "family@example.com")])
+        .await;
+    e.app
+        .merge_customers(&e.agent, merged, shared[0])
+        .await
+        .unwrap();
+
+    let all = e.app.duplicates(e.t, None, Some(200)).await.unwrap();
+    assert_eq!(all.pairs.len(), 66 + 1, "{:?}", all.pairs.len());
+    let got: Vec<(i64, i64)> = all.pairs.iter().map(|p| (p.a.id, p.b.id)).collect();
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(got, sorted, "in pair order, each once");
+    assert_eq!(
+        all.pairs[0].reasons,
+        vec![DuplicateReason::SharedEmail, DuplicateReason::SharedPhone]
+    );
+    assert!(got.contains(&(solo.0, solo2.0)));
+    assert!(got.iter().all(|(a, b)| *a != merged.0 && *b != merged.0));
+    for size in [1, 5, 11, 66] {
+        let mut paged = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let p = e
+                .app
+                .duplicates(e.t, cursor.as_deref(), Some(size))
+                .await
+                .unwrap();
+            assert!(p.pairs.len() as i64 <= size);
+            paged.extend(p.pairs.iter().map(|p| (p.a.id, p.b.id)));
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(paged, got, "page size {size}");
+    }
+    // One customer's suggestions are the pairs of its blocks.
+    let of = e.app.duplicates_of(e.t, shared[5]).await.unwrap();
+    assert_eq!(of.len(), 11);
+    assert!(
+        of.iter()
+            .all(|p| p.a.id == shared[5].0 || p.b.id == shared[5].0)
+    );
 }

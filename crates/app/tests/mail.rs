@@ -877,8 +877,9 @@ async fn a_second_write_of_an_already_stored_mail_is_refused_whole() {
         .store
         .write_case(e.t, case_id, case.version, &w, e.app.now())
         .await;
+    // Refused as "already stored", not as a version conflict (which callers retry).
     assert!(
-        matches!(r, Err(concierge_store::StoreError::Conflict(_))),
+        matches!(r, Err(concierge_store::StoreError::AlreadyLinked(id)) if id == o.inbound_id),
         "{r:?}"
     );
     assert_eq!(e.message_count().await, 1);

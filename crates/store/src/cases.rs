@@ -166,7 +166,8 @@ pub struct NewMessage {
     pub mail_message_id: Option<String>,
     /// The inbound mail this message was made from. The mail is linked to the message in the
     /// same transaction; a mail already linked to a message refuses the whole write
-    /// ([`StoreError::Conflict`]), so a retried mail is stored exactly once.
+    /// ([`StoreError::AlreadyLinked`], distinct from a version conflict so callers do not
+    /// retry it), so a retried mail is stored exactly once.
     pub inbound_mail_id: Option<i64>,
 }
 
@@ -579,9 +580,7 @@ async fn apply_parts(
             .await?
             .rows_affected();
             if linked == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "inbound mail {inbound} is already stored as a message"
-                )));
+                return Err(StoreError::AlreadyLinked(inbound));
             }
         }
         for a in &m.attachments {

@@ -7,9 +7,14 @@ pub enum StoreError {
     /// The database could not be reached or is overloaded; the operation may succeed later.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-    /// A uniqueness or foreign-key rule refused the write.
+    /// A uniqueness or foreign-key rule refused the write, or the row changed meanwhile
+    /// (an optimistic version check failed): re-read and decide again.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The inbound mail (by id) is already stored as a message: the write that would store
+    /// it again was refused whole. Not a reason to retry — the mail was processed.
+    #[error("inbound mail {0} is already stored as a message")]
+    AlreadyLinked(i64),
     /// The database URL or data directory is unusable.
     #[error("configuration: {0}")]
     Config(String),

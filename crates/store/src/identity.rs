@@ -44,6 +44,18 @@ pub struct DroppedMembership {
     pub role: String,
 }
 
+/// A contact dropped by a merge because the target already had the same one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedContact {
+    pub id: i64,
+    pub kind: String,
+    pub value: String,
+    pub normalized: String,
+    pub primary: bool,
+    pub verified: bool,
+    pub created_at: i64,
+}
+
 /// A tag dropped by a merge because the target already had it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DroppedTag {
@@ -57,6 +69,18 @@ pub struct MovedRows {
     pub contacts: Vec<i64>,
     /// Moved contacts that were primary and were demoted (the target had a primary).
     pub demoted_contacts: Vec<i64>,
+    /// The source's contacts the target already had (same kind and normalised value):
+    /// deleted, kept whole here so an undo puts them back as they were.
+    #[serde(default)]
+    pub dropped_contacts: Vec<DroppedContact>,
+    /// The target's copies of dropped contacts that became primary because the dropped one
+    /// was primary and the target had no primary of that kind.
+    #[serde(default)]
+    pub promoted_contacts: Vec<i64>,
+    /// The target's copies of dropped contacts that became verified because the dropped one
+    /// was.
+    #[serde(default)]
+    pub verified_contacts: Vec<i64>,
     pub preferences: Vec<i64>,
     /// Preferences (of either customer) that were current and were superseded by the other
     /// customer's more recently confirmed value.
@@ -82,7 +106,7 @@ impl MovedRows {
     /// How many rows of each kind moved, for people.
     pub fn counts(&self) -> serde_json::Value {
         serde_json::json!({
-            "contacts": self.contacts.len(),
+            "contacts": self.contacts.len() + self.dropped_contacts.len(),
             "preferences": self.preferences.len(),
             "notes": self.notes.len(),
             "flags": self.flags.len(),
@@ -353,25 +377,35 @@ impl Store {
     }
 
     /// Creates a customer with its contact points (already normalised) in one transaction.
+    /// With `identity_key` (see migration 0014), the customer claims that key: `Ok(None)`
+    /// when a live customer of the tenant already holds it (on PostgreSQL the insert waits
+    /// for a concurrent claim to commit or roll back first), and nothing is written.
     pub async fn create_customer_with_contacts(
         &self,
         tenant: TenantId,
         display_name: &str,
         sort_name: &str,
         contacts: &[NewContact],
+        identity_key: Option<&str>,
         now: i64,
-    ) -> Result<CustomerId> {
+    ) -> Result<Option<CustomerId>> {
         let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO customers (tenant_id, display_name, sort_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO customers (tenant_id, display_name, sort_name, identity_key, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(tenant.0)
         .bind(display_name)
         .bind(sort_name)
+        .bind(identity_key)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(id) = id else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
         for c in contacts {
             sqlx::query(
                 "INSERT INTO customer_contacts (tenant_id, customer_id, kind, value, normalized, \
@@ -389,62 +423,145 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(CustomerId(id))
+        Ok(Some(CustomerId(id)))
     }
 
-    /// Candidate duplicate pairs after `(after_low, after_high)`, in pair order: one row per
-    /// pair and reason (shared email, shared phone, shared postal address — as a contact, or
-    /// through households with the same address). Merged and erased customers and dismissed
-    /// pairs are left out; with `only`, just the pairs of that customer. At most `limit` rows.
-    pub async fn duplicate_candidates(
+    /// Lets go of an identity key whose holder no longer has that contact (it was edited or
+    /// removed since), so the next find-or-create can claim it. Answers whether a customer
+    /// held it.
+    pub async fn release_identity_key(&self, tenant: TenantId, key: &str) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE customers SET identity_key = NULL WHERE tenant_id = $1 AND identity_key = $2",
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Duplicate blocking, step 1: the lowest live customers with id `>= from` that share a
+    /// key (normalised email, phone or postal address, or a household address) with a live
+    /// customer of a higher id, in id order, at most `limit`. Each side is read in customer
+    /// order and stops at `limit`, so a page never computes pairs of customers it does not
+    /// show.
+    pub async fn duplicate_anchors(
         &self,
         tenant: TenantId,
-        after: (i64, i64),
-        only: Option<CustomerId>,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        let by_contact: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT a.customer_id FROM customer_contacts a \
+             JOIN customers ca ON ca.id = a.customer_id AND ca.tenant_id = a.tenant_id \
+             AND ca.merged_into IS NULL AND ca.erased_at IS NULL \
+             WHERE a.tenant_id = $1 AND a.customer_id >= $2 \
+             AND a.kind IN ('email', 'phone', 'address') \
+             AND EXISTS (SELECT 1 FROM customer_contacts b JOIN customers cb \
+               ON cb.id = b.customer_id AND cb.tenant_id = b.tenant_id \
+               AND cb.merged_into IS NULL AND cb.erased_at IS NULL \
+               WHERE b.tenant_id = a.tenant_id AND b.kind = a.kind \
+               AND b.normalized = a.normalized AND b.customer_id > a.customer_id) \
+             ORDER BY a.customer_id LIMIT $3",
+        )
+        .bind(tenant.0)
+        .bind(from)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let by_household: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT ma.customer_id FROM household_members ma \
+             JOIN households ha ON ha.id = ma.household_id AND ha.tenant_id = ma.tenant_id \
+             JOIN customers ca ON ca.id = ma.customer_id AND ca.tenant_id = ma.tenant_id \
+             AND ca.merged_into IS NULL AND ca.erased_at IS NULL \
+             WHERE ma.tenant_id = $1 AND ma.customer_id >= $2 \
+             AND ha.address IS NOT NULL AND ha.address <> '' \
+             AND EXISTS (SELECT 1 FROM households hb \
+               JOIN household_members mb ON mb.household_id = hb.id \
+               JOIN customers cb ON cb.id = mb.customer_id AND cb.tenant_id = hb.tenant_id \
+               AND cb.merged_into IS NULL AND cb.erased_at IS NULL \
+               WHERE hb.tenant_id = ha.tenant_id AND hb.address = ha.address \
+               AND mb.customer_id > ma.customer_id) \
+             ORDER BY ma.customer_id LIMIT $3",
+        )
+        .bind(tenant.0)
+        .bind(from)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut all = by_contact;
+        all.extend(by_household);
+        all.sort_unstable();
+        all.dedup();
+        all.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(all)
+    }
+
+    /// Duplicate blocking, step 2: the candidate pairs of one live customer with the live
+    /// customers whose id lies strictly between `above` and `below` and that share one of its
+    /// keys — one row per pair and reason (`email`, `phone`, `address`), in (other id,
+    /// reason) order, dismissed pairs left out, at most `limit` rows. Only the customers in
+    /// the anchor's blocks (same key) are looked at.
+    pub async fn duplicate_partners(
+        &self,
+        tenant: TenantId,
+        anchor: CustomerId,
+        above: i64,
+        below: i64,
         limit: i64,
     ) -> Result<Vec<DuplicateCandidate>> {
         let rows = sqlx::query(
-            "SELECT DISTINCT x.low, x.high, x.kind, ca.display_name AS low_name, \
-             cb.display_name AS high_name FROM ( \
-               SELECT a.customer_id AS low, b.customer_id AS high, a.kind AS kind \
-               FROM customer_contacts a JOIN customer_contacts b ON b.tenant_id = a.tenant_id \
-               AND b.kind = a.kind AND b.normalized = a.normalized \
-               AND b.customer_id > a.customer_id \
-               WHERE a.tenant_id = $1 AND a.kind IN ('email', 'phone', 'address') \
+            "SELECT DISTINCT x.other, x.kind, co.display_name AS other_name, \
+             ca.display_name AS anchor_name FROM ( \
+               SELECT b.customer_id AS other, a.kind AS kind FROM customer_contacts a \
+               JOIN customer_contacts b ON b.tenant_id = a.tenant_id AND b.kind = a.kind \
+               AND b.normalized = a.normalized AND b.customer_id > $3 AND b.customer_id < $4 \
+               AND b.customer_id <> a.customer_id \
+               WHERE a.tenant_id = $1 AND a.customer_id = $2 \
+               AND a.kind IN ('email', 'phone', 'address') \
                UNION ALL \
-               SELECT ma.customer_id AS low, mb.customer_id AS high, 'address' AS kind \
-               FROM household_members ma \
+               SELECT mb.customer_id AS other, 'address' AS kind FROM household_members ma \
                JOIN households ha ON ha.id = ma.household_id AND ha.tenant_id = ma.tenant_id \
                JOIN households hb ON hb.tenant_id = ha.tenant_id AND hb.address = ha.address \
                JOIN household_members mb ON mb.household_id = hb.id \
-               AND mb.customer_id > ma.customer_id \
-               WHERE ma.tenant_id = $1 AND ha.address IS NOT NULL AND ha.address <> '' \
+               AND mb.customer_id > $3 AND mb.customer_id < $4 \
+               AND mb.customer_id <> ma.customer_id \
+               WHERE ma.tenant_id = $1 AND ma.customer_id = $2 \
+               AND ha.address IS NOT NULL AND ha.address <> '' \
              ) x \
-             JOIN customers ca ON ca.id = x.low AND ca.tenant_id = $1 \
+             JOIN customers ca ON ca.id = $2 AND ca.tenant_id = $1 \
              AND ca.merged_into IS NULL AND ca.erased_at IS NULL \
-             JOIN customers cb ON cb.id = x.high AND cb.tenant_id = $1 \
-             AND cb.merged_into IS NULL AND cb.erased_at IS NULL \
-             WHERE (x.low > $2 OR (x.low = $2 AND x.high > $3)) \
-             AND ($5 = 0 OR x.low = $5 OR x.high = $5) \
-             AND NOT EXISTS (SELECT 1 FROM customer_duplicate_dismissals d \
-               WHERE d.tenant_id = $1 AND d.low_id = x.low AND d.high_id = x.high) \
-             ORDER BY x.low, x.high, x.kind LIMIT $4",
+             JOIN customers co ON co.id = x.other AND co.tenant_id = $1 \
+             AND co.merged_into IS NULL AND co.erased_at IS NULL \
+             WHERE NOT EXISTS (SELECT 1 FROM customer_duplicate_dismissals d \
+               WHERE d.tenant_id = $1 AND ((d.low_id = $2 AND d.high_id = x.other) \
+               OR (d.low_id = x.other AND d.high_id = $2))) \
+             ORDER BY x.other, x.kind LIMIT $5",
         )
         .bind(tenant.0)
-        .bind(after.0)
-        .bind(after.1)
+        .bind(anchor.0)
+        .bind(above)
+        .bind(below)
         .bind(limit)
-        .bind(only.map_or(0, |c| c.0))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
+                let other: i64 = r.try_get("other")?;
+                let other_name: String = r.try_get("other_name")?;
+                let anchor_name: String = r.try_get("anchor_name")?;
+                let (low, high, low_name, high_name) = if other > anchor.0 {
+                    (anchor.0, other, anchor_name, other_name)
+                } else {
+                    (other, anchor.0, other_name, anchor_name)
+                };
                 Ok(DuplicateCandidate {
-                    low: r.try_get("low")?,
-                    high: r.try_get("high")?,
+                    low,
+                    high,
                     kind: r.try_get("kind")?,
-                    low_name: r.try_get("low_name")?,
-                    high_name: r.try_get("high_name")?,
+                    low_name,
+                    high_name,
                 })
             })
             .collect()
@@ -539,37 +656,106 @@ impl Store {
         }
         let mut m = MovedRows::default();
 
-        // Contacts: a moved primary is demoted where the target has a primary of that kind.
+        // Contacts: one the target already has (same kind and normalised value) is not
+        // moved but dropped and kept whole on the merge record (so the survivor does not list
+        // the address twice); the target's copy takes over its primary and verified marks.
+        // A moved primary is demoted where the target has a primary of that kind.
         let contacts = sqlx::query(
-            "SELECT id, kind, is_primary FROM customer_contacts \
-             WHERE tenant_id = $1 AND customer_id = $2 ORDER BY id",
+            "SELECT id, kind, value, normalized, is_primary, verified, created_at \
+             FROM customer_contacts WHERE tenant_id = $1 AND customer_id = $2 ORDER BY id",
         )
         .bind(tenant.0)
         .bind(s)
         .fetch_all(&mut *tx)
         .await?;
-        let target_primary: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT kind FROM customer_contacts WHERE tenant_id = $1 \
-             AND customer_id = $2 AND is_primary = 1",
+        let target_contacts = sqlx::query(
+            "SELECT id, kind, normalized, is_primary, verified FROM customer_contacts \
+             WHERE tenant_id = $1 AND customer_id = $2 ORDER BY id",
         )
         .bind(tenant.0)
         .bind(t)
         .fetch_all(&mut *tx)
         .await?;
+        // (kind, normalized) → (id, primary, verified) of the target's copy.
+        let mut on_target: std::collections::HashMap<(String, String), (i64, bool, bool)> =
+            std::collections::HashMap::new();
+        let mut target_primary: Vec<String> = Vec::new();
+        for c in &target_contacts {
+            let kind: String = c.try_get("kind")?;
+            let primary = c.try_get::<i16, _>("is_primary")? != 0;
+            if primary && !target_primary.contains(&kind) {
+                target_primary.push(kind.clone());
+            }
+            on_target
+                .entry((kind, c.try_get("normalized")?))
+                .or_insert((
+                    c.try_get("id")?,
+                    primary,
+                    c.try_get::<i16, _>("verified")? != 0,
+                ));
+        }
         for c in &contacts {
             let id: i64 = c.try_get("id")?;
             let kind: String = c.try_get("kind")?;
+            let normalized: String = c.try_get("normalized")?;
+            let primary = c.try_get::<i16, _>("is_primary")? != 0;
+            let verified = c.try_get::<i16, _>("verified")? != 0;
+            if let Some(copy) = on_target.get_mut(&(kind.clone(), normalized.clone())) {
+                if primary && !copy.1 && !target_primary.contains(&kind) {
+                    m.promoted_contacts.push(copy.0);
+                    copy.1 = true;
+                    target_primary.push(kind.clone());
+                }
+                if verified && !copy.2 {
+                    m.verified_contacts.push(copy.0);
+                    copy.2 = true;
+                }
+                m.dropped_contacts.push(DroppedContact {
+                    id,
+                    kind,
+                    value: c.try_get("value")?,
+                    normalized,
+                    primary,
+                    verified,
+                    created_at: c.try_get("created_at")?,
+                });
+                continue;
+            }
             m.contacts.push(id);
-            if c.try_get::<i16, _>("is_primary")? != 0 && target_primary.contains(&kind) {
+            if primary && target_primary.contains(&kind) {
                 m.demoted_contacts.push(id);
             }
         }
-        for chunk in m.demoted_contacts.chunks(IDS_PER_QUERY) {
+        for (sql, ids) in [
+            (
+                "UPDATE customer_contacts SET is_primary = 0 WHERE tenant_id = $1 AND id IN",
+                &m.demoted_contacts,
+            ),
+            (
+                "UPDATE customer_contacts SET is_primary = 1 WHERE tenant_id = $1 AND id IN",
+                &m.promoted_contacts,
+            ),
+            (
+                "UPDATE customer_contacts SET verified = 1 WHERE tenant_id = $1 AND id IN",
+                &m.verified_contacts,
+            ),
+        ] {
+            for chunk in ids.chunks(IDS_PER_QUERY) {
+                sqlx::query(sqlx::AssertSqlSafe(format!("{sql} ({})", id_list(chunk))))
+                    .bind(tenant.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let dropped: Vec<i64> = m.dropped_contacts.iter().map(|d| d.id).collect();
+        for chunk in dropped.chunks(IDS_PER_QUERY) {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE customer_contacts SET is_primary = 0 WHERE tenant_id = $1 AND id IN ({})",
+                "DELETE FROM customer_contacts WHERE tenant_id = $1 AND customer_id = $2 \
+                 AND id IN ({})",
                 id_list(chunk)
             )))
             .bind(tenant.0)
+            .bind(s)
             .execute(&mut *tx)
             .await?;
         }
@@ -786,9 +972,10 @@ impl Store {
             move_ids(&mut tx, table, column, tenant, ids, s, t).await?;
         }
 
+        // A tombstone holds no identity key (the target has its contacts now).
         sqlx::query(
-            "UPDATE customers SET merged_into = $3, merged_at = $4, updated_at = $4 \
-             WHERE tenant_id = $1 AND id = $2",
+            "UPDATE customers SET merged_into = $3, merged_at = $4, updated_at = $4, \
+             identity_key = NULL WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.0)
         .bind(s)
@@ -931,6 +1118,44 @@ impl Store {
             )))
             .bind(tenant.0)
             .bind(s)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (sql, ids) in [
+            (
+                "UPDATE customer_contacts SET is_primary = 0 WHERE tenant_id = $1 \
+                 AND customer_id = $2 AND id IN",
+                &m.promoted_contacts,
+            ),
+            (
+                "UPDATE customer_contacts SET verified = 0 WHERE tenant_id = $1 \
+                 AND customer_id = $2 AND id IN",
+                &m.verified_contacts,
+            ),
+        ] {
+            for chunk in ids.chunks(IDS_PER_QUERY) {
+                sqlx::query(sqlx::AssertSqlSafe(format!("{sql} ({})", id_list(chunk))))
+                    .bind(tenant.0)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for d in &m.dropped_contacts {
+            sqlx::query(
+                "INSERT INTO customer_contacts (id, tenant_id, customer_id, kind, value, \
+                 normalized, is_primary, verified, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(d.id)
+            .bind(tenant.0)
+            .bind(s)
+            .bind(&d.kind)
+            .bind(&d.value)
+            .bind(&d.normalized)
+            .bind(i16::from(d.primary))
+            .bind(i16::from(d.verified))
+            .bind(d.created_at)
             .execute(&mut *tx)
             .await?;
         }
@@ -1312,7 +1537,8 @@ impl Store {
         let claimed = sqlx::query(
             "UPDATE customers SET display_name = $3, sort_name = $4, given_name = NULL, \
              family_name = NULL, birthday = NULL, language = NULL, time_zone = NULL, \
-             preferred_channel = NULL, external_id = NULL, erased_at = $5, updated_at = $5 \
+             preferred_channel = NULL, external_id = NULL, identity_key = NULL, \
+             erased_at = $5, updated_at = $5 \
              WHERE tenant_id = $1 AND id = $2 AND erased_at IS NULL AND merged_into IS NULL",
         )
         .bind(tn)

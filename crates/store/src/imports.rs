@@ -77,6 +77,8 @@ pub struct CustomerBatchOutcome {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// External ids not imported because they lead to an erased customer.
+    pub erased: Vec<String>,
 }
 
 /// `$a, $a+1, ...` for `n` values.
@@ -88,7 +90,7 @@ fn params(first: usize, n: usize) -> String {
 }
 
 /// Customer ids by external id; a merged customer answers the customer it was merged into
-/// (its orders live there now).
+/// (its orders and profile live there now), following merges of merges to the survivor.
 async fn customer_ids_by_external(
     tx: &mut Transaction<'static, Any>,
     tenant: TenantId,
@@ -107,6 +109,42 @@ async fn customer_ids_by_external(
         }
         for r in q.fetch_all(&mut **tx).await? {
             out.insert(r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?);
+        }
+    }
+    // A customer merged into one that was merged again since: follow to the survivor. A
+    // merge refuses a target that is itself merged, so chains are short and acyclic; the
+    // bound only guards against a damaged database.
+    for _ in 0..32 {
+        let mut ids: Vec<i64> = out.values().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut next: HashMap<i64, i64> = HashMap::new();
+        for chunk in ids.chunks(5_000) {
+            let list = chunk
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Integer ids read from the database: nothing to quote.
+            let sql = format!(
+                "SELECT id, merged_into FROM customers WHERE tenant_id = $1 \
+                 AND id IN ({list}) AND merged_into IS NOT NULL"
+            );
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.0)
+                .fetch_all(&mut **tx)
+                .await?
+            {
+                next.insert(r.try_get(0)?, r.try_get(1)?);
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        for v in out.values_mut() {
+            if let Some(n) = next.get(v) {
+                *v = *n;
+            }
         }
     }
     Ok(out)
@@ -575,34 +613,57 @@ impl Store {
         let mut out = CustomerBatchOutcome::default();
         let mut tx = self.pool.begin().await?;
         let ext: Vec<&str> = rows.iter().map(|c| c.external_id.as_str()).collect();
-        let mut stored: HashMap<String, (i64, [Option<String>; 7])> = HashMap::new();
-        for chunk in ext.chunks(5_000) {
+        // A known external id leads to its customer, or — when that customer was merged into
+        // another — to the surviving customer, which is the one the row updates (a merged
+        // customer is a tombstone: nothing is written to it).
+        let resolved = customer_ids_by_external(&mut tx, tenant, &ext).await?;
+        let mut survivors: Vec<i64> = resolved.values().copied().collect();
+        survivors.sort_unstable();
+        survivors.dedup();
+        let mut fields_of: HashMap<i64, [Option<String>; 7]> = HashMap::new();
+        let mut erased: HashSet<i64> = HashSet::new();
+        for chunk in survivors.chunks(5_000) {
+            let list = chunk
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Integer ids read from the database: nothing to quote.
             let sql = format!(
-                "SELECT id, external_id, display_name, given_name, family_name, birthday, \
-                 language, time_zone, preferred_channel FROM customers \
-                 WHERE tenant_id = $1 AND external_id IN ({})",
-                params(2, chunk.len())
+                "SELECT id, display_name, given_name, family_name, birthday, language, \
+                 time_zone, preferred_channel, erased_at FROM customers \
+                 WHERE tenant_id = $1 AND id IN ({list})"
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
-            for k in chunk {
-                q = q.bind(*k);
-            }
-            for r in q.fetch_all(&mut *tx).await? {
-                stored.insert(
-                    r.try_get("external_id")?,
-                    (
-                        r.try_get("id")?,
-                        [
-                            Some(r.try_get("display_name")?),
-                            r.try_get("given_name")?,
-                            r.try_get("family_name")?,
-                            r.try_get("birthday")?,
-                            r.try_get("language")?,
-                            r.try_get("time_zone")?,
-                            r.try_get("preferred_channel")?,
-                        ],
-                    ),
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.0)
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                let id: i64 = r.try_get("id")?;
+                if r.try_get::<Option<i64>, _>("erased_at")?.is_some() {
+                    erased.insert(id);
+                }
+                fields_of.insert(
+                    id,
+                    [
+                        Some(r.try_get("display_name")?),
+                        r.try_get("given_name")?,
+                        r.try_get("family_name")?,
+                        r.try_get("birthday")?,
+                        r.try_get("language")?,
+                        r.try_get("time_zone")?,
+                        r.try_get("preferred_channel")?,
+                    ],
                 );
+            }
+        }
+        let mut stored: HashMap<String, (i64, [Option<String>; 7])> = HashMap::new();
+        for (key, id) in &resolved {
+            if erased.contains(id) {
+                // Personal data never goes back onto an erased customer.
+                out.erased.push(key.clone());
+            } else if let Some(f) = fields_of.get(id) {
+                stored.insert(key.clone(), (*id, f.clone()));
             }
         }
         // Contacts (email, phone) and tags of the known customers.
@@ -647,7 +708,7 @@ impl Store {
         // New customers, in bulk.
         let new: Vec<&CustomerRecord> = rows
             .iter()
-            .filter(|c| !stored.contains_key(&c.external_id))
+            .filter(|c| !resolved.contains_key(&c.external_id))
             .collect();
         let mut changed_ids = Vec::new();
         if !new.is_empty() {

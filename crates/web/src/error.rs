@@ -102,6 +102,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", conflict_message(&m))
             }
+            StoreError::AlreadyLinked(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_processed",
+                "this mail was already stored as a message; nothing more to do",
+            ),
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::new(

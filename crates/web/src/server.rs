@@ -100,6 +100,7 @@ pub fn build_router(state: AppState) -> Router {
             "/customers",
             get(console::customers_page).post(console::customers_post),
         )
+        .route("/imports", get(console::imports_page).post(console::imports_post))
         .route("/customers/duplicates", get(console::duplicates_page))
         .route("/customers/duplicates/dismiss", post(console::dismiss_post))
         .route("/customers/merges/{id}/undo", post(console::undo_post))

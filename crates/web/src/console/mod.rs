@@ -8,6 +8,7 @@ mod cases;
 mod customers;
 mod dashboard;
 mod identity;
+mod imports;
 mod letter;
 mod mailboxes;
 mod pages;
@@ -31,6 +32,7 @@ pub use identity::{
     dismiss_post, duplicates_page, erase_page, erase_post, export_get,
     merge_post as customer_merge_post, undo_post,
 };
+pub use imports::{imports_page, imports_post};
 pub use letter::letter;
 pub use mailboxes::{mailbox_delete_post, mailbox_poll_post, mailboxes_page, mailboxes_post};
 pub use tasks::{scorecards_page, task_complete_post, tasks_page};

@@ -25,6 +25,8 @@ pub struct Shell<'a> {
     pub is_admin: bool,
     /// Managers and administrators: the case admin pages (teams, targets, triggers, templates).
     pub can_manage_rules: bool,
+    /// Managers and administrators: the CSV import page.
+    pub can_import: bool,
     pub locales: Vec<(&'static str, &'static str, bool)>,
 }
 
@@ -40,6 +42,7 @@ impl<'a> Shell<'a> {
             email: staff.user.email.clone(),
             is_admin: staff.user.role.can(Permission::ManageUsers),
             can_manage_rules: staff.user.role.can(Permission::ManageRules),
+            can_import: staff.user.role.can(Permission::ImportData),
             locales: locale_options(locale),
         }
     }

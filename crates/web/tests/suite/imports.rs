@@ -209,3 +209,170 @@ async fn an_import_lands_in_the_importers_tenant_only() {
         assert!(doc["paths"][p]["post"].is_object(), "{p} missing");
     }
 }
+
+/// The console's import form as a browser sends it (multipart, CSRF field first).
+fn import_form(csrf: &str, kind: &str, mode: &str, csv: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("_csrf", csrf.to_string())
+        .text("kind", kind.to_string())
+        .text("mode", mode.to_string())
+        .text("currency", "")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
+                .file_name("orders.csv")
+                .mime_str("text/csv")
+                .unwrap(),
+        )
+}
+
+async fn post_import(
+    t: &TestApp,
+    c: &reqwest::Client,
+    form: reqwest::multipart::Form,
+) -> (StatusCode, String) {
+    let r = c
+        .post(format!("{}/imports", t.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn switch_lang(t: &TestApp, c: &reqwest::Client, csrf: &str, lang: &str) {
+    let r = c
+        .post(format!("{}/lang", t.url))
+        .form(&[("_csrf", csrf), ("lang", lang)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+}
+
+#[tokio::test]
+async fn the_console_checks_then_imports_a_file_and_lists_every_rejected_row() {
+    let t = spawn_app().await;
+    let tenant = t.default_tenant().await;
+    t.user_with_token(tenant, "m@shop.example", Role::Manager)
+        .await;
+    let token = t
+        .user_with_token(tenant, "agent@shop.example", Role::Agent)
+        .await;
+    let c = signed_in(&t, "m@shop.example").await;
+    let page = c.get(format!("{}/customers", t.url)).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("href=\"/imports\""));
+    let page = c.get(format!("{}/imports", t.url)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("enctype=\"multipart/form-data\""), "{html}");
+    let csrf = csrf_in(&html);
+    // A hostile order id is shown escaped in its rejection.
+    let csv = format!("{ORDERS}<b>X</b>,C-3,not-a-date,RICE-10,1,25.90,CNY,,\n");
+
+    // A check writes nothing and shows what an import would do, with each bad row by line.
+    let (s, html) = post_import(&t, &c, import_form(&csrf, "orders", "check", &csv)).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("data-testid=\"import-report\""), "{html}");
+    assert!(html.contains("nothing was written"), "{html}");
+    assert!(html.contains("line 4: "), "{html}");
+    assert!(html.contains("must be above zero"), "{html}");
+    assert!(html.contains("line 6: "), "{html}");
+    assert!(html.contains("&#60;b&#62;X&#60;/b&#62;"), "{html}");
+    assert!(!html.contains("<b>X</b>"), "{html}");
+    let api = Api::new(&t, token);
+    let (_, found) = api.get("/api/v1/customers?q=wang@example.com").await;
+    assert_eq!(found.as_array().unwrap().len(), 0, "a check wrote {found}");
+
+    // The import writes the good orders; the summary counts them.
+    let (s, html) = post_import(&t, &c, import_form(&csrf, "orders", "import", &csv)).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(!html.contains("nothing was written"), "{html}");
+    let summary = html.split("data-testid=\"import-summary\"").nth(1).unwrap();
+    assert!(
+        summary.contains("<th scope=\"row\">New</th><td>2</td>"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("<th scope=\"row\">Rows rejected</th><td>2</td>"),
+        "{summary}"
+    );
+    let (_, found) = api.get("/api/v1/customers?q=wang@example.com").await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+
+    // A customers file through the same form, in Korean: the page speaks Korean around the
+    // rows; importing it again changes nothing.
+    switch_lang(&t, &c, &csrf, "ko").await;
+    let customers = "customer_id,name,email\nK-1,Kim Minjun,minjun@example.com\nK-1,Kim Again,\n\
+                     K-2,Lee Seo,seo@example.com\n";
+    let (s, html) = post_import(&t, &c, import_form(&csrf, "customers", "import", customers)).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("가져오기 결과"), "{html}");
+    assert!(html.contains("2행: "), "{html}");
+    assert!(html.contains("3행: "), "{html}");
+    switch_lang(&t, &c, &csrf, "en").await;
+    let (_, html) = post_import(&t, &c, import_form(&csrf, "customers", "import", customers)).await;
+    assert!(
+        html.contains("<th scope=\"row\">Unchanged</th><td>1</td>"),
+        "{html}"
+    );
+
+    // Without the CSRF token nothing is imported; agents cannot import.
+    let (s, _) = post_import(&t, &c, import_form("forged", "orders", "import", ORDERS)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    t.app
+        .add_user(tenant, "a2@shop.example", None, Role::Agent, "password-123")
+        .await
+        .unwrap();
+    let agent = signed_in(&t, "a2@shop.example").await;
+    let r = agent
+        .get(format!("{}/imports", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (s, _) = post_import(&t, &agent, import_form(&csrf, "orders", "import", ORDERS)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_console_refuses_a_file_over_the_size_limit_with_a_clear_message() {
+    let t = spawn_app_with(|c| c.server.max_body_bytes = 4096).await;
+    let tenant = t.default_tenant().await;
+    t.user_with_token(tenant, "m@shop.example", Role::Admin)
+        .await;
+    let c = signed_in(&t, "m@shop.example").await;
+    let html = c
+        .get(format!("{}/imports", t.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&html);
+    let mut big = String::from("customer_id,name\n");
+    for i in 0..400 {
+        big.push_str(&format!("BIG-{i},Customer number {i}\n"));
+    }
+    let (s, html) = post_import(&t, &c, import_form(&csrf, "customers", "import", &big)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{html}");
+    assert!(html.contains("limit of 4096 bytes"), "{html}");
+    assert!(html.contains("concierge import"), "{html}");
+    let (_, found) = Api::new(
+        &t,
+        t.user_with_token(tenant, "x@shop.example", Role::Agent)
+            .await,
+    )
+    .get("/api/v1/customers?q=BIG-1")
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 0);
+    // A file without a kind or without a file gets a message, not an import.
+    let form = reqwest::multipart::Form::new()
+        .text("_csrf", csrf.clone())
+        .text("kind", "customers")
+        .text("mode", "import");
+    let (s, html) = post_import(&t, &c, form).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Choose a CSV file"), "{html}");
+}
