@@ -422,6 +422,17 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // Every node's search index follows the change log: a new customer is findable
+        // before any case names them.
+        sqlx::query(
+            "INSERT INTO change_log (tenant_id, entity, entity_id, op, at) \
+             VALUES ($1, 'customer', $2, 'upsert', $3)",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Some(CustomerId(id)))
     }

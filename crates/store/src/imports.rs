@@ -9,7 +9,7 @@
 //! customers by import). A dry run makes the same decisions and rolls the transaction back.
 //! Created and changed customers go to the change log, so search indexes follow.
 
-use crate::bulk::{Val, insert_rows};
+use crate::bulk::{Val, insert_rows, positional};
 use crate::{Result, Store};
 use concierge_domain::TenantId;
 use concierge_domain::customer::name_key;
@@ -103,6 +103,7 @@ async fn customer_ids_by_external(
              WHERE tenant_id = $1 AND external_id IN ({})",
             params(2, chunk.len())
         );
+        let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
         for k in chunk {
             q = q.bind(*k);
@@ -127,8 +128,8 @@ async fn customer_ids_by_external(
                 .join(", ");
             // Integer ids read from the database: nothing to quote.
             let sql = format!(
-                "SELECT id, merged_into FROM customers WHERE tenant_id = $1 \
-                 AND id IN ({list}) AND merged_into IS NOT NULL"
+                "SELECT id, merged_into FROM customers WHERE id IN ({list}) \
+                 AND +tenant_id = $1 AND merged_into IS NOT NULL"
             );
             for r in sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
@@ -442,6 +443,7 @@ impl Store {
                  FROM orders WHERE tenant_id = $1 AND external_id IN ({})",
                 params(2, chunk.len())
             );
+            let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
             for k in chunk {
                 q = q.bind(*k);
@@ -508,6 +510,7 @@ impl Store {
                  WHERE tenant_id = $1 AND sku IN ({})",
                 params(2, chunk.len())
             );
+            let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
             for p in chunk {
                 q = q.bind(&p.sku);
@@ -632,7 +635,7 @@ impl Store {
             let sql = format!(
                 "SELECT id, display_name, given_name, family_name, birthday, language, \
                  time_zone, preferred_channel, erased_at FROM customers \
-                 WHERE tenant_id = $1 AND id IN ({list})"
+                 WHERE id IN ({list}) AND +tenant_id = $1"
             );
             for r in sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
