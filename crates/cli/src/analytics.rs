@@ -382,6 +382,10 @@ pub enum BenchTarget {
         /// Queries per language.
         #[arg(long, default_value_t = 500)]
         samples: usize,
+        /// Search the index as it is instead of rebuilding it first (so the peak memory is
+        /// that of searching alone).
+        #[arg(long)]
+        skip_reindex: bool,
     },
 }
 
@@ -403,7 +407,8 @@ pub async fn bench(g: Global, target: BenchTarget) -> anyhow::Result<()> {
             cases,
             seed,
             samples,
-        } => return crate::bench::search(&g, cases, seed, samples).await,
+            skip_reindex,
+        } => return crate::bench::search(&g, cases, seed, samples, skip_reindex).await,
         BenchTarget::Import {
             customers,
             lines,

@@ -179,19 +179,29 @@ pub async fn cases(g: &Global, cases: u64, seed: u64, samples: usize) -> anyhow:
 }
 
 /// `concierge bench search`.
-pub async fn search(g: &Global, cases: u64, seed: u64, samples: usize) -> anyhow::Result<()> {
+pub async fn search(
+    g: &Global,
+    cases: u64,
+    seed: u64,
+    samples: usize,
+    skip_reindex: bool,
+) -> anyhow::Result<()> {
     let (app, tenant) = crate::analytics::open_workspace(g).await?;
     let total = ensure_data(&app, tenant, cases, seed).await?;
     println!("search bench on {total} cases ({:?}):", app.store.backend());
-    let t = Instant::now();
-    let docs = concierge_app::search::reindex(&app, |_| {})
-        .await
-        .context("rebuilding the search index (stop any server on this data directory)")?;
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "  reindex                      {docs} documents in {secs:.1} s ({:.0} docs/s)",
-        docs as f64 / secs.max(1e-9)
-    );
+    if skip_reindex {
+        println!("  (searching the index as it is: no rebuild)");
+    } else {
+        let t = Instant::now();
+        let docs = concierge_app::search::reindex(&app, |_| {})
+            .await
+            .context("rebuilding the search index (stop any server on this data directory)")?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "  reindex                      {docs} documents in {secs:.1} s ({:.0} docs/s)",
+            docs as f64 / secs.max(1e-9)
+        );
+    }
     let index =
         std::sync::Arc::new(concierge_app::search::open_index(&app).map_err(|e| anyhow!("{e}"))?);
     for (label, words) in [
