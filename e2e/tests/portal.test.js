@@ -2,7 +2,9 @@
 // open the sign-in link from the outbox, see the request's progress steps, reply with a file,
 // see the step change after an agent acts (the agent works through the API with a token made
 // on the console's token page), and rate the solved request from the survey link in the mail;
-// the used survey link is refused afterwards.
+// the used survey link is refused afterwards. Then the customer edits their own details (time
+// zone: the portal's times follow it), and a colleague @mentioned in an internal note sees the
+// unread notification in the console's navigation and marks it read.
 //
 // The steps share pages and run in order; each takes a screenshot (also when it fails) into
 // e2e/screenshots/portal-NN-*.png.
@@ -187,5 +189,39 @@ describe('portal: a customer follows and rates a request', () => {
     assert.ok((await phone.locator('[data-testid=case-rated]').innerText()).includes('5/5'));
     assert.ok((await phone.content()).includes('&lt;b&gt;Fast&lt;/b&gt;'));
     assert.deepEqual(h.consoleErrors(phone), []);
+  }));
+
+  it('the customer edits their own details; times follow their time zone', TIMEOUT, () => step('06-details', async () => {
+    await phone.goto('/portal/profile');
+    await noSideScroll(phone);
+    await phone.fill('form#portal-profile input[name=time_zone]', 'Asia/Seoul');
+    await Promise.all([
+      phone.waitForURL((u) => u.pathname === '/portal/profile' && u.search.includes('saved')),
+      phone.click('form#portal-profile button[type=submit]'),
+    ]);
+    assert.equal(await phone.locator('form#portal-profile input[name=time_zone]').inputValue(), 'Asia/Seoul');
+    await phone.goto(`/portal/cases/${caseId}`);
+    assert.ok((await phone.locator('[data-testid=case-steps]').innerText()).includes('KST'));
+    assert.deepEqual(h.consoleErrors(phone), []);
+  }));
+
+  it('a colleague mentioned in an internal note sees it in the console', TIMEOUT, () => step('07-mention', async () => {
+    await api('POST', '/api/v1/users', {
+      email: 'dana@example.com', role: 'agent', display_name: 'Dana', password: 'dana-password-1',
+    });
+    await api('POST', `/api/v1/cases/${caseId}/messages`, { body: '@dana please check the seal order', internal: true });
+    const dana = await h.newPage();
+    await h.signIn(dana, 'dana@example.com', 'dana-password-1');
+    await dana.locator('[data-testid=unread-count]').waitFor();
+    assert.equal((await dana.locator('[data-testid=unread-count]').innerText()).trim(), '1');
+    await dana.click('[data-testid=nav-notifications]');
+    await dana.waitForURL((u) => u.pathname === '/notifications');
+    const item = await dana.locator('[data-testid=notification]').first().innerText();
+    assert.ok(item.includes('seal order'), item);
+    await Promise.all([dana.waitForLoadState('load'), dana.click('form#read-all button[type=submit]')]);
+    assert.ok((await dana.locator('[data-testid=unread]').innerText()).includes('0'));
+    assert.equal(await dana.locator('[data-testid=unread-count]').count(), 0);
+    await h.screenshot(dana, 'portal-07b-notifications');
+    assert.deepEqual(h.consoleErrors(dana), []);
   }));
 });

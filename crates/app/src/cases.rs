@@ -1294,6 +1294,14 @@ impl App {
             let targets = self.store.case_targets(tenant, id).await?;
             let mut w = CaseWrite::default();
             if input.internal {
+                // @mentions of staff in the note notify them (with the note, in one write).
+                let author = match actor {
+                    Actor::User(u) => Some(u),
+                    _ => None,
+                };
+                let mentioned = self
+                    .mention_notifications(tenant, author, &case, &body)
+                    .await?;
                 w.messages.push(NewMessage {
                     author_kind: if matches!(actor, Actor::System) {
                         "system"
@@ -1310,6 +1318,7 @@ impl App {
                 });
                 w.events
                     .push(event("note", actor, false, serde_json::json!({})));
+                w.notifications.extend(mentioned);
             } else {
                 let channel = Channel::parse(&case.channel).unwrap_or(Channel::Web);
                 let route = match input.route.as_deref() {

@@ -132,6 +132,121 @@ fn today(now_ms: i64, tz: Option<&str>) -> Option<Date> {
     })
 }
 
+/// Checks a profile change against the current profile with the domain's rules: the
+/// change to store and the new sort name when the name changes.
+pub(crate) fn profile_change(
+    current: &CustomerProfile,
+    patch: &ProfilePatch,
+) -> Result<(CustomerChange, Option<String>)> {
+    let mut change = CustomerChange::default();
+    let mut sort_name = None;
+    if let Some(n) = &patch.name {
+        let n = bounded_text("name", n, 200, true)?;
+        sort_name = Some(name_key(&n));
+        change.display_name = Some(n);
+    }
+    change.given_name = opt_text("given_name", &patch.given_name, 100)?;
+    change.family_name = opt_text("family_name", &patch.family_name, 100)?;
+    change.birthday = match opt_text("birthday", &patch.birthday, 20)? {
+        Some(Some(b)) => Some(Some(Date::parse(&b)?.to_string())),
+        other => other,
+    };
+    change.language = match opt_text("language", &patch.language, 35)? {
+        Some(Some(l)) => Some(Some(language_tag(&l)?)),
+        other => other,
+    };
+    change.time_zone = match opt_text("time_zone", &patch.time_zone, 64)? {
+        Some(Some(z)) => {
+            if jiff::tz::TimeZone::get(&z).is_err() {
+                return Err(CustomerError::Invalid(format!(
+                    "{} is not a time zone (use an IANA name such as Asia/Seoul)",
+                    concierge_domain::customer::preview(&z, 40)
+                )));
+            }
+            Some(Some(z))
+        }
+        other => other,
+    };
+    change.preferred_channel = match opt_text("preferred_channel", &patch.preferred_channel, 20)? {
+        Some(Some(c)) => Some(Some(Channel::parse(&c)?.as_str().to_string())),
+        other => other,
+    };
+    if let Some(contacts) = &patch.contacts {
+        if contacts.len() > MAX_CONTACTS {
+            return Err(CustomerError::Invalid(format!(
+                "a customer has at most {MAX_CONTACTS} contact points"
+            )));
+        }
+        let language = match &change.language {
+            Some(l) => l.clone(),
+            None => current.language.clone(),
+        };
+        let region = language.as_deref().and_then(PhoneRegion::from_language);
+        let mut out: Vec<NewContact> = Vec::new();
+        for (i, c) in contacts.iter().enumerate() {
+            let at = |e: String| CustomerError::Invalid(format!("contacts[{i}]: {e}"));
+            let kind = ContactKind::parse(&c.kind).map_err(|e| at(e.to_string()))?;
+            let (value, normalized) = match kind {
+                ContactKind::Email => {
+                    let e = EmailAddress::parse(&c.value).map_err(|e| at(e.to_string()))?;
+                    (c.value.trim().to_string(), e.as_str().to_string())
+                }
+                ContactKind::Phone => {
+                    let p = normalize_phone(&c.value, region).map_err(|e| at(e.to_string()))?;
+                    (c.value.trim().to_string(), p)
+                }
+                ContactKind::Address => {
+                    let a = bounded_text("address", &c.value, 500, true)
+                        .map_err(|e| at(e.to_string()))?;
+                    let n = name_key(&a);
+                    (a, n)
+                }
+            };
+            if out
+                .iter()
+                .any(|o| o.kind == kind.as_str() && o.normalized == normalized)
+            {
+                continue;
+            }
+            out.push(NewContact {
+                kind: kind.as_str().to_string(),
+                value,
+                normalized,
+                primary: c.primary,
+                verified: c.verified,
+            });
+        }
+        // Exactly one primary per kind: the first one marked, else the first one.
+        for kind in ContactKind::ALL {
+            let mut seen = false;
+            for c in out.iter_mut().filter(|c| c.kind == kind.as_str()) {
+                c.primary = c.primary && !seen;
+                seen |= c.primary;
+            }
+            if !seen && let Some(c) = out.iter_mut().find(|c| c.kind == kind.as_str()) {
+                c.primary = true;
+            }
+        }
+        change.contacts = Some(out);
+    }
+    if let Some(tags) = &patch.tags {
+        if tags.len() > MAX_TAGS {
+            return Err(CustomerError::Invalid(format!(
+                "a customer has at most {MAX_TAGS} tags"
+            )));
+        }
+        let mut out = Vec::new();
+        for t in tags {
+            let t = bounded_text("a tag", t, 40, true)?.to_lowercase();
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        change.tags = Some(out);
+    }
+    Ok((change, sort_name))
+}
+
 impl App {
     fn audit_customer(
         &self,
@@ -215,113 +330,7 @@ impl App {
         let tenant = user.tenant_id;
         self.refuse_tombstone(tenant, id).await?;
         let current = self.customer_profile(tenant, id).await?;
-        let mut change = CustomerChange::default();
-        let mut sort_name = None;
-        if let Some(n) = &patch.name {
-            let n = bounded_text("name", n, 200, true)?;
-            sort_name = Some(name_key(&n));
-            change.display_name = Some(n);
-        }
-        change.given_name = opt_text("given_name", &patch.given_name, 100)?;
-        change.family_name = opt_text("family_name", &patch.family_name, 100)?;
-        change.birthday = match opt_text("birthday", &patch.birthday, 20)? {
-            Some(Some(b)) => Some(Some(Date::parse(&b)?.to_string())),
-            other => other,
-        };
-        change.language = match opt_text("language", &patch.language, 35)? {
-            Some(Some(l)) => Some(Some(language_tag(&l)?)),
-            other => other,
-        };
-        change.time_zone = match opt_text("time_zone", &patch.time_zone, 64)? {
-            Some(Some(z)) => {
-                if jiff::tz::TimeZone::get(&z).is_err() {
-                    return Err(CustomerError::Invalid(format!(
-                        "{} is not a time zone (use an IANA name such as Asia/Seoul)",
-                        concierge_domain::customer::preview(&z, 40)
-                    )));
-                }
-                Some(Some(z))
-            }
-            other => other,
-        };
-        change.preferred_channel =
-            match opt_text("preferred_channel", &patch.preferred_channel, 20)? {
-                Some(Some(c)) => Some(Some(Channel::parse(&c)?.as_str().to_string())),
-                other => other,
-            };
-        if let Some(contacts) = &patch.contacts {
-            if contacts.len() > MAX_CONTACTS {
-                return Err(CustomerError::Invalid(format!(
-                    "a customer has at most {MAX_CONTACTS} contact points"
-                )));
-            }
-            let language = match &change.language {
-                Some(l) => l.clone(),
-                None => current.language.clone(),
-            };
-            let region = language.as_deref().and_then(PhoneRegion::from_language);
-            let mut out: Vec<NewContact> = Vec::new();
-            for (i, c) in contacts.iter().enumerate() {
-                let at = |e: String| CustomerError::Invalid(format!("contacts[{i}]: {e}"));
-                let kind = ContactKind::parse(&c.kind).map_err(|e| at(e.to_string()))?;
-                let (value, normalized) = match kind {
-                    ContactKind::Email => {
-                        let e = EmailAddress::parse(&c.value).map_err(|e| at(e.to_string()))?;
-                        (c.value.trim().to_string(), e.as_str().to_string())
-                    }
-                    ContactKind::Phone => {
-                        let p = normalize_phone(&c.value, region).map_err(|e| at(e.to_string()))?;
-                        (c.value.trim().to_string(), p)
-                    }
-                    ContactKind::Address => {
-                        let a = bounded_text("address", &c.value, 500, true)
-                            .map_err(|e| at(e.to_string()))?;
-                        let n = name_key(&a);
-                        (a, n)
-                    }
-                };
-                if out
-                    .iter()
-                    .any(|o| o.kind == kind.as_str() && o.normalized == normalized)
-                {
-                    continue;
-                }
-                out.push(NewContact {
-                    kind: kind.as_str().to_string(),
-                    value,
-                    normalized,
-                    primary: c.primary,
-                    verified: c.verified,
-                });
-            }
-            // Exactly one primary per kind: the first one marked, else the first one.
-            for kind in ContactKind::ALL {
-                let mut seen = false;
-                for c in out.iter_mut().filter(|c| c.kind == kind.as_str()) {
-                    c.primary = c.primary && !seen;
-                    seen |= c.primary;
-                }
-                if !seen && let Some(c) = out.iter_mut().find(|c| c.kind == kind.as_str()) {
-                    c.primary = true;
-                }
-            }
-            change.contacts = Some(out);
-        }
-        if let Some(tags) = &patch.tags {
-            if tags.len() > MAX_TAGS {
-                return Err(CustomerError::Invalid(format!(
-                    "a customer has at most {MAX_TAGS} tags"
-                )));
-            }
-            let mut out = Vec::new();
-            for t in tags {
-                let t = bounded_text("a tag", t, 40, true)?.to_lowercase();
-                if !out.contains(&t) {
-                    out.push(t);
-                }
-            }
-            change.tags = Some(out);
-        }
+        let (change, sort_name) = profile_change(&current, patch)?;
         let now = self.now();
         if !self
             .store

@@ -26,7 +26,9 @@ use concierge_domain::followup::{
     self, CheckInRule, FollowUpRule, Outcome, default_check_ins, default_followups,
 };
 use concierge_domain::rules::{self, Action, Event, Recipient, TierChange, Trigger};
-use concierge_domain::scorecard::{self, CaseFact, GroupBy, Period, ScoreRow, SurveyFact};
+use concierge_domain::scorecard::{
+    self, CaseFact, GroupBy, NpsFact, NpsPeriodRow, Period, ScoreRow, SurveyFact,
+};
 use concierge_domain::{CustomerId, Role, TenantId, UserId};
 use concierge_store::UserRow;
 use concierge_store::cases::{CaseRow, CaseWrite, NewTask, TaskRow};
@@ -495,17 +497,69 @@ impl App {
             .collect();
         let surveys: Vec<SurveyFact> = surveys
             .into_iter()
-            .map(|(case_id, csat, nps)| SurveyFact {
+            .map(|(case_id, csat, _)| SurveyFact {
                 case_id,
                 csat: csat.and_then(|v| u8::try_from(v).ok()),
-                nps: nps.and_then(|v| u8::try_from(v).ok()),
             })
             .collect();
+        let nps = self.nps_facts(tenant, start, end).await?;
         Ok(scorecard::compute(
             &facts,
             &surveys,
+            &nps,
             cal,
             by,
+            period,
+            Some((start_day, to)),
+        ))
+    }
+}
+
+impl App {
+    /// The NPS answers of `tenant` given in `[from, to)`.
+    async fn nps_facts(&self, tenant: TenantId, from: i64, to: i64) -> Result<Vec<NpsFact>> {
+        Ok(self
+            .store
+            .score_nps(tenant, from, to)
+            .await?
+            .into_iter()
+            .filter_map(|a| {
+                Some(NpsFact {
+                    at: a.answered_at,
+                    agent: a.agent_id,
+                    team: a.team_id,
+                    score: u8::try_from(a.score).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// The whole tenant's NPS per week or month, for periods starting within `[from, to]`.
+    pub async fn tenant_nps(
+        &self,
+        tenant: TenantId,
+        period: Period,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> Result<Vec<NpsPeriodRow>> {
+        if to < from {
+            return Err(invalid("`to` is before `from`"));
+        }
+        let rules = self.case_rules(tenant).await?;
+        let cal = &rules.calendar;
+        let tz = cal.time_zone().clone();
+        let start_day = period.start_of(cal, day_start(from, &tz)?);
+        let start = day_start(start_day, &tz)?;
+        let end_day = match period {
+            Period::Week => to.checked_add(jiff::Span::new().days(7)),
+            Period::Month => to.first_of_month().checked_add(jiff::Span::new().months(1)),
+        }
+        .map_err(|_| invalid("`to` is too far in the future"))?;
+        let end = day_start(end_day, &tz)?;
+        let nps = self.nps_facts(tenant, start, end).await?;
+        Ok(scorecard::tenant_nps(
+            &nps,
+            cal,
             period,
             Some((start_day, to)),
         ))

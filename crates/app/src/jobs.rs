@@ -6,8 +6,8 @@
 //! `mail.deliver` (outbound email replies, every 5 s), `mail.poll` (every 5 s: one
 //! `mail.poll_mailbox` job per IMAP mailbox that is due), `followups.check_ins` (periodic
 //! check-in tasks per tier, hourly), `portal.notify` (customer notices of case steps, every
-//! 5 s), `csat.remind` (survey reminders, hourly) and `noop` (does nothing; used to prove
-//! exactly-once execution across nodes).
+//! 5 s), `csat.remind` (survey reminders, hourly), `nps.send` (periodic NPS surveys,
+//! hourly) and `noop` (does nothing; used to prove exactly-once execution across nodes).
 
 use crate::App;
 use concierge_store::{Job, JobOutcome};
@@ -44,6 +44,10 @@ impl Worker {
                 .map_err(|e| e.to_string())?;
             app.store
                 .prune_sign_in_attempts(now - 7 * 24 * 3600 * 1000)
+                .await
+                .map_err(|e| e.to_string())?;
+            app.store
+                .prune_link_requests(now - 7 * 24 * 3600 * 1000)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(())
@@ -119,6 +123,12 @@ impl Worker {
                 .map_err(|e| e.to_string())
         });
         w.schedule("csat.remind", 3600 * 1000);
+        // Periodic NPS surveys where the tenant turned them on: queued once per customer and
+        // period, then mailed.
+        w.register("nps.send", |app, _job| async move {
+            app.run_nps().await.map(|_| ()).map_err(|e| e.to_string())
+        });
+        w.schedule("nps.send", 3600 * 1000);
         w
     }
 

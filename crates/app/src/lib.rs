@@ -20,7 +20,10 @@ pub mod import;
 pub mod jobs;
 pub mod mail;
 pub mod mailboxes;
+pub mod notifications;
+pub mod nps;
 pub mod portal;
+pub mod portal_self;
 pub mod search;
 pub mod secrets;
 

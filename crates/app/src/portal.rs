@@ -14,8 +14,9 @@
 //! - **Satisfaction.** A case solved by a person (not spam, merged or closed by a rule; the
 //!   customer did not opt out with `portal.surveys` = `no`) gets one survey. Its link token is
 //!   made when the mail is written and only its SHA-256 is kept; it works once and until it
-//!   expires. One reminder goes out after [`REMIND_AFTER_MS`] (a fresh link; the first one
-//!   stops working). A rating of 2 or less opens a task for the team's manager.
+//!   expires. One reminder goes out after [`REMIND_AFTER_MS`] with a link of its own; the
+//!   first link keeps working until either is used. A rating of 2 or less opens a task for
+//!   the team's manager.
 
 use crate::App;
 use crate::cases::{Actor, CaseError, CustomerRef, NewCaseInput};
@@ -779,7 +780,8 @@ impl App {
             .await
             .map_err(|e| Delivery::Retry(e.to_string()))?;
         let portal_link = format!("{base}/portal/auth/{sign_in}");
-        // A survey link is made now; only its hash is stored, and an older one stops working.
+        // A survey link is made now; only its hash is stored. The reminder gets a link of
+        // its own, so the first one keeps working.
         let mut survey_link = None;
         if n.detail["survey"].as_bool() == Some(true)
             && let Some(s) = self.store.survey_for_case(tenant, CaseId(case.id)).await?
@@ -787,11 +789,15 @@ impl App {
             && s.expires_at > self.now()
         {
             let token = crate::secrets::random_secret();
-            if self
-                .store
-                .set_survey_token(tenant, s.id, &crate::secrets::hash_secret(&token))
-                .await?
-            {
+            let hash = crate::secrets::hash_secret(&token);
+            let set = if n.step == "survey_reminder" {
+                self.store
+                    .set_survey_reminder_token(tenant, s.id, &hash)
+                    .await?
+            } else {
+                self.store.set_survey_token(tenant, s.id, &hash).await?
+            };
+            if set {
                 survey_link = Some(format!("{base}/survey/{token}"));
             }
         }
@@ -816,6 +822,27 @@ impl App {
             survey_link: survey_link.as_deref(),
             link_minutes: self.config.auth.customer_link_minutes,
         });
+        self.send_automatic_mail(
+            MailAddress::new(to, Some(customer.display_name.clone())),
+            text.0,
+            text.1,
+            &format!("notice.{}", n.id),
+            Some(case.number),
+        )
+        .await
+    }
+
+    /// Sends one automatic plain-text mail from the configured sender, through the outbound
+    /// channel (the outbox folder, or SMTP when a host is configured). `tag` starts the
+    /// Message-ID.
+    pub(crate) async fn send_automatic_mail(
+        &self,
+        to: MailAddress,
+        subject: String,
+        text: String,
+        tag: &str,
+        case_number: Option<i64>,
+    ) -> Result<(), Delivery> {
         let from = self.mail_from();
         let domain = from
             .address
@@ -823,20 +850,16 @@ impl App {
             .map_or("localhost".to_string(), |(_, d)| d.to_string());
         let mail = OutboundMail {
             from,
-            to: vec![MailAddress::new(to, Some(customer.display_name.clone()))],
+            to: vec![to],
             cc: Vec::new(),
             reply_to: None,
-            message_id: format!(
-                "notice.{}.{}@{domain}",
-                n.id,
-                crate::secrets::random_secret()
-            ),
+            message_id: format!("{tag}.{}@{domain}", crate::secrets::random_secret()),
             in_reply_to: None,
             references: Vec::new(),
-            subject: text.0,
-            case_id: Some(case.number),
+            subject,
+            case_id: case_number,
             automatic: true,
-            text: text.1,
+            text,
             html: None,
             attachments: Vec::new(),
             date: None,

@@ -1,5 +1,5 @@
 //! Who may do what: staff roles, the permissions each grants (deny by default), and the
-//! sign-in throttling policy.
+//! sign-in throttling policy (staff passwords, customers' link requests).
 
 use crate::values::ValueError;
 use serde::{Deserialize, Serialize};
@@ -108,6 +108,33 @@ impl SignInPolicy {
     }
 }
 
+/// Customers asking for a sign-in link by email: how many requests are answered per address
+/// and per client address within a window. Every request counts, known address or not, so
+/// the throttle tells nothing about which addresses have accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRequestPolicy {
+    pub window_secs: i64,
+    pub max_per_address: i64,
+    pub max_per_client: i64,
+}
+
+impl Default for LinkRequestPolicy {
+    fn default() -> Self {
+        Self {
+            window_secs: 15 * 60,
+            max_per_address: 3,
+            max_per_client: 10,
+        }
+    }
+}
+
+impl LinkRequestPolicy {
+    /// Whether another request may be answered given the recent request counts.
+    pub fn allows(&self, for_address: i64, from_client: i64) -> bool {
+        for_address < self.max_per_address && from_client < self.max_per_client
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +154,14 @@ mod tests {
     fn role_parsing() {
         assert_eq!(Role::parse(" Admin ").unwrap(), Role::Admin);
         assert!(Role::parse("root").is_err());
+    }
+
+    #[test]
+    fn link_requests_are_throttled() {
+        let p = LinkRequestPolicy::default();
+        assert!(p.allows(2, 9));
+        assert!(!p.allows(3, 0));
+        assert!(!p.allows(0, 10));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod ids;
 pub mod import;
 pub mod locale;
+pub mod mention;
 pub mod personalize;
 pub mod portal;
 pub mod rules;
@@ -19,7 +20,7 @@ pub mod scorecard;
 pub mod sla;
 pub mod values;
 
-pub use auth::{Permission, Role, SignInPolicy};
+pub use auth::{LinkRequestPolicy, Permission, Role, SignInPolicy};
 pub use ids::*;
 pub use locale::Locale;
 pub use values::{EmailAddress, TenantSlug, ValueError, check_password};

@@ -1,6 +1,7 @@
 //! What a customer is told about their case (issue 7, principles P6/P7): the steps of a case
 //! as the customer sees them, which of them a customer is told about by mail (their own
-//! choice), and the rules of satisfaction surveys (the 1-5 scale, the comment, who is asked).
+//! choice), and the rules of satisfaction surveys (the 1-5 scale, the comment, who is asked)
+//! and of the periodic Net Promoter Score survey (the 0-10 scale, how often, the score).
 
 use crate::case::{Category, Workflow};
 use std::collections::BTreeSet;
@@ -156,6 +157,10 @@ pub fn should_notify(step: Step, actor_kind: &str, choice: &NotifyChoice) -> boo
 pub enum SurveyError {
     #[error("a rating is a whole number from 1 to 5 (got {0})")]
     Score(String),
+    #[error("a score is a whole number from 0 to 10 (got {0})")]
+    NpsScore(String),
+    #[error("NPS surveys go out every 1 to 365 days, or 0 for never (got {0})")]
+    NpsEvery(i64),
     #[error("a comment may have at most {max} characters (got {got})")]
     Comment { max: usize, got: usize },
 }
@@ -215,6 +220,78 @@ pub struct SurveyFacts {
 /// customers who opted out.
 pub fn survey_wanted(f: SurveyFacts) -> bool {
     !(f.spam || f.merged || f.auto_closed || f.opted_out)
+}
+
+/// A Net Promoter Score answer as sent (text from a form): a whole number 0-10.
+pub fn nps_score(input: &str) -> Result<i64, SurveyError> {
+    match input.trim().parse::<i64>() {
+        Ok(n) if (0..=10).contains(&n) => Ok(n),
+        _ => Err(SurveyError::NpsScore(crate::customer::preview(input, 20))),
+    }
+}
+
+/// The tenant setting that turns periodic NPS surveys on: every N days (1-365); absent or
+/// `0` is off.
+pub const NPS_SETTING: &str = "nps.every_days";
+
+/// How often a tenant asks its customers for an NPS answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NpsPolicy {
+    pub every_days: i64,
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+impl NpsPolicy {
+    /// Reads the stored setting: `None` when off (absent, `0`, or unreadable).
+    pub fn from_setting(stored: Option<&str>) -> Option<NpsPolicy> {
+        let n: i64 = stored?.trim().parse().ok()?;
+        (1..=365)
+            .contains(&n)
+            .then_some(NpsPolicy { every_days: n })
+    }
+
+    /// Checks a value an admin sends: 0 (off) or 1-365 days.
+    pub fn check(every_days: i64) -> Result<Option<NpsPolicy>, SurveyError> {
+        match every_days {
+            0 => Ok(None),
+            1..=365 => Ok(Some(NpsPolicy { every_days })),
+            n => Err(SurveyError::NpsEvery(n)),
+        }
+    }
+
+    fn period_ms(self) -> i64 {
+        self.every_days.max(1) * DAY_MS
+    }
+
+    /// The first instant of the fixed period holding `now` (periods of N days from the
+    /// epoch): a customer is asked at most once per period.
+    pub fn period_start(self, now: i64) -> i64 {
+        now - now.rem_euclid(self.period_ms())
+    }
+
+    /// Who counts as active: a case of theirs was solved at or after this instant (within
+    /// the last period).
+    pub fn active_since(self, now: i64) -> i64 {
+        now - self.period_ms()
+    }
+
+    /// Nobody is asked again within N days of the last time, even across a period boundary.
+    pub fn asked_after(self, now: i64) -> i64 {
+        now - self.period_ms()
+    }
+}
+
+/// The Net Promoter Score of some 0-10 answers: % promoters (9-10) − % detractors (0-6),
+/// from −100 to 100; `None` without answers. Answers off the scale are ignored.
+pub fn net_promoter_score(answers: &[u8]) -> Option<f64> {
+    let valid: Vec<u8> = answers.iter().copied().filter(|v| *v <= 10).collect();
+    if valid.is_empty() {
+        return None;
+    }
+    let promoters = valid.iter().filter(|v| **v >= 9).count() as f64;
+    let detractors = valid.iter().filter(|v| **v <= 6).count() as f64;
+    Some((promoters - detractors) * 100.0 / valid.len() as f64)
 }
 
 #[cfg(test)]
@@ -280,6 +357,34 @@ mod tests {
             comment("<script>x</script>").unwrap().as_deref(),
             Some("<script>x</script>")
         );
+    }
+
+    #[test]
+    fn nps_scale_policy_and_score() {
+        assert_eq!(nps_score("0"), Ok(0));
+        assert_eq!(nps_score(" 10 "), Ok(10));
+        for bad in ["11", "-1", "", "9.5", "ten"] {
+            assert!(nps_score(bad).is_err(), "{bad}");
+        }
+        assert_eq!(NpsPolicy::from_setting(None), None);
+        assert_eq!(NpsPolicy::from_setting(Some("0")), None);
+        assert_eq!(NpsPolicy::from_setting(Some("x")), None);
+        let p = NpsPolicy::from_setting(Some("30")).unwrap();
+        assert!(NpsPolicy::check(366).is_err() && NpsPolicy::check(-1).is_err());
+        assert_eq!(NpsPolicy::check(0), Ok(None));
+        // Fixed 30-day windows from the epoch.
+        assert_eq!(p.period_start(0), 0);
+        assert_eq!(p.period_start(30 * DAY_MS - 1), 0);
+        assert_eq!(p.period_start(30 * DAY_MS + 5), 30 * DAY_MS);
+        assert_eq!(p.active_since(40 * DAY_MS), 10 * DAY_MS);
+        // By hand: 3 promoters (10, 9, 10), 2 passives (8, 7), 2 detractors (6, 0) of 7
+        // answers: (3 − 2) / 7 = 14.2857… %.
+        let v = net_promoter_score(&[10, 9, 8, 7, 6, 0, 10]).unwrap();
+        assert!((v - 100.0 / 7.0).abs() < 1e-9, "{v}");
+        assert_eq!(net_promoter_score(&[9, 10]), Some(100.0));
+        assert_eq!(net_promoter_score(&[0, 6]), Some(-100.0));
+        assert_eq!(net_promoter_score(&[7, 8]), Some(0.0));
+        assert_eq!(net_promoter_score(&[]), None);
     }
 
     #[test]

@@ -17,9 +17,13 @@
 //! - **Targets met %**: targets that ended on time ÷ targets that ended (met, or known to be
 //!   late) — see [`target_outcome`].
 //! - **Reopen rate**: handled cases that were ever moved from solved back to work ÷ handled.
-//! - **CSAT** (1-5) average over answers; **response rate** answers ÷ surveys sent; **NPS**
-//!   (0-10 answers) % promoters (9-10) − % detractors (0-6), from −100 to 100. `None` when
-//!   there is nothing to divide by.
+//! - **CSAT** (1-5) average over answers; **response rate** answers ÷ surveys sent. `None`
+//!   when there is nothing to divide by.
+//! - **NPS** comes from the periodic NPS survey of customers (not from cases): an answer
+//!   counts in the period it was given in, for the owner and team of the customer's last
+//!   solved case when the survey was queued; % promoters (9-10) − % detractors (0-6), from
+//!   −100 to 100 ([`crate::portal::net_promoter_score`]). [`tenant_nps`] gives the whole
+//!   tenant's per period.
 //!
 //! Periods start on Monday (weeks) or the first of the month, 00:00 in the calendar's zone.
 
@@ -47,15 +51,62 @@ pub struct CaseFact {
     pub targets_missed: u32,
 }
 
-/// A satisfaction survey sent for a case, with the answers if the customer gave them.
-/// Filled from the ratings table once CSAT surveys land; until then the caller passes none.
+/// A satisfaction survey sent for a case, with the rating if the customer gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SurveyFact {
     pub case_id: i64,
     /// 1-5, if answered.
     pub csat: Option<u8>,
-    /// 0-10, if answered.
-    pub nps: Option<u8>,
+}
+
+/// An answer to the periodic NPS survey.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NpsFact {
+    /// When it was answered (epoch ms).
+    pub at: i64,
+    /// Owner and team of the customer's last solved case when the survey was queued.
+    pub agent: Option<i64>,
+    pub team: Option<i64>,
+    /// 0-10.
+    pub score: u8,
+}
+
+/// The whole tenant's NPS in one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NpsPeriodRow {
+    /// `YYYY-MM-DD`, the period's first day.
+    pub period: String,
+    pub answers: u32,
+    pub promoters: u32,
+    pub detractors: u32,
+    /// −100 to 100.
+    pub nps: Option<f64>,
+}
+
+/// The tenant's NPS per period (answers counted in the period they were given in), sorted
+/// by period; only periods whose first day is within the bounds when given.
+pub fn tenant_nps(
+    answers: &[NpsFact],
+    cal: &Calendar,
+    period: Period,
+    bounds: Option<(Date, Date)>,
+) -> Vec<NpsPeriodRow> {
+    let mut by: BTreeMap<Date, Vec<u8>> = BTreeMap::new();
+    for a in answers.iter().filter(|a| a.score <= 10) {
+        by.entry(period.start_of(cal, a.at))
+            .or_default()
+            .push(a.score);
+    }
+    by.into_iter()
+        .filter(|(d, _)| bounds.is_none_or(|(lo, hi)| *d >= lo && *d <= hi))
+        .map(|(d, v)| NpsPeriodRow {
+            period: d.to_string(),
+            answers: v.len() as u32,
+            promoters: v.iter().filter(|x| **x >= 9).count() as u32,
+            detractors: v.iter().filter(|x| **x <= 6).count() as u32,
+            nps: crate::portal::net_promoter_score(&v),
+        })
+        .collect()
 }
 
 /// How a scorecard is grouped.
@@ -179,12 +230,13 @@ struct Acc {
     nps: Vec<u8>,
 }
 
-/// Groups `cases` (and the `surveys` sent for them) by agent or team and period. Rows come
-/// sorted by period, then group (unassigned first). Only periods whose first day is within
-/// `[from_day, to_day]` are kept when bounds are given.
+/// Groups `cases` (and the `surveys` sent for them, and the NPS answers) by agent or team and
+/// period. Rows come sorted by period, then group (unassigned first). Only periods whose
+/// first day is within `[from_day, to_day]` are kept when bounds are given.
 pub fn compute(
     cases: &[CaseFact],
     surveys: &[SurveyFact],
+    nps: &[NpsFact],
     cal: &Calendar,
     by: GroupBy,
     period: Period,
@@ -222,17 +274,22 @@ pub fn compute(
         if let Some(v) = s.csat.filter(|v| (1..=5).contains(v)) {
             a.csat.push(v);
         }
-        if let Some(v) = s.nps.filter(|v| *v <= 10) {
-            a.nps.push(v);
-        }
+    }
+    for n in nps.iter().filter(|n| n.score <= 10) {
+        let g = match by {
+            GroupBy::Agent => n.agent,
+            GroupBy::Team => n.team,
+        };
+        acc.entry((period.start_of(cal, n.at), g))
+            .or_default()
+            .nps
+            .push(n.score);
     }
     let ratio = |a: u32, b: u32| (b > 0).then(|| f64::from(a) / f64::from(b));
     acc.into_iter()
         .filter(|((d, _), _)| bounds.is_none_or(|(lo, hi)| *d >= lo && *d <= hi))
         .map(|((d, g), mut a)| {
             let answered = a.csat.len() as u32;
-            let promoters = a.nps.iter().filter(|v| **v >= 9).count() as f64;
-            let detractors = a.nps.iter().filter(|v| **v <= 6).count() as f64;
             ScoreRow {
                 group: g,
                 period: d.to_string(),
@@ -248,8 +305,7 @@ pub fn compute(
                     a.csat.iter().map(|v| f64::from(*v)).sum::<f64>() / a.csat.len() as f64
                 }),
                 csat_response_rate: ratio(answered, a.surveys),
-                nps: (!a.nps.is_empty())
-                    .then(|| (promoters - detractors) * 100.0 / a.nps.len() as f64),
+                nps: crate::portal::net_promoter_score(&a.nps),
             }
         })
         .collect()
@@ -311,15 +367,16 @@ mod tests {
     ///
     /// Week of 2 Nov, agent 1: handled 2 (cases 1, 2); FRT [1 h, 2 h] → median 1.5 h,
     /// p90 1 h + 0.9 h = 1.9 h; resolution [8 h, 13 h] → median 10.5 h, p90 12.5 h;
-    /// targets 3 of 4 = 75 %; reopen 1/2. Surveys: case 1 CSAT 5 NPS 10, case 2 sent, no
-    /// answer → CSAT avg 5, response rate 1/2, NPS 100.
+    /// targets 3 of 4 = 75 %; reopen 1/2. Surveys: case 1 CSAT 5, case 2 sent, no
+    /// answer → CSAT avg 5, response rate 1/2. NPS: agent 1's customer answered 10 on Tue
+    /// 3 Nov → NPS 100.
     /// Week of 9 Nov, agent 1: handled 0, FRT [1.5 h].
     /// Week of 2 Nov, agent 2: handled 1, FRT 4 h, resolution 18 h, targets 0 %, reopen 0;
-    /// survey CSAT 2 NPS 3 → avg 2, rate 1, NPS −100.
+    /// survey CSAT 2 → avg 2, rate 1; an NPS answer of 3 on Thu 5 Nov → NPS −100.
     /// Team 10, week of 2 Nov: handled 3; FRT [1, 2, 4] h → median 2 h, p90 at rank 1.8
     /// → 2 h + 0.8·2 h = 3.6 h; resolution [8, 13, 18] h → median 13 h, p90 17 h; targets
     /// 3 of 6 = 50 %; reopen 1/3; CSAT (5+2)/2 = 3.5, rate 2/3, NPS (1−1)/2 = 0.
-    fn fixture() -> (Vec<CaseFact>, Vec<SurveyFact>) {
+    fn fixture() -> (Vec<CaseFact>, Vec<SurveyFact>, Vec<NpsFact>) {
         let cases = vec![
             CaseFact {
                 case_id: 1,
@@ -368,28 +425,40 @@ mod tests {
             SurveyFact {
                 case_id: 1,
                 csat: Some(5),
-                nps: Some(10),
             },
             SurveyFact {
                 case_id: 2,
                 csat: None,
-                nps: None,
             },
             SurveyFact {
                 case_id: 4,
                 csat: Some(2),
-                nps: Some(3),
             },
         ];
-        (cases, surveys)
+        let nps = vec![
+            NpsFact {
+                at: ms("2026-11-03T12:00:00Z"),
+                agent: Some(1),
+                team: Some(10),
+                score: 10,
+            },
+            NpsFact {
+                at: ms("2026-11-05T12:00:00Z"),
+                agent: Some(2),
+                team: Some(10),
+                score: 3,
+            },
+        ];
+        (cases, surveys, nps)
     }
 
     #[test]
     fn agent_scorecard_matches_hand_computed_values() {
-        let (cases, surveys) = fixture();
+        let (cases, surveys, nps) = fixture();
         let rows = compute(
             &cases,
             &surveys,
+            &nps,
             &office(),
             GroupBy::Agent,
             Period::Week,
@@ -437,10 +506,11 @@ mod tests {
 
     #[test]
     fn team_scorecard_and_bounds() {
-        let (cases, surveys) = fixture();
+        let (cases, surveys, nps) = fixture();
         let rows = compute(
             &cases,
             &surveys,
+            &nps,
             &office(),
             GroupBy::Team,
             Period::Week,
@@ -459,7 +529,15 @@ mod tests {
         assert_eq!(t.csat_response_rate, Some(2.0 / 3.0));
         assert_eq!(t.nps, Some(0.0));
 
-        let month = compute(&cases, &[], &office(), GroupBy::Team, Period::Month, None);
+        let month = compute(
+            &cases,
+            &[],
+            &[],
+            &office(),
+            GroupBy::Team,
+            Period::Month,
+            None,
+        );
         assert_eq!(month.len(), 1);
         assert_eq!(month[0].period, "2026-11-01");
         assert_eq!(month[0].cases_handled, 3);
@@ -470,6 +548,7 @@ mod tests {
         let only_later = compute(
             &cases,
             &surveys,
+            &nps,
             &office(),
             GroupBy::Team,
             Period::Week,
@@ -477,6 +556,59 @@ mod tests {
         );
         assert_eq!(only_later.len(), 1);
         assert_eq!(only_later[0].period, "2026-11-09");
+    }
+
+    /// The tenant's NPS by hand: week of 2 Nov, answers 10, 9, 7, 3, 0 (Sun 8 Nov 23:00 is
+    /// still that week) → 2 promoters, 1 passive, 2 detractors of 5 → (2 − 2) / 5 = 0; week
+    /// of 9 Nov, answers 10, 8, 6 → (1 − 1) / 3 = 0; week of 16 Nov, answers 9, 9, 10, 5 →
+    /// (3 − 1) / 4 = 50 %.
+    #[test]
+    fn tenant_nps_by_hand() {
+        let at = |d: &str, score: u8| NpsFact {
+            at: ms(d),
+            score,
+            ..NpsFact::default()
+        };
+        let answers = vec![
+            at("2026-11-02T10:00:00Z", 10),
+            at("2026-11-03T10:00:00Z", 9),
+            at("2026-11-04T10:00:00Z", 7),
+            at("2026-11-06T10:00:00Z", 3),
+            at("2026-11-08T23:00:00Z", 0),
+            at("2026-11-09T10:00:00Z", 10),
+            at("2026-11-10T10:00:00Z", 8),
+            at("2026-11-11T10:00:00Z", 6),
+            at("2026-11-16T10:00:00Z", 9),
+            at("2026-11-17T10:00:00Z", 9),
+            at("2026-11-18T10:00:00Z", 10),
+            at("2026-11-19T10:00:00Z", 5),
+        ];
+        let rows = tenant_nps(&answers, &office(), Period::Week, None);
+        let got: Vec<(&str, u32, u32, u32, Option<f64>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.period.as_str(),
+                    r.answers,
+                    r.promoters,
+                    r.detractors,
+                    r.nps,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("2026-11-02", 5, 2, 2, Some(0.0)),
+                ("2026-11-09", 3, 1, 1, Some(0.0)),
+                ("2026-11-16", 4, 3, 1, Some(50.0)),
+            ]
+        );
+        let month = tenant_nps(&answers, &office(), Period::Month, None);
+        // 12 answers: promoters 10, 9, 10, 9, 9, 10 = 6; detractors 3, 0, 6, 5 = 4 →
+        // (6 − 4) / 12 = 16.67 %.
+        assert_eq!(month.len(), 1);
+        assert!((month[0].nps.unwrap() - 200.0 / 12.0).abs() < 1e-9);
     }
 
     #[test]

@@ -350,8 +350,8 @@ impl Store {
     }
 
     /// The satisfaction surveys sent for the scored cases of the window, one row per survey
-    /// (case, CSAT score when answered, NPS score); unanswered surveys count for the
-    /// response rate. Periodic NPS surveys do not exist yet, so NPS is always empty.
+    /// (case, CSAT score when answered, always `None`: NPS answers are per customer, see
+    /// [`Store::score_nps`]); unanswered surveys count for the response rate.
     pub async fn score_surveys(
         &self,
         tenant: TenantId,

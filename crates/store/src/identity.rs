@@ -1585,6 +1585,12 @@ impl Store {
             "DELETE FROM sessions WHERE tenant_id = $1 AND customer_id = $2",
             "UPDATE timeline_events SET summary = '{\"erased\":true}' \
              WHERE tenant_id = $1 AND customer_id = $2",
+            // Survey comments are customer-written text; unsent survey mails are dropped.
+            "UPDATE csat_surveys SET comment = NULL, token_hash = NULL, \
+             reminder_token_hash = NULL WHERE tenant_id = $1 AND customer_id = $2",
+            "UPDATE nps_surveys SET comment = NULL, token_hash = NULL, \
+             state = CASE WHEN state = 'queued' THEN 'failed' ELSE state END \
+             WHERE tenant_id = $1 AND customer_id = $2",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
                 .bind(tn)

@@ -82,6 +82,9 @@ pub struct CustomerChange {
     pub contacts: Option<Vec<NewContact>>,
     /// Replaces every tag.
     pub tags: Option<Vec<String>>,
+    /// Who made the change when not a staff member (`customer`: the customer in the
+    /// portal); recorded on the timeline.
+    pub source: Option<String>,
 }
 
 /// One preference row: the current value, or (with history) a superseded one.
@@ -418,7 +421,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if !fields.is_empty() {
-            let summary = serde_json::json!({ "fields": fields }).to_string();
+            let mut summary = serde_json::json!({ "fields": fields });
+            if let Some(source) = &change.source {
+                summary["source"] = serde_json::json!(source);
+            }
+            let summary = summary.to_string();
             insert_event(
                 &mut tx, tenant, id, "profile", actor, None, None, &summary, now,
             )

@@ -16,6 +16,9 @@ use sqlx::any::AnyRow;
 /// in the portal (value `yes`).
 pub const SHARE_PREF: &str = "portal.share_household";
 
+/// The preference key by which a customer says no (`no`) to satisfaction surveys.
+pub const SURVEY_PREF_KEY: &str = "portal.surveys";
+
 /// How many events before the feed's cursor are looked at again for late commits.
 pub const LOOK_BACK_IDS: i64 = 1000;
 
@@ -406,10 +409,33 @@ impl Store {
             > 0)
     }
 
-    /// The survey a link token's hash belongs to (any tenant; the row names it).
+    /// Gives an unanswered survey the reminder's own link (the hash of its token) beside the
+    /// first one, which keeps working. `false` when the survey was answered meanwhile.
+    pub async fn set_survey_reminder_token(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        hash: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE csat_surveys SET reminder_token_hash = $3 WHERE tenant_id = $1 AND id = $2 \
+             AND answered_at IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// The survey a link token's hash belongs to, by its first link or its reminder's (any
+    /// tenant; the row names it).
     pub async fn survey_by_token_hash(&self, hash: &str) -> Result<Option<SurveyRow>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SURVEY_COLS} FROM csat_surveys WHERE token_hash = $1"
+            "SELECT {SURVEY_COLS} FROM csat_surveys WHERE token_hash = $1 \
+             UNION ALL SELECT {SURVEY_COLS} FROM csat_surveys WHERE reminder_token_hash = $1"
         )))
         .bind(hash)
         .fetch_optional(&self.pool)
@@ -431,7 +457,7 @@ impl Store {
     ) -> Result<bool> {
         Ok(sqlx::query(
             "UPDATE csat_surveys SET score = $3, comment = $4, via = $5, answered_at = $6, \
-             token_hash = NULL WHERE tenant_id = $1 AND id = $2 AND answered_at IS NULL",
+             token_hash = NULL, reminder_token_hash = NULL WHERE tenant_id = $1 AND id = $2 AND answered_at IS NULL",
         )
         .bind(tenant.0)
         .bind(id)
@@ -518,5 +544,425 @@ impl Store {
         }
         tx.commit().await?;
         Ok(id)
+    }
+}
+
+// ---------------------------------------------------------------- sign-in link requests
+
+impl Store {
+    /// Records a request for a sign-in link from the portal (known address or not).
+    pub async fn record_link_request(
+        &self,
+        tenant: TenantId,
+        email: &str,
+        ip: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO portal_link_requests (tenant_id, email, ip, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant.0)
+        .bind(email)
+        .bind(ip)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Link requests since `since`: `(for this address in this tenant, from this client
+    /// address in any tenant)`.
+    pub async fn recent_link_requests(
+        &self,
+        tenant: TenantId,
+        email: &str,
+        ip: &str,
+        since: i64,
+    ) -> Result<(i64, i64)> {
+        let by_email: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM portal_link_requests WHERE tenant_id = $1 AND email = $2 \
+             AND at > $3",
+        )
+        .bind(tenant.0)
+        .bind(email)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let by_ip: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM portal_link_requests WHERE ip = $1 AND at > $2",
+        )
+        .bind(ip)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((by_email, by_ip))
+    }
+
+    /// Forgets link requests older than `before`.
+    pub async fn prune_link_requests(&self, before: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM portal_link_requests WHERE at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Whether a customer other than `customer` (not merged away) has this email (normalised)
+    /// among their contacts.
+    pub async fn email_used_by_other(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+        normalized: &str,
+    ) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM customer_contacts k JOIN customers c \
+             ON c.id = k.customer_id AND c.tenant_id = k.tenant_id \
+             WHERE k.tenant_id = $1 AND k.kind = 'email' AND k.normalized = $2 \
+             AND k.customer_id <> $3 AND c.merged_into IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(normalized)
+        .bind(customer.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+}
+
+// ---------------------------------------------------------------- staff notifications
+
+impl Store {
+    /// How many notifications of a user are unread.
+    pub async fn unread_notifications(&self, tenant: TenantId, user: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE tenant_id = $1 AND user_id = $2 \
+             AND read_at IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Marks one of the user's own notifications read; `false` when the user has no such
+    /// notification (someone else's id is the same as a missing one). Reading it again is fine.
+    pub async fn mark_notification_read(
+        &self,
+        tenant: TenantId,
+        user: i64,
+        id: i64,
+        now: i64,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE notifications SET read_at = COALESCE(read_at, $4) \
+             WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
+        )
+        .bind(tenant.0)
+        .bind(user)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Marks every unread notification of the user read; returns how many.
+    pub async fn mark_all_notifications_read(
+        &self,
+        tenant: TenantId,
+        user: i64,
+        now: i64,
+    ) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE notifications SET read_at = $3 WHERE tenant_id = $1 AND user_id = $2 \
+             AND read_at IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(user)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
+
+// ---------------------------------------------------------------- NPS surveys
+
+/// A periodic NPS survey of one customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NpsRow {
+    pub id: i64,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub customer_id: i64,
+    pub period_start: i64,
+    pub agent_id: Option<i64>,
+    pub team_id: Option<i64>,
+    pub state: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub expires_at: i64,
+    pub score: Option<i64>,
+    pub comment: Option<String>,
+    pub answered_at: Option<i64>,
+}
+
+/// An NPS answer as scorecards read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpsAnswer {
+    pub answered_at: i64,
+    pub agent_id: Option<i64>,
+    pub team_id: Option<i64>,
+    pub score: i64,
+}
+
+const NPS_COLS: &str = "id, tenant_id, customer_id, period_start, agent_id, team_id, state, \
+    attempts, error, created_at, sent_at, expires_at, score, comment, answered_at";
+
+fn nps_from(r: &AnyRow) -> Result<NpsRow> {
+    Ok(NpsRow {
+        id: r.try_get("id")?,
+        tenant_id: TenantId(r.try_get("tenant_id")?),
+        customer_id: r.try_get("customer_id")?,
+        period_start: r.try_get("period_start")?,
+        agent_id: r.try_get("agent_id")?,
+        team_id: r.try_get("team_id")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        error: r.try_get("error")?,
+        created_at: r.try_get("created_at")?,
+        sent_at: r.try_get("sent_at")?,
+        expires_at: r.try_get("expires_at")?,
+        score: r.try_get("score")?,
+        comment: r.try_get("comment")?,
+        answered_at: r.try_get("answered_at")?,
+    })
+}
+
+impl Store {
+    /// Customers of `tenant` to ask for an NPS answer: they had a case (not spam) solved at or
+    /// after `active_since`, have an email address, are neither merged away nor erased, did
+    /// not say no to surveys (preference [`crate::portal::SURVEY_PREF_KEY`] = `no`) and were
+    /// not asked after `asked_after`. With the owner and team of their last solved case.
+    pub async fn nps_candidates(
+        &self,
+        tenant: TenantId,
+        active_since: i64,
+        asked_after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Option<i64>, Option<i64>)>> {
+        let rows = sqlx::query(
+            "SELECT k.id, \
+             (SELECT c2.owner_id FROM cases c2 WHERE c2.tenant_id = k.tenant_id \
+              AND c2.customer_id = k.id AND c2.solved_at IS NOT NULL \
+              ORDER BY c2.solved_at DESC, c2.id DESC LIMIT 1) AS agent_id, \
+             (SELECT c3.team_id FROM cases c3 WHERE c3.tenant_id = k.tenant_id \
+              AND c3.customer_id = k.id AND c3.solved_at IS NOT NULL \
+              ORDER BY c3.solved_at DESC, c3.id DESC LIMIT 1) AS team_id \
+             FROM customers k WHERE k.tenant_id = $1 AND k.merged_into IS NULL \
+             AND k.erased_at IS NULL \
+             AND EXISTS (SELECT 1 FROM cases c WHERE c.tenant_id = k.tenant_id \
+                 AND c.customer_id = k.id AND c.solved_at >= $2 AND c.kind <> 'spam') \
+             AND EXISTS (SELECT 1 FROM customer_contacts e WHERE e.tenant_id = k.tenant_id \
+                 AND e.customer_id = k.id AND e.kind = 'email') \
+             AND NOT EXISTS (SELECT 1 FROM customer_preferences p \
+                 WHERE p.tenant_id = k.tenant_id AND p.customer_id = k.id \
+                 AND p.pref_key = $4 AND p.active = 1 AND p.value = 'no') \
+             AND NOT EXISTS (SELECT 1 FROM nps_surveys n WHERE n.tenant_id = k.tenant_id \
+                 AND n.customer_id = k.id AND n.created_at > $3) \
+             ORDER BY k.id LIMIT $5",
+        )
+        .bind(tenant.0)
+        .bind(active_since)
+        .bind(asked_after)
+        .bind(SURVEY_PREF_KEY)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("agent_id")?,
+                    r.try_get("team_id")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Queues one NPS survey for a customer and period; `false` when that period has one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn queue_nps(
+        &self,
+        tenant: TenantId,
+        customer: i64,
+        period_start: i64,
+        agent: Option<i64>,
+        team: Option<i64>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "INSERT INTO nps_surveys (tenant_id, customer_id, period_start, agent_id, team_id, \
+             state, next_attempt_at, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6, $7) \
+             ON CONFLICT (tenant_id, customer_id, period_start) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(customer)
+        .bind(period_start)
+        .bind(agent)
+        .bind(team)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Queued NPS mails due for delivery (every tenant), oldest first.
+    pub async fn due_nps(&self, now: i64, limit: i64) -> Result<Vec<NpsRow>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NPS_COLS} FROM nps_surveys WHERE state = 'queued' \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
+        )))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(nps_from)
+        .collect()
+    }
+
+    /// Claims a due NPS mail for one attempt until `until`; `false` when another node has it.
+    pub async fn claim_nps(&self, id: i64, now: i64, until: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE nps_surveys SET next_attempt_at = $3, attempts = attempts + 1 \
+             WHERE id = $1 AND state = 'queued' AND next_attempt_at <= $2",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Sets the link of an NPS survey (the hash of its token) before its mail goes out.
+    pub async fn set_nps_token(&self, id: i64, hash: &str) -> Result<()> {
+        sqlx::query("UPDATE nps_surveys SET token_hash = $2 WHERE id = $1 AND answered_at IS NULL")
+            .bind(id)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records how an NPS mail went: `sent`, `failed`, or `queued` again at `retry_at`.
+    pub async fn finish_nps(
+        &self,
+        id: i64,
+        state: &str,
+        error: Option<&str>,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE nps_surveys SET state = $2, error = $3, next_attempt_at = $4, \
+             sent_at = CASE WHEN $2 = 'sent' THEN $5 ELSE sent_at END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(error)
+        .bind(retry_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The NPS survey a link token's hash belongs to (any tenant; the row names it).
+    pub async fn nps_by_token_hash(&self, hash: &str) -> Result<Option<NpsRow>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NPS_COLS} FROM nps_surveys WHERE token_hash = $1"
+        )))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(nps_from)
+        .transpose()
+    }
+
+    /// The NPS surveys of a customer, newest first.
+    pub async fn nps_of_customer(&self, tenant: TenantId, customer: i64) -> Result<Vec<NpsRow>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NPS_COLS} FROM nps_surveys WHERE tenant_id = $1 AND customer_id = $2 \
+             ORDER BY id DESC"
+        )))
+        .bind(tenant.0)
+        .bind(customer)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(nps_from)
+        .collect()
+    }
+
+    /// Records an NPS answer once: `false` when it was answered already. The link dies.
+    pub async fn answer_nps(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        score: i64,
+        comment: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE nps_surveys SET score = $3, comment = $4, answered_at = $5, \
+             token_hash = NULL WHERE tenant_id = $1 AND id = $2 AND answered_at IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(score)
+        .bind(comment)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// NPS answers of `tenant` given in `[from, to)`.
+    pub async fn score_nps(&self, tenant: TenantId, from: i64, to: i64) -> Result<Vec<NpsAnswer>> {
+        sqlx::query(
+            "SELECT answered_at, agent_id, team_id, score FROM nps_surveys \
+             WHERE tenant_id = $1 AND answered_at >= $2 AND answered_at < $3 \
+             AND score IS NOT NULL ORDER BY answered_at, id",
+        )
+        .bind(tenant.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(NpsAnswer {
+                answered_at: r.try_get("answered_at")?,
+                agent_id: r.try_get("agent_id")?,
+                team_id: r.try_get("team_id")?,
+                score: r.try_get("score")?,
+            })
+        })
+        .collect()
     }
 }

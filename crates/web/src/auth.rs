@@ -230,7 +230,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PortalCustomer {
                 axum::http::StatusCode::UNAUTHORIZED,
                 axum::response::Html(
                     "<!doctype html><title>Sign in</title><p>Open the sign-in link we sent \
-                     you by mail to see your requests.</p>",
+                     you by mail to see your requests, or <a href=\"/portal/sign-in\">ask \
+                     for a new one</a>.</p>",
                 ),
             )
                 .into_response()),

@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod ops;
 pub mod portal;
 pub mod portal_cases;
+pub mod portal_self;
 pub mod server;
 pub mod state;
 

@@ -25,11 +25,36 @@ use concierge_store::cases::NewAttachment;
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// A time as customers read it.
-fn when(ms: i64) -> String {
+/// A time as customers read it, in their time zone (with its abbreviation or offset).
+pub fn when(ms: i64, tz: &jiff::tz::TimeZone) -> String {
     jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
         .unwrap_or_default()
+}
+
+/// The customer's time zone for the portal: their own when their profile has a valid one,
+/// else the tenant's (its business-hours calendar's), else UTC.
+pub async fn portal_zone(s: &AppState, c: &PortalCustomer) -> jiff::tz::TimeZone {
+    if let Ok(Some(p)) = s
+        .app
+        .store
+        .customer_profile(c.tenant_id, c.customer_id)
+        .await
+        && let Some(tz) = p
+            .time_zone
+            .as_deref()
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+    {
+        return tz;
+    }
+    match s.app.case_rules(c.tenant_id).await {
+        Ok(r) => r.calendar.time_zone().clone(),
+        Err(_) => jiff::tz::TimeZone::UTC,
+    }
 }
 
 /// The portal's language: the language cookie, then the customer's own, then the browser's.
@@ -56,10 +81,12 @@ pub struct PortalShell<'a> {
     pub csrf: String,
     pub back: String,
     pub locales: Vec<(&'static str, &'static str, bool)>,
+    /// The zone times are shown in (UTC until [`PortalShell::zoned`] sets the customer's).
+    pub tz: jiff::tz::TimeZone,
 }
 
 impl<'a> PortalShell<'a> {
-    fn new(s: &'a AppState, locale: Locale, csrf: &str, back: &str) -> PortalShell<'a> {
+    pub fn new(s: &'a AppState, locale: Locale, csrf: &str, back: &str) -> PortalShell<'a> {
         PortalShell {
             t: Tr {
                 i18n: &s.i18n,
@@ -71,7 +98,14 @@ impl<'a> PortalShell<'a> {
                 .iter()
                 .map(|l| (l.tag(), l.native_name(), *l == locale))
                 .collect(),
+            tz: jiff::tz::TimeZone::UTC,
         }
+    }
+
+    /// Shows times in `tz`.
+    pub fn zoned(mut self, tz: jiff::tz::TimeZone) -> Self {
+        self.tz = tz;
+        self
     }
 }
 
@@ -90,7 +124,7 @@ fn step_key(step: Step) -> &'static str {
     }
 }
 
-fn unavailable() -> Response {
+pub(crate) fn unavailable() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         "The service is unavailable. Try again shortly.",
@@ -104,12 +138,12 @@ struct NotFoundPage<'a> {
     p: PortalShell<'a>,
 }
 
-fn not_found(s: &AppState, locale: Locale, csrf: &str) -> Response {
+pub(crate) fn not_found(s: &AppState, locale: Locale, csrf: &str) -> Response {
     let p = PortalShell::new(s, locale, csrf, "/portal");
     (StatusCode::NOT_FOUND, render(&NotFoundPage { p })).into_response()
 }
 
-fn portal_error(s: &AppState, locale: Locale, csrf: &str, e: PortalError) -> Response {
+pub(crate) fn portal_error(s: &AppState, locale: Locale, csrf: &str, e: PortalError) -> Response {
     match e {
         PortalError::NotFound => not_found(s, locale, csrf),
         PortalError::Store(err) => {
@@ -132,7 +166,7 @@ struct HomePage<'a> {
 
 impl HomePage<'_> {
     fn when(&self, ms: &i64) -> String {
-        when(*ms)
+        when(*ms, &self.p.tz)
     }
 }
 
@@ -144,9 +178,10 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap, c: PortalCustom
         Ok(None) => return not_found(&s, locale, &c.csrf),
         Err(_) => return unavailable(),
     };
+    let tz = portal_zone(&s, &c).await;
     match s.app.portal_cases(c.tenant_id, c.customer_id, locale).await {
         Ok(cases) => render(&HomePage {
-            p: PortalShell::new(&s, locale, &c.csrf, "/portal"),
+            p: PortalShell::new(&s, locale, &c.csrf, "/portal").zoned(tz),
             name,
             cases,
         }),
@@ -167,7 +202,7 @@ struct CasePage<'a> {
 
 impl CasePage<'_> {
     fn when(&self, ms: &i64) -> String {
-        when(*ms)
+        when(*ms, &self.p.tz)
     }
     fn step_label(&self, step: &Step) -> &str {
         self.p.t.get(step_key(*step))
@@ -177,11 +212,19 @@ impl CasePage<'_> {
         let t = &self.p.t;
         match &self.v.next {
             NextStep::Reply(Some(at)) => {
-                format!("{} {}", t.get("portal_ui.next_reply_by"), when(*at))
+                format!(
+                    "{} {}",
+                    t.get("portal_ui.next_reply_by"),
+                    when(*at, &self.p.tz)
+                )
             }
             NextStep::Reply(None) => t.get("portal_ui.next_reply_soon").to_string(),
             NextStep::Resolve(at) => {
-                format!("{} {}", t.get("portal_ui.next_resolve_by"), when(*at))
+                format!(
+                    "{} {}",
+                    t.get("portal_ui.next_resolve_by"),
+                    when(*at, &self.p.tz)
+                )
             }
             NextStep::WaitingForYou => t.get("portal_ui.next_waiting").to_string(),
             NextStep::Solved => t.get("portal_ui.next_solved").to_string(),
@@ -229,8 +272,9 @@ async fn case_page_with(
     {
         Ok(v) => {
             let status = error.as_ref().map_or(StatusCode::OK, |e| e.0);
+            let tz = portal_zone(s, c).await;
             let page = render(&CasePage {
-                p: PortalShell::new(s, locale, &c.csrf, &format!("/portal/cases/{id}")),
+                p: PortalShell::new(s, locale, &c.csrf, &format!("/portal/cases/{id}")).zoned(tz),
                 v,
                 error: error.map(|e| e.1),
                 draft,

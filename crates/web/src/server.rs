@@ -3,7 +3,7 @@
 
 use crate::i18n::I18n;
 use crate::state::AppState;
-use crate::{api, assets, console, ops, portal, portal_cases};
+use crate::{api, assets, console, ops, portal, portal_cases, portal_self};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
@@ -157,6 +157,29 @@ pub fn build_router(state: AppState) -> Router {
         .route(
             "/survey/{token}",
             get(portal_cases::survey_page).post(portal_cases::survey_post),
+        )
+        .route(
+            "/portal/profile",
+            get(portal_self::profile_page).post(portal_self::profile_post),
+        )
+        .route("/portal/preferences", post(portal_self::preferences_post))
+        .route(
+            "/portal/sign-in",
+            get(portal_self::sign_in_page).post(portal_self::sign_in_post),
+        )
+        .route(
+            "/nps/{token}",
+            get(portal_self::nps_page).post(portal_self::nps_post),
+        )
+        .route("/notifications", get(console::notifications_page))
+        .route("/notifications/count", get(console::notifications_count))
+        .route(
+            "/notifications/read-all",
+            post(console::notifications_read_all_post),
+        )
+        .route(
+            "/notifications/{id}/read",
+            post(console::notification_read_post),
         )
         .route("/portal/auth/{token}", get(portal::link_page).post(portal::redeem))
         .route("/portal/sign-out", post(portal::sign_out))

@@ -9,6 +9,7 @@ mod identity;
 mod imports;
 mod mail;
 mod mailboxes;
+mod notifications;
 mod people;
 mod search;
 pub mod tasks;
@@ -133,6 +134,13 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(mailboxes::poll_mailbox))
         .routes(routes!(imports::import_orders))
         .routes(routes!(imports::import_customers))
+        .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::read_notification))
+        .routes(routes!(notifications::read_all_notifications))
+        .routes(routes!(
+            notifications::get_nps_settings,
+            notifications::put_nps_settings
+        ))
         .split_for_parts();
     let mut doc = doc;
     describe_responses(&mut doc);

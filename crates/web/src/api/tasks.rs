@@ -171,11 +171,26 @@ pub struct ScoreOut {
     pub targets_met_pct: Option<f64>,
     /// 0-1.
     pub reopen_rate: Option<f64>,
-    /// 1-5; null until customer surveys exist.
+    /// 1-5.
     pub csat_avg: Option<f64>,
     /// 0-1.
     pub csat_response_rate: Option<f64>,
-    /// −100 to 100.
+    /// −100 to 100: NPS answers given in the period by customers whose last solved case
+    /// this agent or team had.
+    pub nps: Option<f64>,
+}
+
+/// The whole tenant's Net Promoter Score in one period (from the periodic NPS survey).
+#[derive(Serialize, ToSchema)]
+pub struct NpsPeriodOut {
+    /// The period's first day, `YYYY-MM-DD`.
+    pub period: String,
+    pub answers: u32,
+    /// Answers of 9-10.
+    pub promoters: u32,
+    /// Answers of 0-6.
+    pub detractors: u32,
+    /// % promoters − % detractors, −100 to 100.
     pub nps: Option<f64>,
 }
 
@@ -186,6 +201,8 @@ pub struct ScorecardOut {
     pub from: String,
     pub to: String,
     pub rows: Vec<ScoreOut>,
+    /// The tenant's NPS per period (empty for roles that see only their own row).
+    pub tenant_nps: Vec<NpsPeriodOut>,
 }
 
 /// Scorecards per agent or team by week or month: cases handled (solved in the period),
@@ -229,6 +246,22 @@ pub async fn scorecard_for(
     let (from, to) = scorecard_window(p.from.as_deref(), p.to.as_deref(), period, s.app.now())?;
     let tenant = user.tenant_id;
     let mut rows = s.app.scorecard(tenant, by, period, from, to).await?;
+    let tenant_nps = if everyone {
+        s.app
+            .tenant_nps(tenant, period, from, to)
+            .await?
+            .into_iter()
+            .map(|r| NpsPeriodOut {
+                period: r.period,
+                answers: r.answers,
+                promoters: r.promoters,
+                detractors: r.detractors,
+                nps: r.nps,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     if !everyone {
         rows.retain(|r| r.group == Some(user.id.0));
     }
@@ -282,5 +315,6 @@ pub async fn scorecard_for(
                 nps: r.nps,
             })
             .collect(),
+        tenant_nps,
     })
 }

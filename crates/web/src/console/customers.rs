@@ -258,6 +258,18 @@ fn kind_label(t: &Tr<'_>, kind: &str) -> String {
     l.to_string()
 }
 
+/// Adds who made a profile or preference change when it was not staff (e.g. the customer in
+/// the portal), so the timeline tells them apart.
+fn with_source(t: &Tr<'_>, i: &TimelineItem, text: String) -> String {
+    let source = i.summary.get("source").and_then(|v| v.as_str());
+    match (i.kind.as_str(), source) {
+        ("profile" | "preference", Some(src)) if src != "agent" => {
+            format!("{text} · {}", source_label(t, src))
+        }
+        _ => text,
+    }
+}
+
 fn timeline_text(i: &TimelineItem) -> String {
     let s = &i.summary;
     let str_of = |k: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
@@ -450,7 +462,7 @@ async fn customer_page_with(
         .map(|i| TimelineLine {
             when: when(i.at),
             kind: kind_label(&t, &i.kind),
-            text: timeline_text(i),
+            text: with_source(&t, i, timeline_text(i)),
         })
         .collect();
     let flag_options = vec![

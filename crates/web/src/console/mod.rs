@@ -11,6 +11,7 @@ mod identity;
 mod imports;
 mod letter;
 mod mailboxes;
+mod notifications;
 mod pages;
 mod tasks;
 
@@ -35,6 +36,9 @@ pub use identity::{
 pub use imports::{imports_page, imports_post};
 pub use letter::letter;
 pub use mailboxes::{mailbox_delete_post, mailbox_poll_post, mailboxes_page, mailboxes_post};
+pub use notifications::{
+    notification_read_post, notifications_count, notifications_page, notifications_read_all_post,
+};
 pub use tasks::{scorecards_page, task_complete_post, tasks_page};
 
 pub use pages::*;

@@ -398,6 +398,8 @@ struct ScorecardsPage<'a> {
     from: String,
     to: String,
     rows: Vec<ScoreLine>,
+    /// The tenant's NPS per period: (period, answers, NPS).
+    tenant_nps: Vec<(String, u32, String)>,
     handled_chart: String,
     resolution_chart: String,
     error: Option<String>,
@@ -498,6 +500,15 @@ pub async fn scorecards_page(
         from: out.as_ref().map(|o| o.from.clone()).unwrap_or_default(),
         to: out.as_ref().map(|o| o.to.clone()).unwrap_or_default(),
         rows,
+        tenant_nps: out
+            .as_ref()
+            .map(|o| {
+                o.tenant_nps
+                    .iter()
+                    .map(|r| (r.period.clone(), r.answers, num(r.nps)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         handled_chart,
         resolution_chart,
         error,

@@ -14,5 +14,6 @@ mod imports;
 mod mail;
 mod mailboxes;
 mod portal;
+mod portal_self;
 mod search;
 mod tasks;

@@ -11,7 +11,7 @@ use concierge_domain::{CaseId, CustomerId, Role};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn new_case(api: &Api<'_>, subject: &str, body: &str, email: &str) -> Value {
+pub(crate) async fn new_case(api: &Api<'_>, subject: &str, body: &str, email: &str) -> Value {
     let (s, v) = api
         .post(
             "/api/v1/cases",
@@ -24,7 +24,7 @@ async fn new_case(api: &Api<'_>, subject: &str, body: &str, email: &str) -> Valu
 }
 
 /// Signs a customer in through a one-time link; returns the client and its CSRF token.
-async fn portal_client(t: &TestApp, customer: i64) -> (reqwest::Client, String) {
+pub(crate) async fn portal_client(t: &TestApp, customer: i64) -> (reqwest::Client, String) {
     let tenant = t.default_tenant().await;
     let link = t
         .app
@@ -51,7 +51,7 @@ async fn portal_client(t: &TestApp, customer: i64) -> (reqwest::Client, String) 
     (c, csrf)
 }
 
-async fn text(c: &reqwest::Client, url: String) -> (StatusCode, String) {
+pub(crate) async fn text(c: &reqwest::Client, url: String) -> (StatusCode, String) {
     let r = c.get(url).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
 }
@@ -70,7 +70,7 @@ fn multipart(csrf: &str, body: &str) -> reqwest::multipart::Form {
 }
 
 /// Every mail in the outbox, as text.
-fn outbox(t: &TestApp) -> Vec<String> {
+pub(crate) fn outbox(t: &TestApp) -> Vec<String> {
     let dir = t.app.config.outbox_dir();
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return Vec::new();
@@ -100,7 +100,7 @@ fn decode_mail(raw: &str) -> String {
     )
 }
 
-fn links(mails: &[String], marker: &str) -> Vec<String> {
+pub(crate) fn links(mails: &[String], marker: &str) -> Vec<String> {
     let mut out = Vec::new();
     for m in mails {
         for w in m.split_whitespace() {
@@ -119,7 +119,7 @@ fn links(mails: &[String], marker: &str) -> Vec<String> {
     out
 }
 
-async fn deliver(t: &TestApp) {
+pub(crate) async fn deliver(t: &TestApp) {
     t.app.queue_customer_notices().await.unwrap();
     t.app.deliver_customer_notices().await.unwrap();
 }
@@ -627,7 +627,8 @@ async fn survey_links_work_once_and_refuse_guesses_expiry_and_bad_ratings() {
     assert!(!page.contains("<script>alert"), "comment must be escaped");
     assert!(page.contains("&lt;script&gt;") || page.contains("&#60;script&#62;"));
 
-    // A second solved case: its link expires unanswered; the reminder sends a fresh one.
+    // A second solved case: its link expires unanswered; the reminder sends a link of its own
+    // and the first one keeps working beside it.
     let v2 = new_case(&api, "Another", "More", "erin@example.com").await;
     let id2 = v2["id"].as_i64().unwrap();
     let (s, _) = api
@@ -651,13 +652,17 @@ async fn survey_links_work_once_and_refuse_guesses_expiry_and_bad_ratings() {
     let after = links(&outbox(&t), "/survey/");
     assert_eq!(after.len(), 3, "the reminder carries a link");
     let link3 = after.iter().find(|l| **l != *link && **l != link2).unwrap();
-    // The replaced link no longer works; the new one does, until it expires.
+    // Both links work, until they expire.
     let r = c
         .get(format!("{}/survey/{link2}", t.url))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the first link survives the reminder"
+    );
     let r = c
         .get(format!("{}/survey/{link3}", t.url))
         .send()
@@ -669,6 +674,12 @@ async fn survey_links_work_once_and_refuse_guesses_expiry_and_bad_ratings() {
         .advance_ms(concierge_app::portal::SURVEY_VALID_MS);
     let r = c
         .get(format!("{}/survey/{link3}", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+    let r = c
+        .get(format!("{}/survey/{link2}", t.url))
         .send()
         .await
         .unwrap();
