@@ -34,7 +34,7 @@ use concierge_domain::import::{
     ORDER_OPTIONAL, ORDER_REQUIRED, OrderDefaults, OrderLine, OrderScan, OrderStatus, RawRow,
     Rejected, currency_code, parse_customer, parse_order_line,
 };
-use concierge_store::imports::{CustomerRef, LineSpec, OrderSpec, ProductSpec};
+use concierge_store::imports::{CustomerRef, LineSpec, OrderBatchOutcome, OrderSpec, ProductSpec};
 use concierge_store::{AuditEntry, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -207,6 +207,7 @@ impl App {
         let mut src = CsvSource::new(input.open()?, ORDER_REQUIRED, ORDER_OPTIONAL)?;
         let mut batch = Batch::default();
         let mut current: Option<Pending> = None;
+        let mut inflight: Option<InFlight> = None;
         let mut n = 0u64;
         while src.next_row(&mut row)? {
             n += 1;
@@ -233,9 +234,12 @@ impl App {
                     if let Some(p) = current.take() {
                         batch.orders.push(p);
                         if batch.orders.len() >= ORDERS_PER_BATCH {
-                            self.write_orders(tenant, &mut batch, &scan, opts, &mut report)
-                                .await
-                                .map_err(|e| interrupted(e, row.line, &report))?;
+                            // One batch is written while the next one is read: the previous
+                            // write must have finished (batches commit in file order).
+                            if let Some(w) = inflight.take() {
+                                finish_write(w.await, &mut report)?;
+                            }
+                            inflight = Some(self.start_write(tenant, &mut batch, &scan, opts));
                         }
                     }
                     current = Some(Pending {
@@ -251,9 +255,11 @@ impl App {
         if let Some(p) = current.take() {
             batch.orders.push(p);
         }
-        self.write_orders(tenant, &mut batch, &scan, opts, &mut report)
-            .await
-            .map_err(|e| interrupted(e, row.line, &report))?;
+        if let Some(w) = inflight.take() {
+            finish_write(w.await, &mut report)?;
+        }
+        let last = self.start_write(tenant, &mut batch, &scan, opts);
+        finish_write(last.await, &mut report)?;
         progress(Stage::Writing, total, total);
         report.rejected.sort_by_key(|r| r.line);
         self.audit_import(tenant, "import.orders", opts, &report)
@@ -261,23 +267,22 @@ impl App {
         Ok(report)
     }
 
-    async fn write_orders(
+    /// Starts writing `batch` (emptying it) in a task of its own, so that the caller can read
+    /// the next batch meanwhile; [`finish_write`] takes the outcome into the report.
+    fn start_write(
         &self,
         tenant: TenantId,
         batch: &mut Batch,
         scan: &OrderScan,
         opts: &ImportOptions,
-        report: &mut ImportReport,
-    ) -> Result<(), StoreError> {
-        if batch.orders.is_empty() {
-            return Ok(());
-        }
+    ) -> InFlight {
+        let pending = std::mem::take(&mut batch.orders);
         let mut customers: Vec<CustomerRef> = Vec::new();
         let mut customer_at: HashMap<String, usize> = HashMap::new();
         let mut products: Vec<ProductSpec> = Vec::new();
         let mut product_at: HashMap<String, usize> = HashMap::new();
-        let mut orders = Vec::with_capacity(batch.orders.len());
-        for p in &batch.orders {
+        let mut orders = Vec::with_capacity(pending.len());
+        for p in &pending {
             let Some((_, first)) = p.lines.first() else {
                 continue;
             };
@@ -330,38 +335,19 @@ impl App {
                     .collect(),
             });
         }
-        let out = self
-            .store
-            .import_order_batch(
-                tenant,
-                &customers,
-                &products,
-                &orders,
-                opts.dry_run,
-                self.now(),
-            )
-            .await?;
-        report.imported += out.imported;
-        report.updated += out.updated;
-        report.unchanged += out.unchanged;
-        report.lines_written += out.lines_written;
-        report.customers_created += out.customers_created;
-        report.products_created += out.products_created;
-        report.products_updated += out.products_updated;
-        for (i, why) in out.refused {
-            if let Some(p) = batch.orders.get(i) {
-                for (line, l) in &p.lines {
-                    reject(
-                        &mut report.rejected,
-                        *line,
-                        &format!("order {}", preview(&l.order_id, 40)),
-                        why.clone(),
-                    );
-                }
-            }
-        }
-        batch.orders.clear();
-        Ok(())
+        let store = self.store.clone();
+        let dry_run = opts.dry_run;
+        let now = self.now();
+        tokio::spawn(async move {
+            let out = if orders.is_empty() {
+                Ok(OrderBatchOutcome::default())
+            } else {
+                store
+                    .import_order_batch(tenant, &customers, &products, &orders, dry_run, now)
+                    .await
+            };
+            (out, pending)
+        })
     }
 
     /// Imports a customers CSV into `tenant`. See the module documentation for the rules.
@@ -539,6 +525,45 @@ impl App {
             )
             .await
     }
+}
+
+/// A batch being written, and its orders (for the line numbers of refused ones).
+type InFlight = tokio::task::JoinHandle<(Result<OrderBatchOutcome, StoreError>, Vec<Pending>)>;
+
+/// Takes a finished batch write into the report; a failed write stops the import at the
+/// batch's first line.
+fn finish_write(
+    joined: Result<(Result<OrderBatchOutcome, StoreError>, Vec<Pending>), tokio::task::JoinError>,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let (out, pending) = joined.map_err(|e| {
+        ImportError::Store(StoreError::Other(format!("the batch writer failed: {e}")))
+    })?;
+    let first_line = pending
+        .first()
+        .and_then(|p| p.lines.first())
+        .map_or(0, |(line, _)| *line);
+    let out = out.map_err(|e| interrupted(e, first_line, report))?;
+    report.imported += out.imported;
+    report.updated += out.updated;
+    report.unchanged += out.unchanged;
+    report.lines_written += out.lines_written;
+    report.customers_created += out.customers_created;
+    report.products_created += out.products_created;
+    report.products_updated += out.products_updated;
+    for (i, why) in out.refused {
+        if let Some(p) = pending.get(i) {
+            for (line, l) in &p.lines {
+                reject(
+                    &mut report.rejected,
+                    *line,
+                    &format!("order {}", preview(&l.order_id, 40)),
+                    why.clone(),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn interrupted(e: StoreError, line: u64, report: &ImportReport) -> ImportError {
