@@ -97,9 +97,10 @@ async fn customer_ids_by_external(
     keys: &[&str],
 ) -> Result<HashMap<String, i64>> {
     let mut out = HashMap::with_capacity(keys.len());
+    let mut merged_any = false;
     for chunk in keys.chunks(5_000) {
         let sql = format!(
-            "SELECT COALESCE(merged_into, id), external_id FROM customers \
+            "SELECT COALESCE(merged_into, id), external_id, merged_into FROM customers \
              WHERE tenant_id = $1 AND external_id IN ({})",
             params(2, chunk.len())
         );
@@ -110,7 +111,13 @@ async fn customer_ids_by_external(
         }
         for r in q.fetch_all(&mut **tx).await? {
             out.insert(r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?);
+            merged_any |= r.try_get::<Option<i64>, _>(2)?.is_some();
         }
+    }
+    // Only a customer reached through `merged_into` can lead further (a live one is its own
+    // end): most batches name no merged customer and skip the walk.
+    if !merged_any {
+        return Ok(out);
     }
     // A customer merged into one that was merged again since: follow to the survivor. A
     // merge refuses a target that is itself merged, so chains are short and acyclic; the

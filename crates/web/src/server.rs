@@ -118,6 +118,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/tasks", get(console::tasks_page))
         .route("/tasks/{id}/complete", post(console::task_complete_post))
         .route("/scorecards", get(console::scorecards_page))
+        .route("/scorecards/nps", post(console::nps_settings_post))
         .route("/cases/{id}", get(console::case_page))
         .route("/cases/{id}/presence", get(console::presence))
         .route("/cases/{id}/letters/{message_id}", get(console::letter))

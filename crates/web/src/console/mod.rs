@@ -39,7 +39,7 @@ pub use mailboxes::{mailbox_delete_post, mailbox_poll_post, mailboxes_page, mail
 pub use notifications::{
     notification_read_post, notifications_count, notifications_page, notifications_read_all_post,
 };
-pub use tasks::{scorecards_page, task_complete_post, tasks_page};
+pub use tasks::{nps_settings_post, scorecards_page, task_complete_post, tasks_page};
 
 pub use pages::*;
 

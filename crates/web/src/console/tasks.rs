@@ -403,6 +403,11 @@ struct ScorecardsPage<'a> {
     handled_chart: String,
     resolution_chart: String,
     error: Option<String>,
+    /// The NPS survey period in days (0 = off), for administrators only.
+    nps_every: Option<i64>,
+    /// Why the NPS setting was not saved, or that it was.
+    nps_error: Option<String>,
+    nps_saved: bool,
 }
 
 /// `GET /scorecards?by=agent|team&period=week|month&from=&to=`: managers see everyone;
@@ -412,16 +417,96 @@ pub async fn scorecards_page(
     headers: HeaderMap,
     staff: ConsoleStaff,
     Query(p): Query<ScoreParams>,
+    Query(flag): Query<NpsFlag>,
+) -> Response {
+    let saved = flag.nps.as_deref() == Some("saved");
+    scorecards(&s, &headers, &staff, p, None, saved).await
+}
+
+/// `?nps=saved` after the NPS setting was stored.
+#[derive(Deserialize)]
+pub struct NpsFlag {
+    nps: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NpsForm {
+    #[serde(default)]
+    every_days: String,
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+/// `POST /scorecards/nps`: administrators set how often customers get the NPS question.
+pub async fn nps_settings_post(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    staff: ConsoleStaff,
+    Form(f): Form<NpsForm>,
+) -> Response {
+    if let Err(r) = staff.check_csrf(&f.csrf) {
+        return r;
+    }
+    if !staff.user.role.can(Permission::ManageSettings) {
+        return forbidden("Only administrators can change the NPS survey.");
+    }
+    let result = match f.every_days.trim().parse::<i64>() {
+        Ok(days) => s
+            .app
+            .set_nps_every_days(staff.user.tenant_id, days)
+            .await
+            .map_err(|e| match e {
+                concierge_app::portal::PortalError::Store(_) => None,
+                other => Some(other.to_string()),
+            }),
+        Err(_) => Err(Some(format!(
+            "{} is not a number of days: use 0 (off) to 365",
+            concierge_domain::customer::preview(f.every_days.trim(), 20)
+        ))),
+    };
+    match result {
+        Ok(()) => Redirect::to("/scorecards?nps=saved").into_response(),
+        Err(None) => unavailable(),
+        Err(Some(m)) => {
+            let params = ScoreParams {
+                by: None,
+                period: None,
+                from: None,
+                to: None,
+            };
+            let mut r = scorecards(&s, &headers, &staff, params, Some(m), false).await;
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            r
+        }
+    }
+}
+
+async fn scorecards(
+    s: &AppState,
+    headers: &HeaderMap,
+    staff: &ConsoleStaff,
+    p: ScoreParams,
+    nps_error: Option<String>,
+    nps_saved: bool,
 ) -> Response {
     if !staff.user.role.can(Permission::WorkCases) {
         return forbidden("Your role cannot see scorecards.");
     }
-    let shell = Shell::new(&s, &headers, &staff);
+    let shell = Shell::new(s, headers, staff);
     let mut p = p;
     if !staff.user.role.can(Permission::ViewReports) {
         p.by = Some("agent".into());
     }
-    let (out, error) = match scorecard_for(&s, &staff.user, &p).await {
+    let nps_every = if staff.user.role.can(Permission::ManageSettings) {
+        match s.app.nps_policy(staff.user.tenant_id).await {
+            Ok(policy) => Some(policy.map_or(0, |p| p.every_days)),
+            Err(concierge_app::portal::PortalError::Store(_)) => return unavailable(),
+            Err(_) => Some(0),
+        }
+    } else {
+        None
+    };
+    let (out, error) = match scorecard_for(s, &staff.user, &p).await {
         Ok(o) => (Some(o), None),
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => return unavailable(),
         Err(e) => (None, Some(e.message)),
@@ -512,6 +597,9 @@ pub async fn scorecards_page(
         handled_chart,
         resolution_chart,
         error,
+        nps_every,
+        nps_error,
+        nps_saved,
         shell,
     };
     render(&page)

@@ -788,3 +788,73 @@ async fn nps_goes_once_per_period_to_active_customers_and_shows_in_scorecards() 
     t.app.clock.advance_ms(31 * 24 * 3600 * 1000);
     assert_eq!(t.app.run_nps().await.unwrap(), 0, "no case solved lately");
 }
+
+#[tokio::test]
+async fn administrators_set_the_nps_survey_on_the_scorecards_page() {
+    let t = spawn_app().await;
+    let tenant = t.default_tenant().await;
+    t.user_with_token(tenant, "admin@example.com", Role::Admin)
+        .await;
+    t.user_with_token(tenant, "agent@example.com", Role::Agent)
+        .await;
+    let admin = signed_in(&t, "admin@example.com").await;
+    let (s, page) = text(&admin, format!("{}/scorecards", t.url)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("id=\"nps-settings\"")
+            && page.contains("name=\"every_days\" min=\"0\" max=\"365\" value=\"0\""),
+        "{page}"
+    );
+    let csrf = csrf_in(&page);
+    let post = |c: &reqwest::Client, csrf: String, days: &'static str| {
+        c.post(format!("{}/scorecards/nps", t.url))
+            .form(&[("_csrf", csrf), ("every_days", days.to_string())])
+            .send()
+    };
+    // Out of range or not a number: refused on the page with the reason; nothing stored.
+    for bad in ["400", "soon"] {
+        let r = post(&admin, csrf.clone(), bad).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("data-testid=\"nps-error\""), "{body}");
+        assert!(t.app.nps_policy(tenant).await.unwrap().is_none());
+    }
+    // Saved: the page says so and shows the new period; the survey is on.
+    let r = post(&admin, csrf.clone(), "30").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some("/scorecards?nps=saved")
+    );
+    let (_, body) = text(&admin, format!("{}/scorecards?nps=saved", t.url)).await;
+    assert!(
+        body.contains("data-testid=\"nps-saved\"") && body.contains("value=\"30\""),
+        "{body}"
+    );
+    assert_eq!(
+        t.app
+            .nps_policy(tenant)
+            .await
+            .unwrap()
+            .map(|p| p.every_days),
+        Some(30)
+    );
+    // A forged token is refused; an agent sees no form and cannot change it.
+    let r = post(&admin, "forged".into(), "0").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let agent = signed_in(&t, "agent@example.com").await;
+    let (_, page) = text(&agent, format!("{}/scorecards", t.url)).await;
+    assert!(!page.contains("nps-settings"), "{page}");
+    let r = post(&agent, csrf_in(&page), "0").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        t.app
+            .nps_policy(tenant)
+            .await
+            .unwrap()
+            .map(|p| p.every_days),
+        Some(30)
+    );
+}
