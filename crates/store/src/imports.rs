@@ -105,7 +105,11 @@ async fn customer_ids_by_external(
             params(2, chunk.len())
         );
         let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        // Not kept prepared: PostgreSQL would reuse a generic plan made while the table was
+        // still small (a sequential scan testing thousands of values per row: 43 s a batch).
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(tenant.0);
         for k in chunk {
             q = q.bind(*k);
         }
@@ -451,7 +455,11 @@ impl Store {
                 params(2, chunk.len())
             );
             let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+            // Not kept prepared: PostgreSQL would reuse a generic plan made while the table was
+            // still small (a sequential scan testing thousands of values per row).
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .persistent(false)
+                .bind(tenant.0);
             for k in chunk {
                 q = q.bind(*k);
             }
@@ -518,7 +526,11 @@ impl Store {
                 params(2, chunk.len())
             );
             let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+            // Not kept prepared: PostgreSQL would reuse a generic plan made while the table was
+            // still small (a sequential scan testing thousands of values per row).
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .persistent(false)
+                .bind(tenant.0);
             for p in chunk {
                 q = q.bind(&p.sku);
             }
