@@ -14,6 +14,7 @@ use crate::{Result, Store};
 use concierge_domain::TenantId;
 use concierge_domain::customer::name_key;
 use concierge_domain::import::{CustomerRecord, ProductInfo};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
@@ -89,6 +90,36 @@ fn params(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// The rows of `select` (a `SELECT ... FROM table` without WHERE) of `tenant` whose `column`
+/// is one of `keys`, in lookups of at most 5,000 keys. Numbered parameters become anonymous on
+/// SQLite ([`positional`]); the statements are not kept prepared, because PostgreSQL would
+/// reuse a generic plan made while the table was still small (a sequential scan testing
+/// thousands of values per row: 43 s a batch at a million orders).
+async fn rows_by_keys(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    select: &str,
+    column: &str,
+    keys: &[&str],
+) -> Result<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    let sqlite = tx.backend_name().eq_ignore_ascii_case("sqlite");
+    for chunk in keys.chunks(5_000) {
+        let sql = format!(
+            "{select} WHERE tenant_id = $1 AND {column} IN ({})",
+            params(2, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(positional(sql, sqlite)))
+            .persistent(false)
+            .bind(tenant.0);
+        for k in chunk {
+            q = q.bind(*k);
+        }
+        out.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
+}
+
 /// Customer ids by external id; a merged customer answers the customer it was merged into
 /// (its orders and profile live there now), following merges of merges to the survivor.
 async fn customer_ids_by_external(
@@ -98,25 +129,17 @@ async fn customer_ids_by_external(
 ) -> Result<HashMap<String, i64>> {
     let mut out = HashMap::with_capacity(keys.len());
     let mut merged_any = false;
-    for chunk in keys.chunks(5_000) {
-        let sql = format!(
-            "SELECT COALESCE(merged_into, id), external_id, merged_into FROM customers \
-             WHERE tenant_id = $1 AND external_id IN ({})",
-            params(2, chunk.len())
-        );
-        let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
-        // Not kept prepared: PostgreSQL would reuse a generic plan made while the table was
-        // still small (a sequential scan testing thousands of values per row: 43 s a batch).
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .persistent(false)
-            .bind(tenant.0);
-        for k in chunk {
-            q = q.bind(*k);
-        }
-        for r in q.fetch_all(&mut **tx).await? {
-            out.insert(r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?);
-            merged_any |= r.try_get::<Option<i64>, _>(2)?.is_some();
-        }
+    let rows = rows_by_keys(
+        tx,
+        tenant,
+        "SELECT COALESCE(merged_into, id), external_id, merged_into FROM customers",
+        "external_id",
+        keys,
+    )
+    .await?;
+    for r in rows {
+        out.insert(r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?);
+        merged_any |= r.try_get::<Option<i64>, _>(2)?.is_some();
     }
     // Only a customer reached through `merged_into` can lead further (a live one is its own
     // end): most batches name no merged customer and skip the walk.
@@ -448,35 +471,28 @@ impl Store {
         keys: &[&str],
     ) -> Result<HashMap<String, StoredOrder>> {
         let mut out: HashMap<String, StoredOrder> = HashMap::new();
-        for chunk in keys.chunks(5_000) {
-            let sql = format!(
-                "SELECT id, external_id, customer_id, ordered_at, status, currency, total_minor \
-                 FROM orders WHERE tenant_id = $1 AND external_id IN ({})",
-                params(2, chunk.len())
+        let rows = rows_by_keys(
+            tx,
+            tenant,
+            "SELECT id, external_id, customer_id, ordered_at, status, currency, total_minor \
+             FROM orders",
+            "external_id",
+            keys,
+        )
+        .await?;
+        for r in rows {
+            out.insert(
+                r.try_get("external_id")?,
+                StoredOrder {
+                    id: r.try_get("id")?,
+                    customer_id: r.try_get("customer_id")?,
+                    ordered_at: r.try_get("ordered_at")?,
+                    status: r.try_get("status")?,
+                    currency: r.try_get("currency")?,
+                    total_minor: r.try_get("total_minor")?,
+                    lines: Vec::new(),
+                },
             );
-            let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
-            // Not kept prepared: PostgreSQL would reuse a generic plan made while the table was
-            // still small (a sequential scan testing thousands of values per row).
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .persistent(false)
-                .bind(tenant.0);
-            for k in chunk {
-                q = q.bind(*k);
-            }
-            for r in q.fetch_all(&mut **tx).await? {
-                out.insert(
-                    r.try_get("external_id")?,
-                    StoredOrder {
-                        id: r.try_get("id")?,
-                        customer_id: r.try_get("customer_id")?,
-                        ordered_at: r.try_get("ordered_at")?,
-                        status: r.try_get("status")?,
-                        currency: r.try_get("currency")?,
-                        total_minor: r.try_get("total_minor")?,
-                        lines: Vec::new(),
-                    },
-                );
-            }
         }
         if out.is_empty() {
             return Ok(out);
@@ -519,35 +535,28 @@ impl Store {
     ) -> Result<HashMap<String, i64>> {
         let mut ids = HashMap::with_capacity(products.len());
         let mut stored: HashMap<String, (i64, ProductInfo)> = HashMap::new();
-        for chunk in products.chunks(5_000) {
-            let sql = format!(
-                "SELECT id, sku, name, category, unit, pack_size FROM products \
-                 WHERE tenant_id = $1 AND sku IN ({})",
-                params(2, chunk.len())
+        let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
+        let rows = rows_by_keys(
+            tx,
+            tenant,
+            "SELECT id, sku, name, category, unit, pack_size FROM products",
+            "sku",
+            &skus,
+        )
+        .await?;
+        for r in rows {
+            stored.insert(
+                r.try_get("sku")?,
+                (
+                    r.try_get("id")?,
+                    ProductInfo {
+                        name: r.try_get("name")?,
+                        category: r.try_get("category")?,
+                        unit: r.try_get("unit")?,
+                        pack_size: r.try_get("pack_size")?,
+                    },
+                ),
             );
-            let sql = positional(sql, tx.backend_name().eq_ignore_ascii_case("sqlite"));
-            // Not kept prepared: PostgreSQL would reuse a generic plan made while the table was
-            // still small (a sequential scan testing thousands of values per row).
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .persistent(false)
-                .bind(tenant.0);
-            for p in chunk {
-                q = q.bind(&p.sku);
-            }
-            for r in q.fetch_all(&mut **tx).await? {
-                stored.insert(
-                    r.try_get("sku")?,
-                    (
-                        r.try_get("id")?,
-                        ProductInfo {
-                            name: r.try_get("name")?,
-                            category: r.try_get("category")?,
-                            unit: r.try_get("unit")?,
-                            pack_size: r.try_get("pack_size")?,
-                        },
-                    ),
-                );
-            }
         }
         let mut new = Vec::new();
         for p in products {
