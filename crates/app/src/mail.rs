@@ -28,7 +28,7 @@ use crate::App;
 use crate::cases::{CaseError, CustomerRef, MailLink, NewCaseInput, ReplyInput};
 use concierge_domain::case::{self, BODY_MAX_CHARS, SUBJECT_MAX, Workflow};
 use concierge_domain::{CaseId, CustomerId, EmailAddress, TenantId};
-use concierge_mail::parse::sha256_hex;
+pub use concierge_mail::parse::sha256_hex;
 use concierge_mail::{
     CaseLookup, CaseState, MailAddress, MailClass, MailSender, OutboundAttachment, OutboundMail,
     OutboxSender, ParseLimits, ParsedMail, SendError, SmtpConfig, SmtpSender, ThreadDecision,

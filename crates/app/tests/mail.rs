@@ -1467,3 +1467,61 @@ async fn replies_reach_a_real_smtp_server_threaded_and_failures_defer_or_fail() 
     assert_eq!(sent.delivery_state.as_deref(), Some("sent"));
     assert_eq!(std::fs::read_dir(&back.dir).unwrap().count(), 1);
 }
+
+/// The generated mail the ingest benchmark uses, at test size: new cases and replies in four
+/// languages and legacy charsets, some with attachments or automatic. Every new-case mail opens
+/// its own case, every reply lands on its case, the text reads as the customer wrote it
+/// whatever the charset, and automatic mail is never acknowledged.
+#[tokio::test]
+async fn generated_mail_in_four_languages_threads_onto_its_cases() {
+    use concierge_gen::{GenMailKind, GenSpec, Generator};
+    use std::collections::HashMap;
+    let e = env().await;
+    let mut spec = GenSpec::small_demo().with_seed(11);
+    spec.cases = 400;
+    let mails = Generator::new(spec).unwrap().inbound_mails(300);
+    let mut case_of: HashMap<u64, i64> = HashMap::new();
+    let mut checked_charsets: HashMap<&str, usize> = HashMap::new();
+    for m in &mails {
+        let out = e.ingest(&m.raw).await;
+        let case = out.case_id.expect("every generated mail lands on a case");
+        match m.kind {
+            GenMailKind::New => {
+                assert_eq!(out.state, IngestState::Processed);
+                assert!(
+                    !case_of.values().any(|&c| c == case),
+                    "a new mail opened its own case"
+                );
+                case_of.insert(m.case_index, case);
+                let row = e.app.store.case(e.t, CaseId(case)).await.unwrap().unwrap();
+                assert_eq!(row.subject, m.subject, "{} subject", m.charset);
+            }
+            GenMailKind::Reply | GenMailKind::AutoReply => {
+                assert_eq!(Some(&case), case_of.get(&m.case_index), "{:?}", m.kind);
+                assert!(!out.may_auto_reply || m.kind == GenMailKind::Reply);
+            }
+        }
+        let message = out.message_id.expect("stored as a message");
+        let stored = e.messages(case).await;
+        let body = &stored.iter().find(|s| s.id == message).unwrap().body_text;
+        let first_line = m.body.lines().next().unwrap().trim();
+        assert!(
+            body.contains(first_line),
+            "{} body: {first_line:?} not in {body:?}",
+            m.charset
+        );
+        *checked_charsets.entry(m.charset).or_default() += 1;
+        if m.has_attachment {
+            let row = stored.iter().find(|s| s.id == message).unwrap();
+            assert_eq!(row.attachments.len(), 1, "the attachment is kept");
+        }
+    }
+    for cs in ["GB2312", "ks_c_5601-1987", "ISO-2022-JP", "UTF-8"] {
+        assert!(
+            checked_charsets.get(cs).copied().unwrap_or(0) >= 5,
+            "{cs} was in the mix: {checked_charsets:?}"
+        );
+    }
+    assert_eq!(e.case_count().await, case_of.len() as i64);
+    assert!(mails.iter().any(|m| m.kind == GenMailKind::AutoReply));
+}

@@ -372,6 +372,21 @@ pub enum BenchTarget {
         #[arg(long)]
         keep_csv: Option<PathBuf>,
     },
+    /// Time mail intake: generated inbound mail (mixed languages and charsets, replies and
+    /// new cases, some attachments) through the whole pipeline (raw committed, parsed,
+    /// deduplicated, threaded, stored, indexed) next to a bare insert of the same raw bytes
+    /// into the same engine, then the pipe command (`mail ingest`) per message. Writes into
+    /// new workspaces named bench-ingest-*, bench-bare1-* and bench-bulk-*.
+    Ingest {
+        /// Messages through the pipeline.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Messages sent through the pipe command, one process each.
+        #[arg(long, default_value_t = 200)]
+        pipe_samples: usize,
+    },
     /// Time search: rebuilding the index, then English and Chinese/Korean queries.
     Search {
         /// Cases to generate in an empty workspace (5 messages each).
@@ -409,6 +424,18 @@ pub async fn bench(g: Global, target: BenchTarget) -> anyhow::Result<()> {
             samples,
             skip_reindex,
         } => return crate::bench::search(&g, cases, seed, samples, skip_reindex).await,
+        BenchTarget::Ingest {
+            messages,
+            seed,
+            pipe_samples,
+        } => {
+            let b = crate::bench_ingest::IngestBench {
+                messages,
+                seed,
+                pipe_samples,
+            };
+            return crate::bench_ingest::ingest(&g, &b).await;
+        }
         BenchTarget::Import {
             customers,
             lines,

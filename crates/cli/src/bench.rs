@@ -1,4 +1,5 @@
-//! `concierge bench cases`, `concierge bench search` and `concierge bench import`: time the
+//! `concierge bench cases`, `concierge bench search` and `concierge bench import` (`bench
+//! ingest` is in `bench_ingest`): time the
 //! case work, search and the orders CSV import on a workspace's database, generating data
 //! first. Figures are printed as rates and percentiles; nothing here asserts a speed (that is
 //! for people to read).
@@ -25,7 +26,7 @@ impl Lcg {
 }
 
 /// Sorted samples in milliseconds.
-struct Samples(Vec<f64>);
+pub(crate) struct Samples(pub(crate) Vec<f64>);
 
 impl Samples {
     fn pct(&self, p: f64) -> f64 {
@@ -35,7 +36,7 @@ impl Samples {
         let i = ((p / 100.0) * (self.0.len() - 1) as f64).round() as usize;
         self.0[i.min(self.0.len() - 1)]
     }
-    fn line(&self, what: &str) {
+    pub(crate) fn line(&self, what: &str) {
         println!(
             "  {what:<28} n={:<6} p50 {:>8.2} ms   p95 {:>8.2} ms   p99 {:>8.2} ms",
             self.0.len(),
@@ -61,7 +62,7 @@ where
     Ok(Samples(v))
 }
 
-fn peak_rss_mib() -> Option<f64> {
+pub(crate) fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -3,6 +3,7 @@
 
 mod analytics;
 mod bench;
+mod bench_ingest;
 mod commands;
 mod import;
 mod mail;

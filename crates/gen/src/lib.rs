@@ -38,6 +38,7 @@
 //! - `people`: households, customers, agents.
 //! - `purchases`: the BG/NBD trip process, staple rhythms, baskets and returns.
 //! - `cases`: cases and message threads.
+//! - `mail`: the customers' messages of cases as raw inbound mail (charsets, replies, attachments).
 //! - `catalog`, `names`, `places`, `text`: the tables (products, names, addresses, message
 //!   templates) in four languages.
 //! - `rng`, `calendar`: seeded streams and distributions; dates and money formatting.
@@ -46,6 +47,7 @@ mod calendar;
 mod cases;
 mod catalog;
 mod generator;
+mod mail;
 mod model;
 mod names;
 mod people;
@@ -58,6 +60,7 @@ mod text;
 pub use calendar::{DAY_MS, format_money, ms_of_date};
 pub use catalog::MIN_PRODUCTS;
 pub use generator::{BgNbdTruth, GammaGammaTruth, Generator, ModelTruth};
+pub use mail::{GenMail, GenMailKind, MAIL_TO};
 pub use model::*;
 pub use people::TEAMS;
 pub use spec::{GenError, GenSpec, Households, LocaleMix, PurchaseModel};

@@ -28,6 +28,7 @@ pub(crate) enum Kind {
     Product = 10,
     Agent = 11,
     Global = 12,
+    Mail = 13,
 }
 
 /// SplitMix64 step (Steele, Lea & Flood 2014): a fast, well-mixed 64-bit sequence.

@@ -54,6 +54,16 @@ pub fn normalize_subject(subject: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Whether the subject says the mail answers or forwards another (`Re:`, `AW:`, `回复:`,
+/// `답장:`, `Fwd:` ..., also after a `[#1234]` token). A subject without such a prefix starts
+/// a conversation, so it is never matched to a case by subject alone.
+pub fn has_reply_prefix(subject: &str) -> bool {
+    let without_tokens = token_re().replace_all(subject, " ");
+    prefix_re()
+        .find(without_tokens.trim())
+        .is_some_and(|m| m.end() > 0)
+}
+
 /// The key to compare normalised subjects with: [`normalize_subject`] lower-cased.
 pub fn subject_match_key(subject: &str) -> String {
     normalize_subject(subject).to_lowercase()

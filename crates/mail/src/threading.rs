@@ -13,7 +13,7 @@
 use std::future::Future;
 
 use crate::parse::ParsedMail;
-use crate::subject::{extract_subject_token, subject_match_key};
+use crate::subject::{extract_subject_token, has_reply_prefix, subject_match_key};
 use crate::token::{TokenKey, TokenSource};
 use crate::{CaseId, CustomerId};
 
@@ -142,8 +142,11 @@ pub async fn decide_thread<L: CaseLookup>(
         return Ok(decided(case_id, state, ThreadVia::References));
     }
 
-    // 4. Same customer, open case, same normalised subject.
-    if let (Some(customer), Some(subject)) = (customer, mail.subject.as_deref()) {
+    // 4. A mail that says it is a reply or forward: same customer, open case, same
+    //    normalised subject. ("Where is my order?" twice, without "Re:", is two questions.)
+    if let (Some(customer), Some(subject)) = (customer, mail.subject.as_deref())
+        && has_reply_prefix(subject)
+    {
         let key = subject_match_key(subject);
         if !key.is_empty()
             && let Some(case_id) = lookup.open_case_by_subject(customer, &key).await?

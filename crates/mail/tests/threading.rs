@@ -220,6 +220,12 @@ async fn subject_match_only_for_same_customer_and_open_case() {
             via: ThreadVia::Subject
         }
     );
+    // Without a reply prefix the same subject is a new conversation.
+    let fresh = mail("Subject: Late   Delivery\r\n");
+    assert_eq!(
+        decide_thread(&fresh, &k, Some(1), &store).await.unwrap(),
+        ThreadDecision::NewCase
+    );
     // Customer 2's only matching case is closed: subject matching does not reopen it.
     assert_eq!(
         decide_thread(&m, &k, Some(2), &store).await.unwrap(),

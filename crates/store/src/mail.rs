@@ -159,6 +159,37 @@ impl Store {
         Ok((row, inserted))
     }
 
+    /// Inserts raw deliveries `(raw bytes, their SHA-256 in hex)` in one transaction and does
+    /// nothing else: no parsing, no mailbox record, no case. This is the bare insert
+    /// `concierge bench ingest` compares the whole pipeline with; nothing else uses it.
+    pub async fn insert_raw_mails_bare(
+        &self,
+        tenant: TenantId,
+        mailbox: &str,
+        mails: &[(&[u8], &str)],
+        now: i64,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for (raw, sha) in mails {
+            n += sqlx::query(
+                "INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
+                 received_at) VALUES ($1, $2, $3, $4, $5, 'received', $6)",
+            )
+            .bind(tenant.0)
+            .bind(mailbox)
+            .bind(raw.to_vec())
+            .bind(*sha)
+            .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// An inbound mail of `tenant` (without its raw bytes).
     pub async fn inbound_mail(&self, tenant: TenantId, id: i64) -> Result<Option<InboundMailRow>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

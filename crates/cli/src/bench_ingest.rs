@@ -1,0 +1,249 @@
+//! `concierge bench ingest`: time mail intake. Generated inbound mail (Chinese, Korean,
+//! Japanese and English; legacy charsets; replies and new cases; some attachments and
+//! auto-replies) goes through the whole pipeline — raw bytes committed, parsed, deduplicated,
+//! classified, threaded, stored, acknowledged, and indexed for search — next to a bare insert
+//! of the same raw bytes into the same engine. Then the pipe command (`concierge mail
+//! ingest`, a new process per message as an MTA runs it) is timed per message. The threading
+//! is checked on the way: every reply must land on its case.
+
+use crate::Global;
+use crate::bench::{Samples, peak_rss_mib};
+use anyhow::anyhow;
+use concierge_app::mail::{IngestState, sha256_hex};
+use concierge_gen::{GenMail, GenMailKind};
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Sizes of `concierge bench ingest`.
+#[derive(Debug, Clone)]
+pub struct IngestBench {
+    pub messages: u64,
+    pub seed: u64,
+    /// Messages sent through the pipe command, one process each.
+    pub pipe_samples: usize,
+}
+
+/// The mailbox the generated mail is delivered to.
+const MAILBOX: &str = "support";
+
+/// How many mails between two index catch-ups (the server's follower does the same work
+/// every second).
+const INDEX_EVERY: usize = 1_000;
+
+/// `concierge bench ingest`.
+pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
+    let (app, _) = crate::analytics::open_workspace(g).await?;
+    let stamp = app.now();
+    let slug = format!("bench-ingest-{stamp}");
+    let tenant = app
+        .store
+        .ensure_tenant(&slug, "bench ingest", stamp)
+        .await?
+        .id;
+    let t_bare_each = app
+        .store
+        .ensure_tenant(&format!("bench-bare1-{stamp}"), "bench bare insert", stamp)
+        .await?
+        .id;
+    let t_bare_bulk = app
+        .store
+        .ensure_tenant(&format!("bench-bulk-{stamp}"), "bench bare insert", stamp)
+        .await?
+        .id;
+
+    let total = b.messages + b.pipe_samples as u64;
+    let mut spec = concierge_gen::GenSpec::default().with_seed(b.seed);
+    spec.customers = (total / 3).max(10);
+    spec.cases = total.max(10);
+    spec.orders_per_customer = 0.5;
+    let generator = concierge_gen::Generator::new(spec).map_err(|e| anyhow!("{e}"))?;
+    let t = Instant::now();
+    let mut mails = generator.inbound_mails(total);
+    let pipe_mails = mails.split_off(mails.len().saturating_sub(b.pipe_samples));
+    let bytes: usize = mails.iter().map(|m| m.raw.len()).sum();
+    println!(
+        "ingest bench ({:?}): {} messages ({:.1} MiB; {} new, {} replies, {} auto-replies, \
+         {} with attachments, {} in legacy charsets), generated in {:.1} s",
+        app.store.backend(),
+        mails.len(),
+        bytes as f64 / 1_048_576.0,
+        count(&mails, |m| m.kind == GenMailKind::New),
+        count(&mails, |m| m.kind == GenMailKind::Reply),
+        count(&mails, |m| m.kind == GenMailKind::AutoReply),
+        count(&mails, |m| m.has_attachment),
+        count(&mails, |m| m.charset != "UTF-8"),
+        t.elapsed().as_secs_f64()
+    );
+
+    // The index follows the change log; bring it up to date before the clock starts.
+    let index = concierge_app::search::open_index(&app).map_err(|e| anyhow!("{e}"))?;
+    while concierge_app::search::follow_once(&app, &index).await? > 0 {}
+
+    // The whole pipeline, one message at a time, as the pipe command and the poller do.
+    let bar = indicatif::ProgressBar::new(mails.len() as u64)
+        .with_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        )
+        .with_prefix("ingest");
+    let mut lat = Vec::with_capacity(mails.len());
+    let mut case_of: HashMap<u64, i64> = HashMap::new();
+    let mut states: HashMap<&'static str, u64> = HashMap::new();
+    let (mut misthreaded, mut indexed, mut index_s) = (0u64, 0u64, 0.0);
+    let t_all = Instant::now();
+    for (i, m) in mails.iter().enumerate() {
+        let t = Instant::now();
+        let out = app
+            .ingest_raw(tenant, MAILBOX, &m.raw)
+            .await
+            .map_err(|e| anyhow!("message {i}: {e}"))?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        *states.entry(out.state.as_str()).or_default() += 1;
+        match (m.kind, out.case_id) {
+            (GenMailKind::New, Some(c)) => {
+                case_of.insert(m.case_index, c);
+            }
+            (GenMailKind::Reply, c)
+                if out.state == IngestState::Processed
+                    && case_of.get(&m.case_index).copied() != c =>
+            {
+                misthreaded += 1;
+            }
+            _ => {}
+        }
+        if (i + 1) % INDEX_EVERY == 0 || i + 1 == mails.len() {
+            let t = Instant::now();
+            loop {
+                let n = concierge_app::search::follow_once(&app, &index).await?;
+                indexed += n;
+                if n == 0 {
+                    break;
+                }
+            }
+            index_s += t.elapsed().as_secs_f64();
+        }
+        bar.inc(1);
+    }
+    let pipeline_s = t_all.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    lat.sort_by(f64::total_cmp);
+    let rate = mails.len() as f64 / pipeline_s.max(1e-9);
+    let mut states: Vec<_> = states.into_iter().collect();
+    states.sort();
+    println!(
+        "  full pipeline                {rate:>10.0} msg/s  ({} in {pipeline_s:.1} s, of which \
+         indexing {index_s:.1} s for {indexed} index entries)",
+        mails.len()
+    );
+    println!(
+        "  outcomes                     {}",
+        states
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  cases opened                 {} of {} new-case mails; replies on the wrong case: {misthreaded}",
+        case_of.len(),
+        count(&mails, |m| m.kind == GenMailKind::New)
+    );
+    Samples(lat).line("one message (in process)");
+
+    // The bare inserts: the same raw bytes, nothing else.
+    let shas: Vec<String> = mails.iter().map(|m| sha256_hex(&m.raw)).collect();
+    let t = Instant::now();
+    for (m, sha) in mails.iter().zip(&shas) {
+        app.store
+            .insert_raw_mails_bare(t_bare_each, MAILBOX, &[(&m.raw, sha)], stamp)
+            .await?;
+    }
+    let each_s = t.elapsed().as_secs_f64();
+    let each_rate = mails.len() as f64 / each_s.max(1e-9);
+    println!(
+        "  bare insert, one commit each {each_rate:>10.0} msg/s  (as mail is acknowledged: \
+         committed before the sender is told)"
+    );
+    let t = Instant::now();
+    let rows: Vec<(&[u8], &str)> = mails
+        .iter()
+        .zip(&shas)
+        .map(|(m, s)| (m.raw.as_slice(), s.as_str()))
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        app.store
+            .insert_raw_mails_bare(t_bare_bulk, MAILBOX, chunk, stamp)
+            .await?;
+    }
+    let bulk_s = t.elapsed().as_secs_f64();
+    let bulk_rate = mails.len() as f64 / bulk_s.max(1e-9);
+    println!("  bare insert, 1,000 a commit  {bulk_rate:>10.0} msg/s");
+    println!(
+        "  pipeline / bare              {:>9.0} %   (one commit each; {:.0} % of 1,000 a \
+         commit; goal: at least 30 %)",
+        100.0 * rate / each_rate.max(1e-9),
+        100.0 * rate / bulk_rate.max(1e-9)
+    );
+    if let Some(m) = peak_rss_mib() {
+        println!("  peak RSS                     {m:.0} MiB");
+    }
+    drop(index);
+    app.store.close().await;
+
+    if !pipe_mails.is_empty() {
+        pipe_latency(g, &slug, &pipe_mails)?;
+    }
+    Ok(())
+}
+
+fn count(mails: &[GenMail], f: impl Fn(&GenMail) -> bool) -> usize {
+    mails.iter().filter(|m| f(m)).count()
+}
+
+/// Runs `concierge mail ingest` once per message, as an MTA's pipe delivery does (a new
+/// process each: start, open the database, take the message in, exit), and prints the
+/// per-message wall time.
+fn pipe_latency(g: &Global, slug: &str, mails: &[GenMail]) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().map_err(|e| anyhow!("finding this program: {e}"))?;
+    let mut lat = Vec::with_capacity(mails.len());
+    for (i, m) in mails.iter().enumerate() {
+        let mut cmd = Command::new(&exe);
+        if let Some(c) = &g.config {
+            cmd.arg("--config").arg(c);
+        }
+        if let Some(d) = &g.data_dir {
+            cmd.arg("--data-dir").arg(d);
+        }
+        if let Some(u) = &g.database_url {
+            cmd.arg("--database-url").arg(u);
+        }
+        cmd.args(["--tenant", slug, "mail", "ingest", "--mailbox", MAILBOX])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let t = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| anyhow!("starting {}: {e}", exe.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(&m.raw)?;
+        }
+        let out = child.wait_with_output()?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !out.status.success() {
+            return Err(anyhow!(
+                "the pipe command failed on message {i} ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    Samples(lat).line("pipe command, per message");
+    Ok(())
+}
