@@ -108,6 +108,9 @@ pub struct MailLink {
     /// A staff reply sent from a mail client: it already reached the customer, so it is
     /// recorded as delivered by email and never sent again.
     pub sent_by_mail_client: bool,
+    /// What the mail pipeline found, recorded on the inbound row with the message (one
+    /// commit for both).
+    pub detail: Option<serde_json::Value>,
 }
 
 impl MailLink {
@@ -116,6 +119,7 @@ impl MailLink {
             return;
         };
         m.inbound_mail_id = Some(l.inbound_id);
+        m.inbound_detail = l.detail.as_ref().map(|d| d.to_string());
         m.mail_message_id = Some(l.mail_message_id.clone());
         if l.author_email.is_some() {
             m.author_email = l.author_email.clone();

@@ -343,16 +343,18 @@ impl App {
             }
         };
         let sha = sha256_hex(raw);
-        let (row, _inserted) = self
+        let (row, inserted) = self
             .store
             .receive_mail(tenant, &mailbox, raw, &sha, self.now())
             .await?;
         if let Some(done) = self.recorded_outcome(tenant, &row).await? {
             return Ok(done);
         }
-        // Take the processing lease: only one worker processes a delivery at a time.
-        if !self
-            .store
+        // Take the processing lease: only one worker processes a delivery at a time. A new
+        // row was committed with the lease already ours.
+        if !inserted
+            && !self
+                .store
             .lease_inbound_mail(
                 tenant,
                 row.id,
@@ -372,9 +374,11 @@ impl App {
             };
         }
         let result = self.process(tenant, &row, raw).await?;
-        self.store
-            .finish_inbound_mail(tenant, row.id, &result, self.now())
-            .await?;
+        if !result.recorded {
+            self.store
+                .finish_inbound_mail(tenant, row.id, &result, self.now())
+                .await?;
+        }
         let number = match result.case_id {
             Some(c) => self
                 .store
@@ -865,11 +869,23 @@ impl App {
                 .await;
         }
 
+        // The inbound row is recorded with the message (one commit), with what is known
+        // now: whether the mail opens a case, and the closed case a follow-up answers.
+        let predicted_follow_up = target
+            .as_ref()
+            .filter(|t| rules.workflow.is_final(&t.status))
+            .map(|t| t.id);
+        let mut recorded_detail = detail.clone();
+        if let Some(obj) = recorded_detail.as_object_mut() {
+            obj.insert("follow_up_of".into(), serde_json::json!(predicted_follow_up));
+            obj.insert("new_case".into(), serde_json::json!(target.is_none()));
+        }
         let link = MailLink {
             inbound_id: row.id,
             mail_message_id: mail_id,
             author_email,
             sent_by_mail_client: false,
+            detail: Some(recorded_detail.clone()),
         };
         let stored: Result<(), CaseError> = match sender {
             Sender::Staff(user) => {
@@ -966,20 +982,22 @@ impl App {
         let linked = self.store.inbound_mail(tenant, row.id).await?;
         match linked.as_ref().and_then(|r| r.message_id.zip(r.case_id)) {
             Some((msg, case_id)) => {
+                let follow_up_of = target.as_ref().filter(|t| t.id != case_id).map(|t| t.id);
                 if let Some(obj) = detail.as_object_mut() {
-                    obj.insert(
-                        "follow_up_of".into(),
-                        serde_json::json!(
-                            target.as_ref().filter(|t| t.id != case_id).map(|t| t.id)
-                        ),
-                    );
+                    obj.insert("follow_up_of".into(), serde_json::json!(follow_up_of));
                     obj.insert("new_case".into(), serde_json::json!(target.is_none()));
                 }
+                // Recorded with the message unless another worker stored it, or the case
+                // it landed on is not the one foreseen.
+                let recorded = linked.as_ref().is_some_and(|r| r.state == "processed")
+                    && detail == recorded_detail
+                    && stored.is_ok();
                 Ok(InboundResult {
                     state: "processed".into(),
                     case_id: Some(case_id),
                     message_id: Some(msg),
                     detail,
+                    recorded,
                     ..InboundResult::default()
                 })
             }
@@ -1033,6 +1051,7 @@ impl App {
                     attachments: attachments.clone(),
                     mail_message_id: Some(mail_id.to_string()),
                     inbound_mail_id: Some(inbound_id),
+                    inbound_detail: Some(detail.to_string()),
                     ..NewMessage::default()
                 }],
                 events: vec![NewEvent {
@@ -1055,6 +1074,7 @@ impl App {
                         case_id: Some(case.id),
                         message_id: applied.message_ids.first().copied(),
                         detail,
+                        recorded: true,
                         ..InboundResult::default()
                     });
                 }

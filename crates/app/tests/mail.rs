@@ -762,7 +762,7 @@ async fn a_crash_after_the_raw_commit_then_a_retry_stores_the_message_once() {
         "",
         "Stored once, please.",
     );
-    // The first attempt committed the raw bytes and took the processing lease, then died.
+    // The first attempt committed the raw bytes, which takes the processing lease, then died.
     let sha = concierge_mail::parse::sha256_hex(&raw);
     let (row, inserted) = e
         .app
@@ -772,11 +772,12 @@ async fn a_crash_after_the_raw_commit_then_a_retry_stores_the_message_once() {
         .unwrap();
     assert!(inserted);
     assert!(
-        e.app
+        !e.app
             .store
             .lease_inbound_mail(e.t, row.id, e.app.now(), 300_000)
             .await
-            .unwrap()
+            .unwrap(),
+        "the new row is leased to the attempt that committed it"
     );
     // The MTA retries at once: the mail is held by the dead attempt, so "come back later".
     assert!(matches!(

@@ -236,7 +236,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             0 => Ok(()),
             code => std::process::exit(i32::from(code)),
         },
-        Command::Bench { target } => crate::analytics::bench(g, target).await,
+        Command::Bench { target } => {
+            // Quiet unless asked for (CONCIERGE_LOG=sqlx::query=debug counts statements).
+            if std::env::var_os("CONCIERGE_LOG").is_some() {
+                init_logging(&load_config(&g, None, None)?);
+            }
+            crate::analytics::bench(g, target).await
+        }
         Command::Gen(args) => {
             let cfg = load_config(&g, None, None)?;
             init_logging(&cfg);

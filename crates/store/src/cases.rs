@@ -169,6 +169,10 @@ pub struct NewMessage {
     /// ([`StoreError::AlreadyLinked`], distinct from a version conflict so callers do not
     /// retry it), so a retried mail is stored exactly once.
     pub inbound_mail_id: Option<i64>,
+    /// With `inbound_mail_id`: what the mail pipeline found (the `detail` of the inbound
+    /// row). The row is then recorded as processed in the same transaction, so the pipeline
+    /// needs no commit of its own after the message.
+    pub inbound_detail: Option<String>,
 }
 
 /// An attachment whose bytes are already stored under `sha256`.
@@ -568,17 +572,33 @@ async fn apply_parts(
         .await?;
         if let Some(inbound) = m.inbound_mail_id {
             // Exactly once: the mail takes this message only if it has none yet.
-            let linked = sqlx::query(
-                "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
-                 WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
-            )
-            .bind(tenant.0)
-            .bind(inbound)
-            .bind(id)
-            .bind(case_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            let linked = match &m.inbound_detail {
+                None => sqlx::query(
+                    "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
+                     WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
+                )
+                .bind(tenant.0)
+                .bind(inbound)
+                .bind(id)
+                .bind(case_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+                Some(detail) => sqlx::query(
+                    "UPDATE inbound_mail SET message_id = $3, case_id = $4, \
+                     state = 'processed', error = NULL, detail = $5, processed_at = $6 \
+                     WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
+                )
+                .bind(tenant.0)
+                .bind(inbound)
+                .bind(id)
+                .bind(case_id)
+                .bind(detail)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            };
             if linked == 0 {
                 return Err(StoreError::AlreadyLinked(inbound));
             }

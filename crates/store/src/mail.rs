@@ -44,6 +44,9 @@ pub struct InboundResult {
     pub message_id: Option<i64>,
     pub duplicate_of: Option<i64>,
     pub detail: serde_json::Value,
+    /// Already recorded on the inbound row (with the message, in its transaction): nothing
+    /// more to write.
+    pub recorded: bool,
 }
 
 /// A case as the threading decision sees it.
@@ -111,8 +114,11 @@ fn mail_case_from(r: &AnyRow) -> Result<MailCaseRow> {
 pub const MAX_THREAD_IDS: usize = 50;
 
 impl Store {
-    /// Commits a raw delivery and records its mailbox, before anything is parsed. The same
-    /// raw bytes again return the existing row (`false`: it was there already).
+    /// Commits a raw delivery and records its mailbox, before anything is parsed. A new row
+    /// is committed already leased for processing by the caller (state `processing` since
+    /// `now`; one commit instead of two), so the caller goes on to process it; the same raw
+    /// bytes again return the existing row (`false`: it was there already, and the caller
+    /// must take the lease with [`Store::lease_inbound_mail`]).
     pub async fn receive_mail(
         &self,
         tenant: TenantId,
@@ -124,7 +130,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
-             received_at) VALUES ($1, $2, $3, $4, $5, 'received', $6) \
+             received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
              ON CONFLICT (tenant_id, raw_sha256) DO NOTHING",
         )
         .bind(tenant.0)
@@ -618,6 +624,17 @@ impl Store {
     /// A tenant's mail token key, created once (the first writer wins, so every node shares
     /// one key).
     pub async fn mail_token_key(&self, tenant: TenantId, fresh: &str, now: i64) -> Result<String> {
+        // Read first: the key exists after the first mail, and a write per mail would cost a
+        // write lock (and on some engines a commit) for nothing.
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = 'mail.token_key'",
+        )
+        .bind(tenant.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(v) = existing {
+            return Ok(v);
+        }
         sqlx::query(
             "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) \
              VALUES ($1, 'mail.token_key', $2, $3) ON CONFLICT (tenant_id, key) DO NOTHING",
