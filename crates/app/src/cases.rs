@@ -111,6 +111,8 @@ pub struct MailLink {
     /// What the mail pipeline found, recorded on the inbound row with the message (one
     /// commit for both).
     pub detail: Option<serde_json::Value>,
+    /// The mail's deduplication key and Message-ID header, claimed with the message.
+    pub dedupe: Option<(String, Option<String>)>,
 }
 
 impl MailLink {
@@ -120,6 +122,7 @@ impl MailLink {
         };
         m.inbound_mail_id = Some(l.inbound_id);
         m.inbound_detail = l.detail.as_ref().map(|d| d.to_string());
+        m.inbound_dedupe = l.dedupe.clone();
         m.mail_message_id = Some(l.mail_message_id.clone());
         if l.author_email.is_some() {
             m.author_email = l.author_email.clone();

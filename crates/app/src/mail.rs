@@ -355,15 +355,15 @@ impl App {
         if !inserted
             && !self
                 .store
-            .lease_inbound_mail(
-                tenant,
-                row.id,
-                self.now(),
-                i64::try_from(self.config.mail.processing_lease_secs.min(86_400 * 365))
-                    .unwrap_or(0)
-                    * 1000,
-            )
-            .await?
+                .lease_inbound_mail(
+                    tenant,
+                    row.id,
+                    self.now(),
+                    i64::try_from(self.config.mail.processing_lease_secs.min(86_400 * 365))
+                        .unwrap_or(0)
+                        * 1000,
+                )
+                .await?
         {
             return match self.store.inbound_mail(tenant, row.id).await? {
                 Some(r) => match self.recorded_outcome(tenant, &r).await? {
@@ -373,11 +373,35 @@ impl App {
                 None => Err(IngestError::Busy),
             };
         }
-        let result = self.process(tenant, &row, raw).await?;
+        let mut result = self.process(tenant, &row, raw).await?;
         if !result.recorded {
-            self.store
+            match self
+                .store
                 .finish_inbound_mail(tenant, row.id, &result, self.now())
-                .await?;
+                .await
+            {
+                Ok(()) => {}
+                // A copy of this mail (same Message-ID and content, other raw bytes) was
+                // stored meanwhile and holds the key: this one is its duplicate.
+                Err(StoreError::AlreadyLinked(_)) => {
+                    let (key, header_id) = result.dedupe.clone().unwrap_or_default();
+                    let Some(first) = self
+                        .store
+                        .mail_key_holder(tenant, &key)
+                        .await?
+                        .filter(|h| *h != row.id)
+                    else {
+                        return Err(IngestError::Busy);
+                    };
+                    result = self
+                        .duplicate_result(tenant, row.id, first, header_id)
+                        .await?;
+                    self.store
+                        .finish_inbound_mail(tenant, row.id, &result, self.now())
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let number = match result.case_id {
             Some(c) => self
@@ -620,27 +644,65 @@ impl App {
         );
         if let Some(first) = self
             .store
-            .claim_mail_key(tenant, row.id, &key, mail.message_id.as_deref())
+            .mail_key_holder(tenant, &key)
             .await?
+            .filter(|h| *h != row.id)
         {
-            for mb in self.store.inbound_mailboxes(tenant, row.id).await? {
-                self.store
-                    .add_inbound_mailbox(tenant, first, &mb, self.now())
-                    .await?;
-            }
-            let orig = self.store.inbound_mail(tenant, first).await?;
-            return Ok(InboundResult {
-                state: "duplicate".into(),
-                case_id: orig.as_ref().and_then(|o| o.case_id),
-                message_id: orig.as_ref().and_then(|o| o.message_id),
-                duplicate_of: Some(first),
-                detail: serde_json::json!({"message_id": mail.message_id}),
-                ..InboundResult::default()
-            });
+            return self
+                .duplicate_result(tenant, row.id, first, mail.message_id.clone())
+                .await;
         }
+        let dedupe = (key, mail.message_id.clone());
+        let mut result = self.process_parsed(tenant, row, &mail, &dedupe).await?;
+        if !result.recorded {
+            result.dedupe = Some(dedupe);
+        }
+        Ok(result)
+    }
 
+    /// The outcome of a mail that is a copy of inbound mail `first` (same Message-ID and
+    /// content): its mailboxes are added to the first's, and it points at the first's message.
+    async fn duplicate_result(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        first: i64,
+        header_message_id: Option<String>,
+    ) -> Result<InboundResult, IngestError> {
+        for mb in self.store.inbound_mailboxes(tenant, id).await? {
+            self.store
+                .add_inbound_mailbox(tenant, first, &mb, self.now())
+                .await?;
+        }
+        let orig = self.store.inbound_mail(tenant, first).await?;
+        Ok(InboundResult {
+            state: "duplicate".into(),
+            case_id: orig.as_ref().and_then(|o| o.case_id),
+            message_id: orig.as_ref().and_then(|o| o.message_id),
+            duplicate_of: Some(first),
+            detail: serde_json::json!({"message_id": header_message_id}),
+            ..InboundResult::default()
+        })
+    }
+
+    /// [`App::process`] once the mail is parsed and no other mail holds its deduplication
+    /// key: classify, find the sender, thread, store. `dedupe` (key, Message-ID) is claimed
+    /// with the message; results not recorded with a message claim it when finished.
+    async fn process_parsed(
+        &self,
+        tenant: TenantId,
+        row: &InboundMailRow,
+        mail: &ParsedMail,
+        dedupe: &(String, Option<String>),
+    ) -> Result<InboundResult, IngestError> {
+        let quarantine = |error: String, detail: serde_json::Value| InboundResult {
+            state: "quarantined".into(),
+            error: Some(error),
+            detail,
+            ..InboundResult::default()
+        };
         let from = self.mail_from();
-        let class = classify(&mail, &[from.address.as_str()]);
+        let class = classify(mail, &[from.address.as_str()]);
         let mut detail = serde_json::json!({
             "message_id": mail.message_id,
             "from": mail.from.as_ref().map(|a| serde_json::json!({"address": a.address, "name": a.name})),
@@ -683,7 +745,7 @@ impl App {
         // A bounce of a message we sent: that message failed, with the report's reason, and
         // the case shows it (internally). Never answered.
         if class.class == MailClass::Bounce
-            && let Some(report) = delivery_report(&mail)
+            && let Some(report) = delivery_report(mail)
             && let Some((bounced, case_id)) = self
                 .store
                 .outbound_by_mail_ids(tenant, &report.original_message_ids)
@@ -715,7 +777,7 @@ impl App {
                 serde_json::json!({"message_id": bounced, "failed": failed, "reason": reason,
                     "recipients": recipients}),
             );
-            let (attachments, _) = self.store_attachments(&mail)?;
+            let (attachments, _) = self.store_attachments(mail)?;
             let mail_id = mail.message_id.clone().unwrap_or_else(|| {
                 format!("{NO_ID_PREFIX}{}@{}", row.raw_sha256, domain_of(&from))
             });
@@ -726,11 +788,12 @@ impl App {
                     row.id,
                     &case,
                     event,
-                    self.mail_body(&mail),
+                    self.mail_body(mail),
                     attachments,
                     &mail_id,
                     author,
                     detail,
+                    dedupe,
                 )
                 .await;
         }
@@ -799,7 +862,7 @@ impl App {
             tenant,
             workflow: &rules.workflow,
         };
-        let decision = decide_thread(&mail, &token_key, customer, &lookup).await?;
+        let decision = decide_thread(mail, &token_key, customer, &lookup).await?;
         let (matched, via) = match decision {
             ThreadDecision::Existing { case_id, via } => (Some(case_id), Some(via)),
             ThreadDecision::FollowUp {
@@ -824,8 +887,8 @@ impl App {
             obj.insert("via".into(), serde_json::json!(via.map(via_str)));
         }
 
-        let body = self.mail_body(&mail);
-        let (attachments, skipped) = self.store_attachments(&mail)?;
+        let body = self.mail_body(mail);
+        let (attachments, skipped) = self.store_attachments(mail)?;
         if !skipped.is_empty()
             && let Some(obj) = detail.as_object_mut()
         {
@@ -865,6 +928,7 @@ impl App {
                     &mail_id,
                     author_email,
                     detail,
+                    dedupe,
                 )
                 .await;
         }
@@ -877,7 +941,10 @@ impl App {
             .map(|t| t.id);
         let mut recorded_detail = detail.clone();
         if let Some(obj) = recorded_detail.as_object_mut() {
-            obj.insert("follow_up_of".into(), serde_json::json!(predicted_follow_up));
+            obj.insert(
+                "follow_up_of".into(),
+                serde_json::json!(predicted_follow_up),
+            );
             obj.insert("new_case".into(), serde_json::json!(target.is_none()));
         }
         let link = MailLink {
@@ -886,6 +953,7 @@ impl App {
             author_email,
             sent_by_mail_client: false,
             detail: Some(recorded_detail.clone()),
+            dedupe: Some(dedupe.clone()),
         };
         let stored: Result<(), CaseError> = match sender {
             Sender::Staff(user) => {
@@ -1026,6 +1094,7 @@ impl App {
         mail_id: &str,
         author_email: Option<String>,
         detail: serde_json::Value,
+        dedupe: &(String, Option<String>),
     ) -> Result<InboundResult, IngestError> {
         let linked = |r: Option<InboundMailRow>, detail: serde_json::Value| {
             r.and_then(|r| r.message_id.zip(r.case_id))
@@ -1052,6 +1121,7 @@ impl App {
                     mail_message_id: Some(mail_id.to_string()),
                     inbound_mail_id: Some(inbound_id),
                     inbound_detail: Some(detail.to_string()),
+                    inbound_dedupe: Some(dedupe.clone()),
                     ..NewMessage::default()
                 }],
                 events: vec![NewEvent {
@@ -1085,6 +1155,8 @@ impl App {
                     if let Some(done) = linked(r, detail.clone()) {
                         return Ok(done);
                     }
+                    // Or a copy of the mail holds its key: finishing says so.
+                    break;
                 }
                 // The case changed meanwhile: read it again and decide again.
                 Err(StoreError::Conflict(_)) => {}

@@ -305,6 +305,74 @@ async fn the_same_mail_to_two_mailboxes_lands_once_with_both_recorded() {
     assert_eq!(boxes, vec!["billing".to_string(), "support".to_string()]);
 }
 
+/// Two copies of one mail (two mailboxes, so other trace headers) taken in at the same time,
+/// new mail and replies alike: whichever wins, one message, the other a duplicate of it with
+/// both mailboxes recorded on the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn copies_of_one_mail_taken_in_at_the_same_time_land_once() {
+    let e = env().await;
+    let first = e
+        .ingest(&mail(
+            "jane@example.com",
+            "Racing copies",
+            Some("race-root@example.com"),
+            "",
+            "The first mail",
+        ))
+        .await;
+    let case = first.case_id.unwrap();
+    for i in 0..12 {
+        // Even rounds: a reply to the case; odd rounds: a new case.
+        let extra = if i % 2 == 0 {
+            "In-Reply-To: <race-root@example.com>\r\n"
+        } else {
+            ""
+        };
+        let id = format!("race-{i}@example.com");
+        let copy = |to: &str| {
+            mail(
+                "jane@example.com",
+                &format!("Racing copy {i}"),
+                Some(&id),
+                &format!("{extra}Delivered-To: {to}@shop.example\r\n"),
+                &format!("Copy number {i}"),
+            )
+        };
+        let (a, b) = (copy("support"), copy("billing"));
+        let (x, y) = tokio::join!(
+            e.app.ingest_raw(e.t, "support", &a),
+            e.app.ingest_raw(e.t, "billing", &b)
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let (won, dup) = if x.state == IngestState::Processed {
+            (x, y)
+        } else {
+            (y, x)
+        };
+        assert_eq!(won.state, IngestState::Processed, "round {i}");
+        assert_eq!(dup.state, IngestState::Duplicate, "round {i}");
+        assert_eq!(dup.duplicate_of, Some(won.inbound_id), "round {i}");
+        assert_eq!(dup.message_id, won.message_id, "round {i}");
+        if i % 2 == 0 {
+            assert_eq!(
+                won.case_id,
+                Some(case),
+                "round {i}: the reply is on its case"
+            );
+        }
+        let boxes = e
+            .app
+            .store
+            .inbound_mailboxes(e.t, won.inbound_id)
+            .await
+            .unwrap();
+        assert_eq!(boxes, vec!["billing".to_string(), "support".to_string()]);
+    }
+    // The first mail, six replies, six new cases with one message each.
+    assert_eq!(e.message_count().await, 13);
+    assert_eq!(e.case_count().await, 7);
+}
+
 #[tokio::test]
 async fn a_forged_token_does_not_thread_and_a_subject_token_only_for_the_same_customer() {
     let e = env().await;

@@ -386,6 +386,10 @@ pub enum BenchTarget {
         /// Messages sent through the pipe command, one process each.
         #[arg(long, default_value_t = 200)]
         pipe_samples: usize,
+        /// Deliveries in flight at once, for the pipeline and the bare insert alike (as
+        /// parallel MTA deliveries or webhook calls); 1 takes them one after another.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
     },
     /// Time search: rebuilding the index, then English and Chinese/Korean queries.
     Search {
@@ -428,11 +432,13 @@ pub async fn bench(g: Global, target: BenchTarget) -> anyhow::Result<()> {
             messages,
             seed,
             pipe_samples,
+            concurrency,
         } => {
             let b = crate::bench_ingest::IngestBench {
                 messages,
                 seed,
                 pipe_samples,
+                concurrency,
             };
             return crate::bench_ingest::ingest(&g, &b).await;
         }

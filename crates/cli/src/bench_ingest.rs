@@ -14,6 +14,8 @@ use concierge_gen::{GenMail, GenMailKind};
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Sizes of `concierge bench ingest`.
@@ -23,6 +25,8 @@ pub struct IngestBench {
     pub seed: u64,
     /// Messages sent through the pipe command, one process each.
     pub pipe_samples: usize,
+    /// Deliveries in flight at once (1: one after another).
+    pub concurrency: usize,
 }
 
 /// The mailbox the generated mail is delivered to.
@@ -64,9 +68,10 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
     let pipe_mails = mails.split_off(mails.len().saturating_sub(b.pipe_samples));
     let bytes: usize = mails.iter().map(|m| m.raw.len()).sum();
     println!(
-        "ingest bench ({:?}): {} messages ({:.1} MiB; {} new, {} replies, {} auto-replies, \
+        "ingest bench ({:?}, {} at a time): {} messages ({:.1} MiB; {} new, {} replies, {} auto-replies, \
          {} with attachments, {} in legacy charsets), generated in {:.1} s",
         app.store.backend(),
+        b.concurrency.max(1),
         mails.len(),
         bytes as f64 / 1_048_576.0,
         count(&mails, |m| m.kind == GenMailKind::New),
@@ -95,39 +100,67 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
     let mut case_of: HashMap<u64, i64> = HashMap::new();
     let mut states: HashMap<&'static str, u64> = HashMap::new();
     let (mut misthreaded, mut indexed, mut index_s) = (0u64, 0u64, 0.0);
+    let mails = Arc::new(mails);
+    let workers = b.concurrency.max(1);
     let t_all = Instant::now();
-    for (i, m) in mails.iter().enumerate() {
-        let t = Instant::now();
-        let out = app
-            .ingest_raw(tenant, MAILBOX, &m.raw)
-            .await
-            .map_err(|e| anyhow!("message {i}: {e}"))?;
-        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-        *states.entry(out.state.as_str()).or_default() += 1;
-        match (m.kind, out.case_id) {
-            (GenMailKind::New, Some(c)) => {
-                case_of.insert(m.case_index, c);
-            }
-            (GenMailKind::Reply, c)
-                if out.state == IngestState::Processed
-                    && case_of.get(&m.case_index).copied() != c =>
-            {
-                misthreaded += 1;
-            }
-            _ => {}
-        }
-        if (i + 1) % INDEX_EVERY == 0 || i + 1 == mails.len() {
-            let t = Instant::now();
-            loop {
-                let n = concierge_app::search::follow_once(&app, &index).await?;
-                indexed += n;
-                if n == 0 {
-                    break;
+    let mut start = 0;
+    while start < mails.len() {
+        let end = (start + INDEX_EVERY).min(mails.len());
+        // `workers` deliveries at a time (as parallel MTA deliveries or webhook calls).
+        let next = Arc::new(AtomicUsize::new(start));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            let (app, mails, next, bar) = (app.clone(), mails.clone(), next.clone(), bar.clone());
+            set.spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(m) = mails.get(i).filter(|_| i < end) else {
+                        break;
+                    };
+                    let t = Instant::now();
+                    let out = app
+                        .ingest_raw(tenant, MAILBOX, &m.raw)
+                        .await
+                        .map_err(|e| anyhow!("message {i}: {e}"))?;
+                    done.push((i, out, t.elapsed().as_secs_f64() * 1000.0));
+                    bar.inc(1);
                 }
-            }
-            index_s += t.elapsed().as_secs_f64();
+                anyhow::Ok(done)
+            });
         }
-        bar.inc(1);
+        let mut outcomes = Vec::with_capacity(end - start);
+        while let Some(r) = set.join_next().await {
+            outcomes.extend(r??);
+        }
+        outcomes.sort_by_key(|o| o.0);
+        for (i, out, ms) in outcomes {
+            let m = &mails[i];
+            lat.push(ms);
+            *states.entry(out.state.as_str()).or_default() += 1;
+            match (m.kind, out.case_id) {
+                (GenMailKind::New, Some(c)) => {
+                    case_of.insert(m.case_index, c);
+                }
+                (GenMailKind::Reply, c)
+                    if out.state == IngestState::Processed
+                        && case_of.get(&m.case_index).copied() != c =>
+                {
+                    misthreaded += 1;
+                }
+                _ => {}
+            }
+        }
+        let t = Instant::now();
+        loop {
+            let n = concierge_app::search::follow_once(&app, &index).await?;
+            indexed += n;
+            if n == 0 {
+                break;
+            }
+        }
+        index_s += t.elapsed().as_secs_f64();
+        start = end;
     }
     let pipeline_s = t_all.elapsed().as_secs_f64();
     bar.finish_and_clear();
@@ -158,10 +191,26 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
     // The bare inserts: the same raw bytes, nothing else.
     let shas: Vec<String> = mails.iter().map(|m| sha256_hex(&m.raw)).collect();
     let t = Instant::now();
-    for (m, sha) in mails.iter().zip(&shas) {
-        app.store
-            .insert_raw_mails_bare(t_bare_each, MAILBOX, &[(&m.raw, sha)], stamp)
-            .await?;
+    let shas = Arc::new(shas);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (app, mails, shas, next) = (app.clone(), mails.clone(), shas.clone(), next.clone());
+        set.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let (Some(m), Some(sha)) = (mails.get(i), shas.get(i)) else {
+                    break;
+                };
+                app.store
+                    .insert_raw_mails_bare(t_bare_each, MAILBOX, &[(&m.raw, sha)], stamp)
+                    .await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
     }
     let each_s = t.elapsed().as_secs_f64();
     let each_rate = mails.len() as f64 / each_s.max(1e-9);
@@ -172,7 +221,7 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
     let t = Instant::now();
     let rows: Vec<(&[u8], &str)> = mails
         .iter()
-        .zip(&shas)
+        .zip(shas.iter())
         .map(|(m, s)| (m.raw.as_slice(), s.as_str()))
         .collect();
     for chunk in rows.chunks(1_000) {

@@ -173,6 +173,10 @@ pub struct NewMessage {
     /// row). The row is then recorded as processed in the same transaction, so the pipeline
     /// needs no commit of its own after the message.
     pub inbound_detail: Option<String>,
+    /// With `inbound_mail_id`: the mail's deduplication key (Message-ID + content) and its
+    /// Message-ID header, claimed in the same transaction. Another mail of the tenant
+    /// holding the key refuses the whole write with [`StoreError::AlreadyLinked`].
+    pub inbound_dedupe: Option<(String, Option<String>)>,
 }
 
 /// An attachment whose bytes are already stored under `sha256`.
@@ -571,6 +575,9 @@ async fn apply_parts(
         .fetch_one(&mut **tx)
         .await?;
         if let Some(inbound) = m.inbound_mail_id {
+            if let Some((key, header_id)) = &m.inbound_dedupe {
+                claim_dedupe_key(tx, tenant, inbound, key, header_id.as_deref()).await?;
+            }
             // Exactly once: the mail takes this message only if it has none yet.
             let linked = match &m.inbound_detail {
                 None => sqlx::query(
@@ -2090,4 +2097,33 @@ async fn case_in(
         .fetch_all(&mut *conn)
         .await?;
     Ok(Some(c))
+}
+
+/// Claims deduplication key `key` for inbound mail `inbound` inside `tx`: a key another mail
+/// of the tenant holds (a copy of the same mail that won a race) refuses the write with
+/// [`StoreError::AlreadyLinked`], so the caller records this mail as a duplicate.
+pub(crate) async fn claim_dedupe_key(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant: TenantId,
+    inbound: i64,
+    key: &str,
+    header_message_id: Option<&str>,
+) -> Result<()> {
+    let claimed = sqlx::query(
+        "UPDATE inbound_mail SET dedupe_key = $3, header_message_id = $4 \
+         WHERE tenant_id = $1 AND id = $2 AND (dedupe_key IS NULL OR dedupe_key = $3)",
+    )
+    .bind(tenant.0)
+    .bind(inbound)
+    .bind(key)
+    .bind(header_message_id)
+    .execute(&mut **tx)
+    .await;
+    match claimed {
+        Ok(_) => Ok(()),
+        Err(e) => match StoreError::from(e) {
+            StoreError::Conflict(_) => Err(StoreError::AlreadyLinked(inbound)),
+            other => Err(other),
+        },
+    }
 }

@@ -4,10 +4,10 @@
 //!
 //! The raw bytes are committed first ([`Store::receive_mail`]); the same raw delivery twice is
 //! one row (unique on tenant × SHA-256). A second key, Message-ID + content fingerprint, is
-//! claimed when the mail is processed ([`Store::claim_mail_key`]), so the same mail reaching
+//! claimed with the mail's outcome ([`Store::mail_key_holder`]), so the same mail reaching
 //! the tenant by two mailboxes (different trace headers, same mail) becomes one message.
 
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store};
 use concierge_domain::TenantId;
 use serde::Serialize;
 use sqlx::Row;
@@ -47,6 +47,9 @@ pub struct InboundResult {
     /// Already recorded on the inbound row (with the message, in its transaction): nothing
     /// more to write.
     pub recorded: bool,
+    /// The deduplication key and Message-ID header to claim with the outcome (a key
+    /// another mail holds refuses it with [`crate::StoreError::AlreadyLinked`]).
+    pub dedupe: Option<(String, Option<String>)>,
 }
 
 /// A case as the threading decision sees it.
@@ -255,53 +258,18 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Claims the dedupe key (Message-ID + content) for inbound mail `id`. `Ok(None)`: this
-    /// mail owns it (now or from an earlier attempt); `Ok(Some(other))`: another inbound mail
-    /// of the tenant holds it, so this one is a duplicate of `other`.
-    pub async fn claim_mail_key(
-        &self,
-        tenant: TenantId,
-        id: i64,
-        key: &str,
-        header_message_id: Option<&str>,
-    ) -> Result<Option<i64>> {
-        for _ in 0..3 {
-            let holder: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM inbound_mail WHERE tenant_id = $1 AND dedupe_key = $2",
-            )
-            .bind(tenant.0)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-            match holder {
-                Some(h) if h == id => return Ok(None),
-                Some(h) => return Ok(Some(h)),
-                None => {}
-            }
-            let claimed = sqlx::query(
-                "UPDATE inbound_mail SET dedupe_key = $3, header_message_id = $4 \
-                 WHERE tenant_id = $1 AND id = $2 AND dedupe_key IS NULL",
-            )
-            .bind(tenant.0)
-            .bind(id)
-            .bind(key)
-            .bind(header_message_id)
-            .execute(&self.pool)
-            .await;
-            match claimed {
-                Ok(r) if r.rows_affected() > 0 => return Ok(None),
-                // Another key already on this row (should not happen: the key is a function
-                // of the raw bytes); or another row won the race: look again.
-                Ok(_) => {}
-                Err(e) => match StoreError::from(e) {
-                    StoreError::Conflict(_) => {}
-                    other => return Err(other),
-                },
-            }
-        }
-        Err(StoreError::Other(format!(
-            "inbound mail {id}: could not settle its deduplication key"
-        )))
+    /// The inbound mail of `tenant` that holds deduplication key `key` (Message-ID +
+    /// content), if any. A read: the key is claimed in the transaction that records the
+    /// mail's outcome (with its message, or by [`Store::finish_inbound_mail`]), so a copy
+    /// racing another is refused there.
+    pub async fn mail_key_holder(&self, tenant: TenantId, key: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM inbound_mail WHERE tenant_id = $1 AND dedupe_key = $2",
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Records how processing of an inbound mail ended.
@@ -312,6 +280,10 @@ impl Store {
         r: &InboundResult,
         now: i64,
     ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some((key, header_id)) = &r.dedupe {
+            crate::cases::claim_dedupe_key(&mut tx, tenant, id, key, header_id.as_deref()).await?;
+        }
         sqlx::query(
             "UPDATE inbound_mail SET state = $3, error = $4, case_id = $5, message_id = $6, \
              duplicate_of = $7, detail = $8, processed_at = $9 WHERE tenant_id = $1 AND id = $2",
@@ -325,8 +297,9 @@ impl Store {
         .bind(r.duplicate_of)
         .bind(r.detail.to_string())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
