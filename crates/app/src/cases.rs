@@ -335,7 +335,19 @@ pub const PRESENCE_WINDOW_MS: i64 = 60_000;
 const RETRIES: usize = 5;
 const MINUTE_MS: i64 = 60_000;
 
+tokio::task_local! {
+    static RULES_MEMO: std::cell::RefCell<std::collections::HashMap<TenantId, Rules>>;
+}
+
+/// Runs `f` with the case rules read at most once per tenant: one inbound mail reads them
+/// for threading, the case write, and the triggers. A rule changed meanwhile applies from
+/// the next scope on.
+pub async fn with_rules_memo<F: std::future::Future>(f: F) -> F::Output {
+    RULES_MEMO.scope(Default::default(), f).await
+}
+
 /// The tenant's rules that decide about cases, loaded once per action.
+#[derive(Clone)]
 pub struct Rules {
     pub workflow: Workflow,
     pub calendar: Calendar,
@@ -449,8 +461,18 @@ impl App {
         }
     }
 
-    /// The tenant's workflow, calendar, policies, escalation rules and triggers.
+    /// The tenant's workflow, calendar, policies, escalation rules and triggers. Inside
+    /// [`with_rules_memo`] they are read once per tenant for the whole scope.
     pub async fn case_rules(&self, tenant: TenantId) -> Result<Rules> {
+        if let Ok(Some(r)) = RULES_MEMO.try_with(|m| m.borrow().get(&tenant).cloned()) {
+            return Ok(r);
+        }
+        let rules = self.load_case_rules(tenant).await?;
+        let _ = RULES_MEMO.try_with(|m| m.borrow_mut().insert(tenant, rules.clone()));
+        Ok(rules)
+    }
+
+    async fn load_case_rules(&self, tenant: TenantId) -> Result<Rules> {
         let workflow = self.workflow(tenant).await?;
         let calendar = match self.store.definitions(tenant, "calendar").await?.first() {
             Some(row) => {
@@ -934,7 +956,8 @@ impl App {
         actor: Actor<'_>,
         input: &NewCaseInput,
     ) -> Result<CaseDetail> {
-        self.create_case_linked(tenant, actor, input, None).await
+        let id = self.create_case_linked(tenant, actor, input, None).await?;
+        self.case_detail(tenant, id, true).await
     }
 
     /// [`App::create_case`] for a case opened by an inbound mail (`link`).
@@ -944,7 +967,7 @@ impl App {
         actor: Actor<'_>,
         input: &NewCaseInput,
         link: Option<&MailLink>,
-    ) -> Result<CaseDetail> {
+    ) -> Result<CaseId> {
         let subject = case::subject(&input.subject)?;
         let body = case::body(&input.body)?;
         let channel = Channel::parse(&input.channel)?;
@@ -1086,7 +1109,7 @@ impl App {
         // The tenant's `created` triggers see the case as it was opened.
         self.run_triggers(tenant, CaseId(row.id), Event::Created)
             .await?;
-        self.case_detail(tenant, CaseId(row.id), true).await
+        Ok(CaseId(row.id))
     }
 
     /// Runs the tenant's triggers for `event` on a case and writes what they decide.
@@ -1534,7 +1557,7 @@ impl App {
                     Some(o) if self.staff_user(tenant, o).await.is_ok() => Some(o),
                     _ => None,
                 };
-                let detail = self
+                let follow_up = self
                     .create_case_linked(
                         tenant,
                         Actor::Customer(customer),
@@ -1555,7 +1578,7 @@ impl App {
                         link,
                     )
                     .await?;
-                return Ok(CaseId(detail.case.id));
+                return Ok(follow_up);
             }
             let targets = self.store.case_targets(tenant, id).await?;
             let mut w = CaseWrite::default();

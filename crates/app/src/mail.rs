@@ -373,7 +373,7 @@ impl App {
                 None => Err(IngestError::Busy),
             };
         }
-        let mut result = self.process(tenant, &row, raw).await?;
+        let mut result = crate::cases::with_rules_memo(self.process(tenant, &row, raw)).await?;
         if !result.recorded {
             match self
                 .store

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Sizes of `concierge bench ingest`.
@@ -100,6 +100,19 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
     let mut case_of: HashMap<u64, i64> = HashMap::new();
     let mut states: HashMap<&'static str, u64> = HashMap::new();
     let (mut misthreaded, mut indexed, mut index_s) = (0u64, 0u64, 0.0);
+    // A customer answers a mail after it arrived: with several deliveries in flight, a mail
+    // waits until the previous mail of its case is taken in (the generator packs a case's
+    // messages closer together than real time does).
+    let mut last_of_case: HashMap<u64, usize> = HashMap::new();
+    let after: Arc<Vec<Option<usize>>> = Arc::new(
+        mails
+            .iter()
+            .enumerate()
+            .map(|(i, m)| last_of_case.insert(m.case_index, i))
+            .collect(),
+    );
+    let finished: Arc<Vec<AtomicBool>> =
+        Arc::new(mails.iter().map(|_| AtomicBool::new(false)).collect());
     let mails = Arc::new(mails);
     let workers = b.concurrency.max(1);
     let t_all = Instant::now();
@@ -111,6 +124,7 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..workers {
             let (app, mails, next, bar) = (app.clone(), mails.clone(), next.clone(), bar.clone());
+            let (after, finished) = (after.clone(), finished.clone());
             set.spawn(async move {
                 let mut done = Vec::new();
                 loop {
@@ -118,12 +132,18 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
                     let Some(m) = mails.get(i).filter(|_| i < end) else {
                         break;
                     };
+                    if let Some(prev) = after.get(i).copied().flatten() {
+                        while !finished[prev].load(Ordering::Acquire) {
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        }
+                    }
                     let t = Instant::now();
                     let out = app
                         .ingest_raw(tenant, MAILBOX, &m.raw)
                         .await
                         .map_err(|e| anyhow!("message {i}: {e}"))?;
                     done.push((i, out, t.elapsed().as_secs_f64() * 1000.0));
+                    finished[i].store(true, Ordering::Release);
                     bar.inc(1);
                 }
                 anyhow::Ok(done)
