@@ -1294,6 +1294,10 @@ impl App {
                 ));
             }
         };
+        let extra_roots = match tls {
+            TlsMode::None => concierge_mail::ExtraRoots::none(),
+            _ => self.config.tls_extra_roots()?,
+        };
         Ok(SmtpConfig {
             host: c.smtp_host.trim().to_string(),
             port: c.smtp_port,
@@ -1301,6 +1305,7 @@ impl App {
             credentials: (!c.smtp_username.is_empty())
                 .then(|| (c.smtp_username.clone(), c.smtp_password.clone())),
             timeout: Duration::from_secs(30),
+            extra_roots,
         })
     }
 }
