@@ -1553,10 +1553,29 @@ async fn replies_go_over_starttls_once_the_relays_private_ca_is_trusted() {
     assert!(why.contains("tls_ca_file"), "{why}");
     assert!(received(&sink.dir).is_empty(), "nothing was handed over");
 
+    // A CA file that cannot be read: deferred too (the operator may be replacing it), and
+    // the reason names the setting.
+    cfg.mail.tls_ca_file = e.dir.path().join("missing.pem").display().to_string();
+    e.app.config = std::sync::Arc::new(cfg.clone());
+    e.app.clock.advance_ms(10 * 60 * 1000);
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
+    let reply = e
+        .messages(case_id.0)
+        .await
+        .into_iter()
+        .find(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(reply.delivery_state.as_deref(), Some("deferred"));
+    let why = reply.delivery_error.unwrap_or_default();
+    assert!(
+        why.contains("tls_ca_file") && why.contains("missing.pem"),
+        "{why}"
+    );
+
     // Trusting the CA: the retry is delivered, over STARTTLS.
     cfg.mail.tls_ca_file = ca.ca_pem().display().to_string();
     e.app.config = std::sync::Arc::new(cfg);
-    e.app.clock.advance_ms(10 * 60 * 1000);
+    e.app.clock.advance_ms(60 * 60 * 1000);
     assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
     let reply = e
         .messages(case_id.0)
