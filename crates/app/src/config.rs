@@ -20,6 +20,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub jobs: JobsConfig,
     pub mail: MailConfig,
+    pub secrets: SecretsConfig,
     pub log: LogConfig,
 }
 
@@ -79,6 +80,27 @@ pub struct MailConfig {
     /// How long one worker may hold an inbound mail it is processing before another worker
     /// (a retried delivery) takes it over.
     pub processing_lease_secs: u64,
+    /// A PEM file of CA certificates trusted for IMAP and SMTP besides the webpki roots.
+    pub tls_ca_file: String,
+}
+
+/// The key that encrypts secrets stored in the database (mailbox passwords).
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// The key itself, base64 of 32 bytes (`CONCIERGE_SECRET_KEY`); wins over `key_file`.
+    pub key: String,
+    /// A file holding the key; empty: `secrets.key` in the data directory.
+    pub key_file: String,
+}
+
+impl std::fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("key", &if self.key.is_empty() { "" } else { "(hidden)" })
+            .field("key_file", &self.key_file)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +174,7 @@ impl Default for MailConfig {
             smtp_username: String::new(),
             smtp_password: String::new(),
             processing_lease_secs: 300,
+            tls_ca_file: String::new(),
         }
     }
 }
@@ -198,6 +221,12 @@ impl Config {
         let mut cfg: Config = fig
             .extract()
             .map_err(|e| format!("invalid configuration: {e}"))?;
+        // The short name for the secret key, besides CONCIERGE_SECRETS__KEY.
+        if let Ok(k) = std::env::var("CONCIERGE_SECRET_KEY")
+            && !k.trim().is_empty()
+        {
+            cfg.secrets.key = k;
+        }
         if let Some(d) = &overrides.data_dir {
             cfg.storage.data_dir = d.clone();
         }
@@ -226,6 +255,17 @@ impl Config {
         } else {
             PathBuf::from(&self.mail.outbox_dir)
         }
+    }
+
+    /// The private CAs trusted for IMAP and SMTP (`[mail] tls_ca_file`), read now so a
+    /// replaced file counts without a restart; none when the setting is empty.
+    pub fn tls_extra_roots(&self) -> Result<concierge_mail::ExtraRoots, String> {
+        let f = self.mail.tls_ca_file.trim();
+        if f.is_empty() {
+            return Ok(concierge_mail::ExtraRoots::none());
+        }
+        concierge_mail::ExtraRoots::from_pem_file(Path::new(f))
+            .map_err(|e| format!("[mail] tls_ca_file: {e}"))
     }
 
     /// Whether cookies must be `Secure` (the public URL is https).

@@ -40,6 +40,8 @@ pub struct App {
     pub store: Store,
     pub config: Arc<Config>,
     pub clock: Clock,
+    /// The key for secrets stored encrypted, loaded on first use ([`App::secret_key`]).
+    secret_key: Arc<std::sync::OnceLock<secrets::SecretKey>>,
 }
 
 impl App {
@@ -48,7 +50,32 @@ impl App {
             store,
             config: Arc::new(config),
             clock: Clock::system(),
+            secret_key: Arc::default(),
         }
+    }
+
+    /// The same app (store, clock, secret key) with another configuration.
+    pub fn with_config(&self, config: Config) -> App {
+        App {
+            config: Arc::new(config),
+            ..self.clone()
+        }
+    }
+
+    /// This node's key for secrets stored encrypted (`[secrets]`; by default `secrets.key`
+    /// in the data directory, created on first use). Loaded once; an error says what to fix.
+    pub fn secret_key(&self) -> Result<&secrets::SecretKey, String> {
+        if let Some(k) = self.secret_key.get() {
+            return Ok(k);
+        }
+        let c = &self.config;
+        let key =
+            secrets::SecretKey::load(&c.secrets.key, &c.secrets.key_file, &c.storage.data_dir)?;
+        // Two callers may load at once; both loaded the same key, the first one is kept.
+        let _ = self.secret_key.set(key);
+        self.secret_key
+            .get()
+            .ok_or_else(|| "the secret key could not be kept".to_string())
     }
 
     /// The milliseconds since the epoch, from the app's clock.

@@ -1361,7 +1361,7 @@ impl App {
                 .send(&message)
                 .await
         } else {
-            let smtp = self.smtp_config().map_err(DeliveryError::Fail)?;
+            let smtp = self.smtp_config()?;
             match SmtpSender::new(&smtp) {
                 Ok(s) => s.send(&message).await,
                 Err(e) => Err(e),
@@ -1374,17 +1374,26 @@ impl App {
         }
     }
 
-    pub(crate) fn smtp_config(&self) -> Result<SmtpConfig, String> {
+    /// The relay settings. A wrong `smtp_tls` fails the message; an unreadable
+    /// `tls_ca_file` is retried (the operator may be replacing it).
+    pub(crate) fn smtp_config(&self) -> Result<SmtpConfig, DeliveryError> {
         let c = &self.config.mail;
         let tls = match c.smtp_tls.trim() {
             "starttls" => TlsMode::StartTls,
             "tls" => TlsMode::Tls,
             "none" => TlsMode::None,
             other => {
-                return Err(format!(
+                return Err(DeliveryError::Fail(format!(
                     "[mail] smtp_tls = {other:?} is not valid; use starttls, tls or none"
-                ));
+                )));
             }
+        };
+        let extra_roots = match tls {
+            TlsMode::None => concierge_mail::ExtraRoots::none(),
+            _ => self
+                .config
+                .tls_extra_roots()
+                .map_err(DeliveryError::Retry)?,
         };
         Ok(SmtpConfig {
             host: c.smtp_host.trim().to_string(),
@@ -1393,6 +1402,7 @@ impl App {
             credentials: (!c.smtp_username.is_empty())
                 .then(|| (c.smtp_username.clone(), c.smtp_password.clone())),
             timeout: Duration::from_secs(30),
+            extra_roots,
         })
     }
 }

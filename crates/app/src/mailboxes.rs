@@ -11,6 +11,11 @@
 //! the mailbox keeps flowing; a database failure stops the round before anything is marked and
 //! the next round retries. Connection, TLS, sign-in and folder errors are recorded on the
 //! mailbox (`last_error`) for admins to see.
+//!
+//! TLS trusts the webpki roots plus `[mail] tls_ca_file`. The password is stored encrypted
+//! with this node's [`crate::secrets::SecretKey`]; a row still holding a plain password (written
+//! before encryption) is used as it is and re-encrypted by its next poll or save. A password
+//! the key cannot open stops the poll with a clear `last_error` before anything is sent.
 
 use crate::App;
 use crate::cases::CaseError;
@@ -87,6 +92,8 @@ enum Stop {
     Imap(ImapError),
     Store(StoreError),
     Ingest(IngestError),
+    /// The poll cannot start: the password cannot be decrypted, the CA file is unreadable.
+    Setup(String),
     LeaseLost,
 }
 
@@ -99,6 +106,7 @@ impl Stop {
                  marked, the next round retries"
             ),
             Stop::Ingest(e) => format!("{e}; the message stays unmarked and is retried next round"),
+            Stop::Setup(e) => e.clone(),
             Stop::LeaseLost => "another poller took this mailbox over (this poll ran past its \
                                 lease); it continues from the checkpoint"
                 .to_string(),
@@ -234,7 +242,11 @@ pub fn validate(input: &MailboxInput) -> Result<MailboxSettings, CaseError> {
     })
 }
 
-fn imap_config(mb: &MailboxRow) -> ImapConfig {
+fn imap_config(
+    mb: &MailboxRow,
+    password: String,
+    extra_roots: concierge_mail::ExtraRoots,
+) -> ImapConfig {
     ImapConfig {
         host: mb.settings.imap_host.clone(),
         port: u16::try_from(mb.settings.imap_port).unwrap_or(993),
@@ -244,13 +256,43 @@ fn imap_config(mb: &MailboxRow) -> ImapConfig {
             _ => TlsMode::Tls,
         },
         username: mb.settings.username.clone(),
-        password: mb.password.clone(),
+        password,
         folder: mb.settings.folder.clone(),
         timeout: IMAP_TIMEOUT,
+        extra_roots,
     }
 }
 
 impl App {
+    /// A password as it is stored: encrypted with this node's secret key.
+    fn seal_password(&self, plain: &str) -> Result<String, CaseError> {
+        let key = self.secret_key().map_err(|e| {
+            CaseError::State(format!(
+                "the password cannot be stored encrypted, this node has no usable secret key: {e}"
+            ))
+        })?;
+        Ok(key.encrypt(plain))
+    }
+
+    /// The plain IMAP password of a stored mailbox (legacy plain rows as they are). The error
+    /// is what the mailbox shows.
+    pub fn mailbox_password(&self, mb: &MailboxRow) -> Result<String, String> {
+        if !crate::secrets::is_encrypted(&mb.password) {
+            return Ok(mb.password.clone());
+        }
+        let key = self.secret_key().map_err(|e| {
+            format!(
+                "the stored password cannot be decrypted, this node has no usable secret key: {e}"
+            )
+        })?;
+        key.decrypt(&mb.password).map_err(|e| {
+            format!(
+                "the stored password cannot be decrypted with this node's secret key: {e}; \
+                 give this node the key the password was saved with, or enter the password again"
+            )
+        })
+    }
+
     /// Adds a mailbox (a password is required).
     pub async fn create_mailbox(
         &self,
@@ -267,9 +309,10 @@ impl App {
                 s.name
             )));
         }
+        let sealed = self.seal_password(password)?;
         Ok(self
             .store
-            .create_mailbox(tenant, &s, password, self.now())
+            .create_mailbox(tenant, &s, &sealed, self.now())
             .await?)
     }
 
@@ -297,8 +340,16 @@ impl App {
             || s.imap_port != old.settings.imap_port
             || s.username != old.settings.username
             || s.folder != old.settings.folder;
+        // A new password is encrypted; a kept one that is still plain text is encrypted now.
+        let sealed = match input.password.as_deref() {
+            Some(p) => Some(self.seal_password(p)?),
+            None if !crate::secrets::is_encrypted(&old.password) => {
+                Some(self.seal_password(&old.password)?)
+            }
+            None => None,
+        };
         self.store
-            .update_mailbox(tenant, id, &s, input.password.as_deref(), reset, self.now())
+            .update_mailbox(tenant, id, &s, sealed.as_deref(), reset, self.now())
             .await?
             .ok_or(CaseError::NotFound("mailbox"))
     }
@@ -384,7 +435,25 @@ impl App {
         owner: &str,
         report: &mut PollReport,
     ) -> Result<(), Stop> {
-        let mut imap = ImapMailbox::open(&imap_config(mb)).await?;
+        let password = self.mailbox_password(mb).map_err(Stop::Setup)?;
+        let extra_roots = match mb.settings.tls_mode.as_str() {
+            "plain" => concierge_mail::ExtraRoots::none(),
+            _ => self.config.tls_extra_roots().map_err(Stop::Setup)?,
+        };
+        if !crate::secrets::is_encrypted(&mb.password) {
+            // Written before passwords were encrypted: store it encrypted from now on.
+            if let Ok(key) = self.secret_key() {
+                self.store
+                    .reseal_mailbox_password(
+                        mb.tenant_id,
+                        mb.id,
+                        &mb.password,
+                        &key.encrypt(&password),
+                    )
+                    .await?;
+            }
+        }
+        let mut imap = ImapMailbox::open(&imap_config(mb, password, extra_roots)).await?;
         let result = self.take_messages(mb, owner, &mut imap, report).await;
         imap.logout().await;
         result

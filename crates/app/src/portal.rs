@@ -870,7 +870,7 @@ impl App {
                 .send(&message)
                 .await
         } else {
-            let smtp = self.smtp_config().map_err(Delivery::Fail)?;
+            let smtp = self.smtp_config()?;
             match SmtpSender::new(&smtp) {
                 Ok(s) => s.send(&message).await,
                 Err(e) => Err(e),

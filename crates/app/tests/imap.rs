@@ -3,15 +3,19 @@
 //! (`concierge_mail::testing::Dovecot`): mail delivered by IMAP APPEND becomes cases through
 //! the same pipeline as the pipe command; a message is marked `\Seen` (or moved) only after
 //! its commit; nothing is taken twice; a poison message is quarantined while the rest flows;
-//! the UIDVALIDITY/UID checkpoint lives in the database; failures show on the mailbox. Runs on
-//! SQLite, and on PostgreSQL when `CONCIERGE_TEST_DATABASE_URL` is set.
+//! the UIDVALIDITY/UID checkpoint lives in the database; failures show on the mailbox. TLS:
+//! polls over implicit TLS and STARTTLS against a Dovecot serving a certificate from a
+//! throw-away CA, which must be configured (`[mail] tls_ca_file`) to be trusted. Passwords are
+//! stored encrypted (read back raw), plain legacy rows still work and get encrypted, a wrong
+//! key is a clear error on the mailbox. Runs on SQLite, and on PostgreSQL when
+//! `CONCIERGE_TEST_DATABASE_URL` is set.
 
 use concierge_app::jobs::Worker;
 use concierge_app::mailboxes::{MailboxInput, PollReport};
 use concierge_app::{App, Config};
 use concierge_domain::TenantId;
 use concierge_mail::ImapMailbox;
-use concierge_mail::testing::{self, Dovecot};
+use concierge_mail::testing::{self, Dovecot, TestCa};
 use concierge_store::mailboxes::MailboxRow;
 use concierge_store::testing::TestDb;
 use concierge_store::testing::tempfile_dir::TempDir;
@@ -33,7 +37,10 @@ fn config(db: &TestDb, dir: &TempDir) -> Config {
 }
 
 async fn env() -> Env {
-    let imap = Dovecot::start().unwrap();
+    env_on(Dovecot::start().unwrap()).await
+}
+
+async fn env_on(imap: Dovecot) -> Env {
     let db = TestDb::new().await.unwrap();
     let dir = TempDir::new("concierge-imap-test").unwrap();
     let app = App::new(db.store().await.unwrap(), config(&db, &dir));
@@ -379,7 +386,7 @@ async fn a_wrong_password_or_a_dead_server_shows_on_the_mailbox_and_nothing_cras
         )
         .await
         .unwrap();
-    assert_eq!(fixed.password, testing::PASSWORD);
+    assert_eq!(e.app.mailbox_password(&fixed).unwrap(), testing::PASSWORD);
     let r = e.poll(mb.id).await;
     assert_eq!((r.processed, r.error), (1, None));
     assert_eq!(e.reload(mb.id).await.last_error, None);
@@ -619,4 +626,220 @@ async fn mailbox_settings_are_checked_and_the_acknowledgement_can_be_switched_pe
         .await
         .unwrap();
     assert_eq!(e.acks(o.case_id.unwrap()).await, 0);
+}
+
+impl Env {
+    /// The password column as stored, read past the app.
+    async fn raw_password(&self, id: i64) -> String {
+        sqlx::query_scalar("SELECT password FROM mailboxes WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.app.store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// The app trusting `ca` for TLS.
+    fn trust(&mut self, ca: &TestCa) {
+        let mut cfg = (*self.app.config).clone();
+        cfg.mail.tls_ca_file = ca.ca_pem().display().to_string();
+        self.app = self.app.with_config(cfg);
+    }
+
+    fn tls_input(&self, name: &str, mode: &str) -> MailboxInput {
+        let port = match mode {
+            "tls" => self.imap.tls_port.unwrap(),
+            _ => self.imap.port,
+        };
+        MailboxInput {
+            name: name.into(),
+            imap_host: "127.0.0.1".into(),
+            imap_port: i64::from(port),
+            tls_mode: Some(mode.into()),
+            ..self.input()
+        }
+    }
+}
+
+#[tokio::test]
+async fn mail_is_polled_over_implicit_tls_and_starttls_when_the_private_ca_is_configured() {
+    let ca = TestCa::generate().unwrap();
+    let mut e = env_on(Dovecot::start_tls(&ca).unwrap()).await;
+    e.trust(&ca);
+
+    let tls = e.mailbox(e.tls_input("imaps", "tls")).await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Over implicit TLS",
+        "t1@example.com",
+        "x",
+    ))
+    .await;
+    let r = e.poll(tls.id).await;
+    assert_eq!((r.processed, r.error.as_deref()), (1, None), "{r:?}");
+    assert_eq!(e.inbox().await, vec![(1, true)]);
+
+    let starttls = e.mailbox(e.tls_input("starttls", "starttls")).await;
+    e.deliver(&mail(
+        "Bob <bob@example.com>",
+        "Over STARTTLS",
+        "t2@example.com",
+        "y",
+    ))
+    .await;
+    let r = e.poll(starttls.id).await;
+    assert_eq!((r.processed, r.error.as_deref()), (1, None), "{r:?}");
+    assert_eq!(e.inbox().await, vec![(1, true), (2, true)]);
+    assert_eq!(
+        e.case_subjects().await,
+        vec!["Over STARTTLS", "Over implicit TLS"]
+    );
+    assert_eq!(e.reload(starttls.id).await.last_error, None);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_stops_the_poll_with_a_clear_error_until_the_ca_is_configured() {
+    let ca = TestCa::generate().unwrap();
+    let mut e = env_on(Dovecot::start_tls(&ca).unwrap()).await;
+    let tls = e.mailbox(e.tls_input("imaps", "tls")).await;
+    let starttls = e.mailbox(e.tls_input("starttls", "starttls")).await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Private CA",
+        "u1@example.com",
+        "x",
+    ))
+    .await;
+
+    for id in [tls.id, starttls.id] {
+        let r = e.poll(id).await;
+        assert_eq!(r.processed, 0, "{r:?}");
+        let err = r.error.unwrap();
+        assert!(err.contains("certificate is not trusted"), "{err}");
+        assert!(err.contains("UnknownIssuer"), "{err}");
+        assert!(err.contains("tls_ca_file"), "says what to do: {err}");
+        let row = e.reload(id).await;
+        assert_eq!(row.last_error.as_deref(), Some(err.as_str()));
+        assert_eq!(row.last_uid, 0);
+    }
+    assert_eq!(e.inbox().await, vec![(1, false)], "nothing marked read");
+    assert!(e.case_subjects().await.is_empty());
+
+    // A CA file that is not a certificate is named in the error.
+    let mut cfg = (*e.app.config).clone();
+    let junk = e.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    cfg.mail.tls_ca_file = junk.display().to_string();
+    let junk_app = e.app.with_config(cfg);
+    let r = junk_app.poll_mailbox(e.t, tls.id, "n").await.unwrap();
+    let err = r.error.unwrap();
+    assert!(
+        err.contains("tls_ca_file") && err.contains("junk.pem"),
+        "{err}"
+    );
+
+    // Once the CA is configured, the next poll takes the mail in.
+    e.trust(&ca);
+    let r = e.poll(tls.id).await;
+    assert_eq!((r.processed, r.error.as_deref()), (1, None), "{r:?}");
+    assert_eq!(e.reload(tls.id).await.last_error, None);
+    assert_eq!(e.inbox().await, vec![(1, true)]);
+    assert_eq!(e.case_subjects().await, vec!["Private CA"]);
+}
+
+#[tokio::test]
+async fn mailbox_passwords_are_stored_encrypted_legacy_rows_still_work_and_a_wrong_key_is_clear() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = env().await;
+    let mb = e.mailbox(e.input()).await;
+    let raw = e.raw_password(mb.id).await;
+    assert!(raw.starts_with("enc:v1:"), "{raw}");
+    assert!(!raw.contains(testing::PASSWORD), "{raw}");
+    let key_file = e.dir.path().join("secrets.key");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the key file is the owner's only");
+
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Encrypted",
+        "e1@example.com",
+        "x",
+    ))
+    .await;
+    let r = e.poll(mb.id).await;
+    assert_eq!((r.processed, r.error.as_deref()), (1, None), "{r:?}");
+
+    // A row written before encryption holds the plain password: it still signs in, and the
+    // poll stores it encrypted.
+    e.exec(&format!(
+        "UPDATE mailboxes SET password = '{}' WHERE id = {}",
+        testing::PASSWORD,
+        mb.id
+    ))
+    .await;
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Legacy row",
+        "e2@example.com",
+        "y",
+    ))
+    .await;
+    let r = e.poll(mb.id).await;
+    assert_eq!((r.processed, r.error.as_deref()), (1, None), "{r:?}");
+    let resealed = e.raw_password(mb.id).await;
+    assert!(resealed.starts_with("enc:v1:"), "{resealed}");
+    assert_ne!(resealed, raw, "a fresh nonce");
+
+    // Saving a legacy row without a new password encrypts the kept one.
+    e.exec(&format!(
+        "UPDATE mailboxes SET password = '{}' WHERE id = {}",
+        testing::PASSWORD,
+        mb.id
+    ))
+    .await;
+    e.app
+        .update_mailbox(
+            e.t,
+            mb.id,
+            &MailboxInput {
+                password: None,
+                ..e.input()
+            },
+        )
+        .await
+        .unwrap();
+    let saved = e.raw_password(mb.id).await;
+    assert!(saved.starts_with("enc:v1:"), "{saved}");
+
+    // A node with another key cannot read it: a clear error, nothing taken or marked.
+    e.deliver(&mail(
+        "Ann <ann@example.com>",
+        "Other key",
+        "e3@example.com",
+        "z",
+    ))
+    .await;
+    let mut cfg = config(&e.db, &e.dir);
+    cfg.secrets.key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into();
+    let other = App::new(e.db.store().await.unwrap(), cfg);
+    let r = other.poll_mailbox(e.t, mb.id, "node-2").await.unwrap();
+    let err = r.error.unwrap();
+    assert!(
+        err.contains("the stored password cannot be decrypted with this node's secret key"),
+        "{err}"
+    );
+    assert!(err.contains("CONCIERGE_SECRET_KEY"), "{err}");
+    assert_eq!(r.processed, 0);
+    let row = e.reload(mb.id).await;
+    assert_eq!(row.last_error.as_deref(), Some(err.as_str()));
+    assert_eq!(e.raw_password(mb.id).await, saved, "left as it was");
+    assert_eq!(e.inbox().await, vec![(1, true), (2, true), (3, false)]);
+
+    // The same key given to the second node (as CONCIERGE_SECRET_KEY would) works.
+    let mut cfg = config(&e.db, &e.dir);
+    cfg.storage.data_dir = e.dir.path().join("elsewhere");
+    cfg.secrets.key = std::fs::read_to_string(&key_file).unwrap();
+    let shared = App::new(e.db.store().await.unwrap(), cfg);
+    let r = shared.poll_mailbox(e.t, mb.id, "node-2").await.unwrap();
+    assert_eq!((r.processed, r.error.as_deref()), (1, None), "{r:?}");
+    assert!(!e.dir.path().join("elsewhere/secrets.key").exists());
 }

@@ -3,13 +3,15 @@
 //! fresh database per test — SQLite by default, PostgreSQL when
 //! `CONCIERGE_TEST_DATABASE_URL` is set — and replies leave through the `mail.deliver` job
 //! into the outbox folder, whose files are read back and fed in again as the customer's
-//! answer.
+//! answer. Replies also go to a real SMTP server (aiosmtpd), in plain text and over STARTTLS
+//! with a certificate from a throw-away CA that must be configured to be trusted.
 
 use concierge_app::cases::{CasePatch, ReplyInput};
 use concierge_app::jobs::Worker;
 use concierge_app::mail::{IngestOutcome, IngestState};
 use concierge_app::{App, Config};
 use concierge_domain::{CaseId, Role, TenantId};
+use concierge_mail::testing::TestCa;
 use concierge_store::UserRow;
 use concierge_store::testing::TestDb;
 use concierge_store::testing::tempfile_dir::TempDir;
@@ -1281,10 +1283,15 @@ impl Drop for SmtpSink {
 }
 
 const SINK_PY: &str = r#"
-import os, sys
+import os, ssl, sys
 from aiosmtpd.controller import Controller
 
 out = sys.argv[2]
+tls = {}
+if len(sys.argv) > 4:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    tls = {"tls_context": ctx, "require_starttls": True}
 
 class Sink:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -1298,11 +1305,13 @@ class Sink:
         path = os.path.join(out, "%04d.eml" % n)
         with open(path + ".tmp", "wb") as f:
             f.write(b"X-Envelope-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
+            if session.ssl is not None:
+                f.write(b"X-Sink-TLS: yes\r\n")
             f.write(envelope.original_content)
         os.rename(path + ".tmp", path)
         return "250 2.0.0 Message accepted"
 
-c = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
+c = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]), **tls)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
@@ -1323,6 +1332,12 @@ fn test_venv_python() -> Option<PathBuf> {
 }
 
 fn start_smtp_sink(dir: &Path) -> Option<SmtpSink> {
+    start_smtp_sink_with(dir, None)
+}
+
+/// With `tls`, the sink offers STARTTLS with that CA's server certificate and takes no mail
+/// before it.
+fn start_smtp_sink_with(dir: &Path, tls: Option<&TestCa>) -> Option<SmtpSink> {
     use std::io::BufRead;
     let Some(python) = test_venv_python() else {
         eprintln!(
@@ -1341,8 +1356,14 @@ fn start_smtp_sink(dir: &Path) -> Option<SmtpSink> {
         .arg(&script)
         .arg(port.to_string())
         .arg(&out)
+        .args(
+            tls.map(|ca| vec![ca.cert_pem(), ca.key_pem()])
+                .unwrap_or_default(),
+        )
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        // Its log (e.g. the handshake a client refused) goes to a file beside the mail.
+        .stderr(std::fs::File::create(dir.join("sink.log")).unwrap())
         .spawn()
         .expect("start the SMTP sink");
     let mut line = String::new();
@@ -1535,6 +1556,112 @@ async fn replies_reach_a_real_smtp_server_threaded_and_failures_defer_or_fail() 
         .unwrap();
     assert_eq!(sent.delivery_state.as_deref(), Some("sent"));
     assert_eq!(std::fs::read_dir(&back.dir).unwrap().count(), 1);
+}
+
+fn received(dir: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn replies_go_over_starttls_once_the_relays_private_ca_is_trusted() {
+    let mut e = env().await;
+    let ca = TestCa::generate().unwrap();
+    let Some(sink) = start_smtp_sink_with(e.dir.path(), Some(&ca)) else {
+        return;
+    };
+    let mut cfg = (*e.app.config).clone();
+    cfg.mail.smtp_host = "127.0.0.1".into();
+    cfg.mail.smtp_port = sink.port;
+    cfg.mail.smtp_tls = "starttls".into();
+    e.app.config = std::sync::Arc::new(cfg.clone());
+    let agent = e.staff("ann@shop.example", Role::Agent).await;
+    let first = e
+        .ingest(&mail(
+            "Jane <jane@example.com>",
+            "Over TLS",
+            Some("tls1@example.com"),
+            "",
+            "Hello?",
+        ))
+        .await;
+    let case_id = CaseId(first.case_id.unwrap());
+    e.app
+        .reply(
+            e.t,
+            &agent,
+            case_id,
+            &ReplyInput {
+                body: "Encrypted on the way.".into(),
+                ..ReplyInput::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // The relay's certificate comes from a CA nobody configured: deferred, and the reason
+    // says what is wrong and what to do.
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
+    let reply = e
+        .messages(case_id.0)
+        .await
+        .into_iter()
+        .find(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(reply.delivery_state.as_deref(), Some("deferred"));
+    let why = reply.delivery_error.unwrap_or_default();
+    assert!(why.contains("certificate is not trusted"), "{why}");
+    assert!(why.contains("tls_ca_file"), "{why}");
+    assert!(received(&sink.dir).is_empty(), "nothing was handed over");
+
+    // A CA file that cannot be read: deferred too (the operator may be replacing it), and
+    // the reason names the setting.
+    cfg.mail.tls_ca_file = e.dir.path().join("missing.pem").display().to_string();
+    e.app.config = std::sync::Arc::new(cfg.clone());
+    e.app.clock.advance_ms(10 * 60 * 1000);
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
+    let reply = e
+        .messages(case_id.0)
+        .await
+        .into_iter()
+        .find(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(reply.delivery_state.as_deref(), Some("deferred"));
+    let why = reply.delivery_error.unwrap_or_default();
+    assert!(
+        why.contains("tls_ca_file") && why.contains("missing.pem"),
+        "{why}"
+    );
+
+    // Trusting the CA: the retry is delivered, over STARTTLS.
+    cfg.mail.tls_ca_file = ca.ca_pem().display().to_string();
+    e.app.config = std::sync::Arc::new(cfg);
+    e.app.clock.advance_ms(60 * 60 * 1000);
+    assert_eq!(e.app.deliver_outbound_mail().await.unwrap(), 1);
+    let reply = e
+        .messages(case_id.0)
+        .await
+        .into_iter()
+        .find(|m| m.author_kind == "staff")
+        .unwrap();
+    assert_eq!(
+        reply.delivery_state.as_deref(),
+        Some("sent"),
+        "{:?}",
+        reply.delivery_error
+    );
+    let got = received(&sink.dir);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].contains("X-Sink-TLS: yes\r\n"), "{}", got[0]);
+    assert!(got[0].contains("Encrypted on the way."), "{}", got[0]);
 }
 
 /// The generated mail the ingest benchmark uses, at test size: new cases and replies in four

@@ -299,13 +299,14 @@ fn toml_string(cfg: &Config) -> anyhow::Result<String> {
     Ok(format!("{v:#}\n"))
 }
 
-/// Hides secrets from `concierge config`: a set password or secret shows as `"(set)"`, and
-/// the password inside a database URL (`postgres://user:pw@host`) as `***`.
+/// Hides secrets from `concierge config`: a set password, secret or key (`[secrets] key`)
+/// shows as `"(set)"`, and the password inside a database URL (`postgres://user:pw@host`) as
+/// `***`.
 fn redact_secrets(v: &mut serde_json::Value) {
     use serde_json::Value;
     if let Value::Object(map) = v {
         for (key, val) in map.iter_mut() {
-            let secret = key.contains("password") || key.contains("secret");
+            let secret = key.contains("password") || key.contains("secret") || key == "key";
             match val {
                 Value::String(s) if secret && !s.is_empty() => *s = "(set)".to_string(),
                 Value::String(s) if key.ends_with("url") => *s = redact_url_password(s),

@@ -168,6 +168,10 @@ fn config_never_prints_secrets() {
             "config",
         ])
         .env("CONCIERGE_MAIL__SMTP_PASSWORD", "correct-horse")
+        .env(
+            "CONCIERGE_SECRET_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
         .output()
         .unwrap();
     assert!(
@@ -179,6 +183,11 @@ fn config_never_prints_secrets() {
     assert!(!text.contains("correct-horse"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("\"smtp_password\": \"(set)\""), "{text}");
+    assert!(
+        !text.contains("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        "{text}"
+    );
+    assert!(text.contains("\"key\": \"(set)\""), "{text}");
     assert!(
         text.contains("postgres://app:***@db.example:5432/concierge"),
         "{text}"

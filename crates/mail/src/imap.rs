@@ -1,14 +1,16 @@
 //! An IMAP client for polling a mailbox (async-imap over tokio, TLS by rustls with the
-//! webpki roots): connect (implicit TLS, STARTTLS, or plain text for tests on localhost),
-//! log in, select a folder, list the UIDs past a checkpoint, fetch one message's raw bytes
-//! without setting `\Seen` (`BODY.PEEK[]`), and only when the caller says so mark it `\Seen`
-//! or move it to another folder.
+//! webpki roots plus any configured private CA, [`crate::tls::ExtraRoots`]): connect
+//! (implicit TLS, STARTTLS, or plain text for tests on localhost), log in, select a folder,
+//! list the UIDs past a checkpoint, fetch one message's raw bytes without setting `\Seen`
+//! (`BODY.PEEK[]`), and only when the caller says so mark it `\Seen` or move it to another
+//! folder.
 //!
 //! It stores nothing: the caller keeps the UIDVALIDITY/UID checkpoint and decides when a
 //! message counts as committed. Every network step has a timeout so a silent server cannot
 //! stall the poller, and every error says which server and which step failed.
 
 use crate::TlsMode;
+use crate::tls::{ExtraRoots, handshake_error};
 use async_imap::types::{Flag, Uid};
 use async_imap::{Client, Session};
 use futures_util::TryStreamExt;
@@ -35,6 +37,8 @@ pub struct ImapConfig {
     pub folder: String,
     /// Limit for each network step (connect, log in, one command).
     pub timeout: Duration,
+    /// CA certificates trusted besides the webpki roots (a private CA).
+    pub extra_roots: ExtraRoots,
 }
 
 impl std::fmt::Debug for ImapConfig {
@@ -46,6 +50,7 @@ impl std::fmt::Debug for ImapConfig {
             .field("username", &self.username)
             .field("password", &"(hidden)")
             .field("folder", &self.folder)
+            .field("extra_roots", &self.extra_roots)
             .finish()
     }
 }
@@ -144,10 +149,8 @@ async fn within<T, E: std::fmt::Display>(
     }
 }
 
-fn tls_connector() -> Result<TlsConnector, ImapError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+fn tls_connector(extra: &ExtraRoots) -> Result<TlsConnector, ImapError> {
+    let roots = extra.root_store();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -163,13 +166,14 @@ async fn start_tls(
     host: &str,
     server: &str,
     timeout: Duration,
+    extra: &ExtraRoots,
 ) -> Result<ImapStream, ImapError> {
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| ImapError::Tls(format!("{server}: '{host}' is not a valid name: {e}")))?;
-    let tls = tls_connector()?;
+    let tls = tls_connector(extra)?;
     match tokio::time::timeout(timeout, tls.connect(name, tcp)).await {
         Ok(Ok(s)) => Ok(ImapStream::Tls(Box::new(s))),
-        Ok(Err(e)) => Err(ImapError::Tls(format!("{server}: {e}"))),
+        Ok(Err(e)) => Err(ImapError::Tls(format!("{server}: {}", handshake_error(&e)))),
         Err(_) => Err(ImapError::Tls(format!(
             "{server}: no TLS handshake within {} s",
             timeout.as_secs()
@@ -217,7 +221,9 @@ impl ImapMailbox {
             };
         let client = match cfg.tls {
             TlsMode::Tls => {
-                let mut c = Client::new(start_tls(tcp, &cfg.host, &server, timeout).await?);
+                let mut c = Client::new(
+                    start_tls(tcp, &cfg.host, &server, timeout, &cfg.extra_roots).await?,
+                );
                 greeting(&mut c, &server, timeout).await?;
                 c
             }
@@ -243,7 +249,7 @@ impl ImapMailbox {
                         return Err(ImapError::Tls(format!("{server}: already encrypted")));
                     }
                 };
-                Client::new(start_tls(tcp, &cfg.host, &server, timeout).await?)
+                Client::new(start_tls(tcp, &cfg.host, &server, timeout, &cfg.extra_roots).await?)
             }
         };
         let mut session =

@@ -22,6 +22,7 @@
 //!    [`OutboxSender`] deliver them behind the [`MailSender`] trait.
 //! 9. [`imap::ImapMailbox`] reads a mailbox over IMAP (TLS, STARTTLS) for the poller: UIDs
 //!    past a checkpoint, raw bytes without `\Seen`, then mark or move once committed.
+//! 10. [`ExtraRoots`]: the private CAs IMAP and SMTP trust besides the webpki roots.
 
 pub mod charset;
 pub mod classify;
@@ -34,6 +35,7 @@ pub mod sanitize;
 pub mod subject;
 pub mod testing;
 pub mod threading;
+pub mod tls;
 pub mod token;
 
 pub use charset::{CharsetReport, PartCharset};
@@ -52,6 +54,7 @@ pub use reply::{FoldedReply, Fragment, fold_reply};
 pub use sanitize::{is_dangerous_filename, sanitize_filename, sanitize_html};
 pub use subject::{extract_subject_token, has_reply_prefix, normalize_subject, subject_match_key};
 pub use threading::{CaseLookup, CaseState, ThreadDecision, ThreadVia, decide_thread};
+pub use tls::ExtraRoots;
 pub use token::{TokenError, TokenKey, TokenSource, VerifiedToken};
 
 /// Identifier of a case (ticket) as stored by the database (BIGINT).

@@ -8,8 +8,9 @@
 //! alternative, and attachments.
 //!
 //! Delivery goes through the [`MailSender`] trait: [`SmtpSender`] (STARTTLS, implicit TLS or
-//! plain, optional AUTH) and [`OutboxSender`], which writes `.eml` files into a folder (the
-//! default, so that demos need no relay). Retries and backoff belong to the caller's durable
+//! plain, optional AUTH; the webpki roots plus any private CA in [`crate::ExtraRoots`]) and
+//! [`OutboxSender`], which writes `.eml` files into a folder (the default, so that demos need
+//! no relay). Retries and backoff belong to the caller's durable
 //! outbox; [`SendError`] says whether a failure is worth retrying.
 
 use std::future::Future;
@@ -296,6 +297,8 @@ pub struct SmtpConfig {
     pub credentials: Option<(String, String)>,
     /// Timeout per SMTP command.
     pub timeout: Duration,
+    /// CA certificates trusted besides the webpki roots (a private CA).
+    pub extra_roots: crate::tls::ExtraRoots,
 }
 
 /// Delivers through an SMTP relay with lettre (tokio, rustls).
@@ -306,19 +309,21 @@ pub struct SmtpSender {
 impl SmtpSender {
     /// Creates the sender; no connection is made until the first message.
     pub fn new(config: &SmtpConfig) -> Result<Self, SendError> {
-        let builder = match config.tls {
-            TlsMode::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
-            }
-            TlsMode::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
+        use lettre::transport::smtp::client::{Tls, TlsParameters};
+        let tls = |wrap: fn(TlsParameters) -> Tls| {
+            config
+                .extra_roots
+                .lettre_parameters(&config.host)
+                .map(wrap)
                 .map_err(|e| {
                     SendError::Permanent(format!("SMTP TLS setup for {}: {e}", config.host))
-                })?,
-            TlsMode::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(|e| {
-                    SendError::Permanent(format!("SMTP TLS setup for {}: {e}", config.host))
-                })?
-            }
+                })
+        };
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone());
+        let builder = match config.tls {
+            TlsMode::None => builder,
+            TlsMode::StartTls => builder.tls(tls(Tls::Required)?),
+            TlsMode::Tls => builder.tls(tls(Tls::Wrapper)?),
         };
         let mut builder = builder.port(config.port).timeout(Some(config.timeout));
         if let Some((user, pass)) = &config.credentials {
@@ -342,7 +347,11 @@ impl MailSender for SmtpSender {
                     ),
                 }),
                 Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-                Err(e) => Err(SendError::Transient(e.to_string())),
+                // A refused certificate is worth retrying: the operator may trust the CA
+                // ([mail] tls_ca_file) or the relay may renew its certificate.
+                Err(e) => Err(SendError::Transient(crate::tls::explain_certificate_error(
+                    &e.to_string(),
+                ))),
             }
         })
     }

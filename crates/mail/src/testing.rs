@@ -1,10 +1,12 @@
 //! Test support: a real Dovecot IMAP server (Debian's `dovecot-imapd`) started as an ordinary
 //! process for one test, with a generated configuration in a temporary folder: plain text on
 //! 127.0.0.1 at a free port, one user from a passwd file, maildir storage in the folder. It is
-//! stopped and its folder removed when the value is dropped. Nothing here is used outside
-//! tests.
+//! stopped and its folder removed when the value is dropped. [`Dovecot::start_tls`] serves TLS
+//! instead (`ssl = required`: STARTTLS on the plain port, implicit TLS on a second one) with a
+//! certificate from a throw-away CA that [`TestCa`] makes with the `openssl` command. Nothing
+//! here is used outside tests.
 
-use crate::{ImapConfig, TlsMode};
+use crate::{ExtraRoots, ImapConfig, TlsMode};
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -20,8 +22,121 @@ pub const PASSWORD: &str = "s3cret-imap";
 pub struct Dovecot {
     child: Child,
     dir: PathBuf,
-    /// The IMAP port on 127.0.0.1.
+    /// The IMAP port on 127.0.0.1 (offering STARTTLS when the server serves TLS).
     pub port: u16,
+    /// The implicit-TLS (imaps) port, when the server serves TLS.
+    pub tls_port: Option<u16>,
+    /// The CA that signed the server's certificate, when it serves TLS.
+    ca: Option<ExtraRoots>,
+}
+
+/// A throw-away certificate authority and a server certificate it signed for `127.0.0.1` and
+/// `localhost` (ECDSA P-256, valid for three days), made with the `openssl` command in a
+/// temporary folder that is removed when the value is dropped.
+pub struct TestCa {
+    dir: PathBuf,
+}
+
+const OPENSSL_CNF: &str = "[req]\n\
+distinguished_name = dn\n\
+prompt = no\n\
+[dn]\n\
+CN = unused\n\
+[ca_ext]\n\
+basicConstraints = critical,CA:TRUE\n\
+keyUsage = critical,keyCertSign,cRLSign\n\
+subjectKeyIdentifier = hash\n\
+[server_ext]\n\
+basicConstraints = critical,CA:FALSE\n\
+keyUsage = critical,digitalSignature,keyEncipherment\n\
+extendedKeyUsage = serverAuth\n\
+subjectAltName = IP:127.0.0.1,DNS:localhost\n\
+subjectKeyIdentifier = hash\n\
+authorityKeyIdentifier = keyid\n";
+
+fn unique_dir(prefix: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("{prefix}-{}-{n}-{stamp}", std::process::id()))
+}
+
+impl TestCa {
+    /// Makes the CA and the server certificate. Fails with what to do when `openssl` is
+    /// missing, and with its output when a step fails.
+    pub fn generate() -> Result<TestCa, String> {
+        let ca = TestCa {
+            dir: unique_dir("concierge-test-ca"),
+        };
+        let d = &ca.dir;
+        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        std::fs::write(d.join("openssl.cnf"), OPENSSL_CNF)
+            .map_err(|e| format!("writing openssl.cnf: {e}"))?;
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        let steps = [
+            format!(
+                "req -x509 -config openssl.cnf -extensions ca_ext {ec} -keyout ca.key \
+                 -out ca.pem -days 3 -subj /CN=concierge-throw-away-test-ca"
+            ),
+            format!(
+                "req -new -config openssl.cnf {ec} -keyout server.key -out server.csr \
+                 -subj /CN=localhost"
+            ),
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 3 \
+             -extfile openssl.cnf -extensions server_ext -out server.pem"
+                .to_string(),
+        ];
+        for step in &steps {
+            let args: Vec<&str> = step.split_whitespace().collect();
+            let out = Command::new("openssl")
+                .args(&args)
+                .current_dir(d)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| {
+                    format!(
+                        "running openssl: {e} (apt-get install openssl; scripts/test does this)"
+                    )
+                })?;
+            if !out.status.success() {
+                return Err(format!(
+                    "openssl {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(ca)
+    }
+
+    /// The CA certificate (PEM): what a client must trust.
+    pub fn ca_pem(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// The server's certificate (PEM), for 127.0.0.1 and localhost.
+    pub fn cert_pem(&self) -> PathBuf {
+        self.dir.join("server.pem")
+    }
+
+    /// The server's private key (PEM).
+    pub fn key_pem(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
+
+    /// The CA as extra roots for a client.
+    pub fn roots(&self) -> ExtraRoots {
+        ExtraRoots::from_pem_file(&self.ca_pem()).unwrap_or_default()
+    }
+}
+
+impl Drop for TestCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn find_binary() -> Option<PathBuf> {
@@ -66,10 +181,20 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 impl Dovecot {
-    /// Starts Dovecot and waits until it greets. Fails with what to do when `dovecot` is not
-    /// installed or does not come up (its log is included).
+    /// Starts Dovecot (plain text only) and waits until it greets. Fails with what to do when
+    /// `dovecot` is not installed or does not come up (its log is included).
     pub fn start() -> Result<Dovecot, String> {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        Dovecot::start_with(None)
+    }
+
+    /// Starts Dovecot serving TLS with `ca`'s server certificate: `ssl = required`, so the
+    /// plain port offers STARTTLS and signs nobody in before it, and [`Dovecot::tls_port`]
+    /// speaks implicit TLS (imaps).
+    pub fn start_tls(ca: &TestCa) -> Result<Dovecot, String> {
+        Dovecot::start_with(Some(ca))
+    }
+
+    fn start_with(tls: Option<&TestCa>) -> Result<Dovecot, String> {
         let binary = find_binary().ok_or(
             "dovecot is not installed: apt-get install dovecot-imapd (scripts/test does this)",
         )?;
@@ -95,15 +220,7 @@ impl Dovecot {
             // The primary group's name is not needed when we run as that user.
             String::new()
         };
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "concierge-dovecot-{}-{n}-{stamp}",
-            std::process::id()
-        ));
+        let dir = unique_dir("concierge-dovecot");
         let io = |e: std::io::Error| format!("preparing {}: {e}", dir.display());
         std::fs::create_dir_all(dir.join("mail")).map_err(io)?;
         std::fs::create_dir_all(dir.join("home")).map_err(io)?;
@@ -123,6 +240,24 @@ impl Dovecot {
         )
         .map_err(io)?;
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
+        let tls_port = match tls {
+            Some(_) => Some(free_port().map_err(|e| format!("finding a free port: {e}"))?),
+            None => None,
+        };
+        let ssl = match tls {
+            None => "ssl = no\n".to_string(),
+            Some(ca) => format!(
+                "ssl = required\nssl_cert = <{}\nssl_key = <{}\nssl_min_protocol = TLSv1.2\n",
+                ca.cert_pem().display(),
+                ca.key_pem().display()
+            ),
+        };
+        let imaps = match tls_port {
+            None => "  inet_listener imaps {\n    port = 0\n  }\n".to_string(),
+            Some(p) => format!(
+                "  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {p}\n    ssl = yes\n  }}\n"
+            ),
+        };
         let d = dir.display();
         let group_line = if internal_group.is_empty() {
             String::new()
@@ -135,7 +270,7 @@ impl Dovecot {
              base_dir = {d}/run\n\
              state_dir = {d}/state\n\
              log_path = {d}/dovecot.log\n\
-             ssl = no\n\
+             {ssl}\
              disable_plaintext_auth = no\n\
              auth_mechanisms = plain login\n\
              default_internal_user = {internal}\n\
@@ -145,7 +280,7 @@ impl Dovecot {
              mail_location = maildir:{d}/mail/%u\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid={muid} gid={mgid} home={d}/home/%u\n}}\n\
-             service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n{imaps}}}\n\
              service anvil {{\n  chroot =\n}}\n\
              protocol imap {{\n  mail_max_userip_connections = 100\n}}\n",
             internal = internal.0,
@@ -163,7 +298,13 @@ impl Dovecot {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-        let mut d = Dovecot { child, dir, port };
+        let mut d = Dovecot {
+            child,
+            dir,
+            port,
+            tls_port,
+            ca: tls.map(TestCa::roots),
+        };
         d.wait_ready()?;
         Ok(d)
     }
@@ -208,16 +349,22 @@ impl Dovecot {
         &self.dir
     }
 
-    /// A client configuration for the test user (plain text) reading `folder`.
+    /// A client configuration for the test user reading `folder`: plain text, or STARTTLS
+    /// trusting the test CA when the server serves TLS.
     pub fn config(&self, folder: &str) -> ImapConfig {
         ImapConfig {
             host: "127.0.0.1".into(),
             port: self.port,
-            tls: TlsMode::None,
+            tls: if self.ca.is_some() {
+                TlsMode::StartTls
+            } else {
+                TlsMode::None
+            },
             username: USER.into(),
             password: PASSWORD.into(),
             folder: folder.into(),
             timeout: Duration::from_secs(30),
+            extra_roots: self.ca.clone().unwrap_or_default(),
         }
     }
 }

@@ -215,6 +215,7 @@ async fn smtp_sender_failure_is_transient_when_nobody_listens() {
         tls: TlsMode::None,
         credentials: None,
         timeout: Duration::from_secs(2),
+        extra_roots: Default::default(),
     })
     .unwrap();
     let message = build_message(&reply(false)).unwrap();
@@ -283,6 +284,7 @@ async fn smtp_sender_delivers_to_a_real_smtp_server() {
         tls: TlsMode::None,
         credentials: None,
         timeout: Duration::from_secs(10),
+        extra_roots: Default::default(),
     })
     .unwrap();
     let mail = reply(false);

@@ -49,7 +49,9 @@ pub struct MailboxRow {
     pub id: i64,
     pub tenant_id: TenantId,
     pub settings: MailboxSettings,
-    /// The IMAP password. Never shown (not in `Debug`, never returned by the API).
+    /// The IMAP password as stored: `enc:v1:...` (encrypted by the app layer with the node's
+    /// secret key), or plain text in rows written before that. Never shown (not in `Debug`,
+    /// never returned by the API).
     pub password: String,
     pub uid_validity: Option<i64>,
     /// The last UID whose message was committed and marked (0: none yet).
@@ -251,6 +253,29 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(row_from).transpose()
+    }
+
+    /// Replaces the stored form of a mailbox's password (plain text written before encryption
+    /// by its encrypted form) if it is still `old`, so an admin's newer password is never
+    /// overwritten. `false` when it had changed.
+    pub async fn reseal_mailbox_password(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE mailboxes SET password = $4 WHERE tenant_id = $1 AND id = $2 AND password = $3",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(old)
+        .bind(new)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
     }
 
     /// Deletes a mailbox (mail already taken in stays). `false` when the tenant has none.

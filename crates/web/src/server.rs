@@ -245,10 +245,7 @@ pub async fn serve(
         // Links in mail written by jobs point at the address this server really listens on.
         let mut cfg = (*app.config).clone();
         cfg.server.public_url = state_base_url.clone();
-        let job_app = concierge_app::App {
-            config: Arc::new(cfg),
-            ..app.clone()
-        };
+        let job_app = app.with_config(cfg);
         Some(tokio::spawn(w.run(job_app, stop_rx.clone())))
     } else {
         None

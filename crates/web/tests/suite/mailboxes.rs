@@ -1,6 +1,7 @@
 //! IMAP mailboxes over HTTP (issue 5): admins add, read, replace and delete them; the password
 //! is never returned; agents and managers are refused; another tenant's id is 404; "poll now"
-//! against a real Dovecot takes the mail in, and a wrong password shows as `last_error`.
+//! against a real Dovecot takes the mail in, and a wrong password shows as `last_error`; the
+//! stored password is encrypted.
 
 use crate::harness::*;
 use concierge_domain::Role;
@@ -116,6 +117,18 @@ async fn admins_manage_mailboxes_the_password_never_comes_back_and_poll_now_take
         )
         .await;
     assert_eq!(s, StatusCode::OK);
+    // At rest (the column as the store reads it) the password is encrypted with the node's
+    // key, never in plain text.
+    let stored = t
+        .app
+        .store
+        .mailbox(tenant, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password;
+    assert!(stored.starts_with("enc:v1:"), "{stored}");
+    assert!(!stored.contains(testing::PASSWORD), "{stored}");
     let (s, v) = admin
         .post(&format!("/api/v1/mailboxes/{id}/poll"), json!({}))
         .await;
