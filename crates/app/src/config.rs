@@ -67,7 +67,7 @@ pub struct JobsConfig {
     pub node_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MailConfig {
     pub outbox_dir: String,
@@ -92,6 +92,30 @@ pub struct SecretsConfig {
     pub key: String,
     /// A file holding the key; empty: `secrets.key` in the data directory.
     pub key_file: String,
+}
+
+/// The SMTP password is never printed (logs, panics).
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("outbox_dir", &self.outbox_dir)
+            .field("from", &self.from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field(
+                "smtp_password",
+                &if self.smtp_password.is_empty() {
+                    ""
+                } else {
+                    "(hidden)"
+                },
+            )
+            .field("processing_lease_secs", &self.processing_lease_secs)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for SecretsConfig {
@@ -287,6 +311,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut c = Config::default();
+        c.mail.smtp_password = "smtp-pw-hunter2".into();
+        c.secrets.key = "k".repeat(64);
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains(&"k".repeat(64)));
+        assert!(printed.contains("(hidden)"));
+    }
 
     #[test]
     fn documented_defaults_match_the_code() {
