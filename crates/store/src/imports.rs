@@ -225,7 +225,36 @@ struct StoredOrder {
     lines: Vec<(i64, f64, i64)>,
 }
 
+/// The tables a bulk import grows, whose planner statistics [`Store::refresh_statistics`]
+/// renews.
+pub const IMPORT_TABLES: &[&str] = &[
+    "customers",
+    "customer_contacts",
+    "products",
+    "orders",
+    "order_lines",
+    "timeline_events",
+];
+
 impl Store {
+    /// Renews the query planner's statistics of `tables` (names from a fixed list in the
+    /// code, never from input). On PostgreSQL an `ANALYZE`: without it, a table that grew from
+    /// empty to millions of rows within one import is planned as if it were still empty
+    /// (PostgreSQL's autovacuum may be off, or late), and a lookup by 5,000 external ids
+    /// scanned the tenant's whole index (1.3 s a batch at 5 million orders instead of 23 ms).
+    /// On SQLite, `PRAGMA optimize`, which renews what it finds stale.
+    pub async fn refresh_statistics(&self, tables: &[&str]) -> Result<()> {
+        let sql = if self.backend() == crate::Backend::Postgres {
+            format!("ANALYZE {}", tables.join(", "))
+        } else {
+            "PRAGMA optimize".to_string()
+        };
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The lowest and highest customer id of `tenant` (for benchmarks that sample customers).
     pub async fn customer_id_range(&self, tenant: TenantId) -> Result<Option<(i64, i64)>> {
         let r = sqlx::query("SELECT MIN(id), MAX(id) FROM customers WHERE tenant_id = $1")

@@ -462,3 +462,60 @@ async fn bulk_insert_in_chunks_returns_every_row() {
     assert_eq!(ret.len(), 7000);
     assert_eq!(store.count_customers(t).await.unwrap(), 7000);
 }
+
+/// After a bulk load the planner has statistics for the tables an import grows (PostgreSQL
+/// plans a lookup of thousands of external ids by the right index only with them).
+#[tokio::test]
+async fn statistics_are_renewed_after_a_bulk_load() {
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("stats", "Stats", NOW).await.unwrap().id;
+    let rows: Vec<Vec<Val>> = (0..2000)
+        .map(|i| {
+            vec![
+                t.0.into(),
+                format!("S{i}").into(),
+                format!("s {i}").into(),
+                format!("s {i}").into(),
+                NOW.into(),
+                NOW.into(),
+            ]
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    insert_rows(
+        &mut tx,
+        "customers",
+        &[
+            "tenant_id",
+            "external_id",
+            "display_name",
+            "sort_name",
+            "created_at",
+            "updated_at",
+        ],
+        &rows,
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    store
+        .refresh_statistics(concierge_store::imports::IMPORT_TABLES)
+        .await
+        .unwrap();
+    let analysed: i64 = if store.backend() == concierge_store::Backend::Postgres {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stats WHERE tablename = 'customers' \
+             AND attname = 'external_id'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+    } else {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'customers'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    assert!(analysed > 0, "the customers table has statistics");
+}
