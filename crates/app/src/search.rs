@@ -4,7 +4,8 @@
 //!
 //! The rebuild streams rows page by page from the store on the async side and feeds them to
 //! the index writer on a blocking thread through a bounded channel, so memory stays flat at
-//! millions of messages.
+//! millions of messages. The rows are read on one connection of their own that does not
+//! memory-map the SQLite file (see `Store::bulk_reader`).
 //!
 //! ## Following the change log
 //! Every write appends `change_log` rows (entity and id) in its own transaction. Each node
@@ -154,9 +155,10 @@ async fn feed_all(app: &App, tx: &SyncSender<Result<SearchDoc, FeedError>>) -> a
         tx.send(Ok(d))
             .map_err(|_| anyhow::anyhow!("the index writer stopped"))
     };
+    let mut reader = app.store.bulk_reader().await?;
     let mut after = 0;
     loop {
-        let rows = app.store.case_docs_after(after, PAGE).await?;
+        let rows = reader.case_docs_after(after, PAGE).await?;
         let Some(last) = rows.last() else { break };
         after = last.id;
         for r in &rows {
@@ -165,7 +167,7 @@ async fn feed_all(app: &App, tx: &SyncSender<Result<SearchDoc, FeedError>>) -> a
     }
     let mut after = 0;
     loop {
-        let rows = app.store.message_docs_after(after, PAGE).await?;
+        let rows = reader.message_docs_after(after, PAGE).await?;
         let Some(last) = rows.last() else { break };
         after = last.id;
         for r in &rows {
@@ -174,7 +176,7 @@ async fn feed_all(app: &App, tx: &SyncSender<Result<SearchDoc, FeedError>>) -> a
     }
     let mut after = 0;
     loop {
-        let rows = app.store.customer_docs_after(after, PAGE).await?;
+        let rows = reader.customer_docs_after(after, PAGE).await?;
         let Some(last) = rows.last() else { break };
         after = last.id;
         for r in &rows {

@@ -460,3 +460,34 @@ async fn a_renamed_customer_is_found_by_the_new_name_after_the_follower_ran() {
         vec![e.customer]
     );
 }
+
+#[tokio::test]
+async fn a_rebuild_finds_what_the_follower_found_and_leaves_the_pool_usable() {
+    let mut e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = e.app.config.as_ref().clone();
+    cfg.storage.data_dir = dir.path().to_path_buf();
+    e.app = App::new(e.app.store.clone(), cfg);
+    let zh = e.open("订单问题", "我的订单损坏了，请尽快处理。").await;
+    let en = e
+        .open("Damaged lamp", "The lamp arrived with a cracked shade.")
+        .await;
+    let followed = ram_index();
+    while follow_once(&e.app, &followed).await.unwrap() > 0 {}
+    let docs = concierge_app::search::reindex(&e.app, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(docs, followed.num_docs());
+    let rebuilt = concierge_app::search::open_index(&e.app).unwrap();
+    assert_eq!(rebuilt.num_docs(), followed.num_docs());
+    for (text, case) in [("订单", zh), ("cracked", en), ("lamp", en)] {
+        let a = staff_search(&followed, e.t, text);
+        let b = staff_search(&rebuilt, e.t, text);
+        assert_eq!(case_ids(&b), vec![case.0], "{text}");
+        assert_eq!(case_ids(&a), case_ids(&b), "{text}");
+        assert_eq!(a.total, b.total, "{text}");
+    }
+    assert_eq!(staff_search(&rebuilt, e.t, "Minho").total, 1);
+    // The rebuild's own connection went away; the pool still serves reads and writes.
+    e.open("Another", "After the rebuild").await;
+}

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Schema, Value};
 use tantivy::tokenizer::TextAnalyzer;
@@ -30,6 +31,7 @@ use tantivy::{
 use crate::analyzer::{ANALYZER_NAME, build_analyzer};
 use crate::doc::{DocKind, SearchDoc, TenantId, Visibility};
 use crate::error::{Result, SearchError};
+use crate::merge::BoundedMergePolicy;
 use crate::query::{QueryBuilder, SearchRequest, SortOrder, Vocabulary, plan_text};
 use crate::schema::{F_CREATED_AT, F_UPDATED_AT, FORMAT_VERSION, Fields, build_schema, doc_key};
 use crate::snippet::{best_snippet, highlight_all};
@@ -267,14 +269,22 @@ impl SearchIndex {
         index.tokenizers().register(ANALYZER_NAME, analyzer.clone());
         let threads = options.writer_threads.clamp(1, 8);
         let budget = options.writer_memory_bytes.max(threads * 16 * 1024 * 1024);
+        // One merge at a time: a merge's inputs are read through memory maps, so concurrent
+        // merges add up in resident memory (see `merge`).
+        let writer_options = IndexWriterOptions::builder()
+            .num_worker_threads(threads)
+            .memory_budget_per_thread(budget / threads)
+            .num_merge_threads(1)
+            .build();
         let mut writer: IndexWriter<TantivyDocument> = index
-            .writer_with_num_threads(threads, budget)
+            .writer_with_options(writer_options)
             .map_err(|e| match e {
                 TantivyError::LockFailure(..) => SearchError::Locked {
                     path: path.clone().unwrap_or_default(),
                 },
                 other => SearchError::Engine(other),
             })?;
+        writer.set_merge_policy(Box::new(BoundedMergePolicy::default()));
         let metas = index.load_metas()?;
         let seq = match metas.payload.as_deref().map(parse_payload) {
             Some(Some((format, seq))) if format == FORMAT_VERSION => seq,

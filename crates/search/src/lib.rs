@@ -54,6 +54,7 @@ pub mod bench;
 mod doc;
 mod error;
 mod index;
+mod merge;
 mod query;
 mod schema;
 mod snippet;
@@ -64,6 +65,7 @@ pub use error::{Result, SearchError};
 pub use index::{
     IndexOptions, REBUILD_PROGRESS_EVERY, RebuildProgress, SearchHit, SearchIndex, SearchResults,
 };
+pub use merge::MAX_MERGE_DOCS;
 pub use query::{
     DateField, DateRange, Filters, MAX_FILTER_VALUES, MAX_KEYWORD_CHARS, MAX_LIMIT, MAX_OFFSET,
     MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchRequest, SortOrder, Vocabulary,

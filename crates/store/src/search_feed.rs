@@ -4,7 +4,8 @@
 //! by id, for the entities named by [`ChangeRow`]s.
 
 use crate::{Result, Store};
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// A case as the index sees it.
 #[derive(Debug, Clone)]
@@ -124,61 +125,20 @@ impl Store {
         &self,
         cases: impl IntoIterator<Item = &'a mut CaseDocRow>,
     ) -> Result<()> {
-        let mut by_id: std::collections::HashMap<i64, Vec<&'a mut CaseDocRow>> =
-            std::collections::HashMap::new();
-        for c in cases {
-            by_id.entry(c.id).or_default().push(c);
-        }
-        let ids: Vec<i64> = by_id.keys().copied().collect();
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT case_id, tag FROM case_tags WHERE case_id IN ({}) ORDER BY case_id, tag",
-                id_list(chunk)
-            )))
-            .fetch_all(&self.pool)
-            .await?;
-            for r in &rows {
-                let id: i64 = r.try_get("case_id")?;
-                let tag: String = r.try_get("tag")?;
-                if let Some(list) = by_id.get_mut(&id) {
-                    for c in list.iter_mut() {
-                        c.tags.push(tag.clone());
-                    }
-                }
-            }
-        }
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        fill_tags(&mut conn, cases).await
     }
 
     /// Cases with id greater than `after`, in id order.
     pub async fn case_docs_after(&self, after: i64, limit: i64) -> Result<Vec<CaseDocRow>> {
-        let sql = format!(
-            "SELECT {CASE_COLS} FROM cases c {CASE_JOINS} WHERE c.id > $1 ORDER BY c.id LIMIT $2"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out: Vec<CaseDocRow> = rows.iter().map(case_from).collect::<Result<_>>()?;
-        self.fill_tags(out.iter_mut()).await?;
-        Ok(out)
+        let mut conn = self.pool.acquire().await?;
+        case_docs_after(&mut conn, after, limit).await
     }
 
     /// Messages with id greater than `after`, in id order, with their case.
     pub async fn message_docs_after(&self, after: i64, limit: i64) -> Result<Vec<MessageDocRow>> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLS}, {CASE_COLS} FROM messages m JOIN cases c ON c.id = m.case_id \
-             {CASE_JOINS} WHERE m.id > $1 ORDER BY m.id LIMIT $2"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out: Vec<MessageDocRow> = rows.iter().map(message_from).collect::<Result<_>>()?;
-        self.fill_tags(out.iter_mut().map(|m| &mut m.case)).await?;
-        Ok(out)
+        let mut conn = self.pool.acquire().await?;
+        message_docs_after(&mut conn, after, limit).await
     }
 
     /// The change log after `after`, in sequence order, at most `limit` entries.
@@ -283,27 +243,23 @@ impl Store {
 
     /// Customers with id greater than `after`, in id order, with their contact points.
     pub async fn customer_docs_after(&self, after: i64, limit: i64) -> Result<Vec<CustomerDocRow>> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, display_name, external_id, created_at, updated_at \
-             FROM customers WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<CustomerDocRow> = rows.iter().map(customer_from).collect::<Result<_>>()?;
-        if let (Some(first), Some(last)) = (out.first(), out.last()) {
-            let contacts = sqlx::query(
-                "SELECT customer_id, value FROM customer_contacts WHERE customer_id >= $1 \
-                 AND customer_id <= $2 AND kind IN ('email', 'phone') ORDER BY customer_id, id",
-            )
-            .bind(first.id)
-            .bind(last.id)
-            .fetch_all(&self.pool)
-            .await?;
-            attach_contacts(&mut out, &contacts)?;
+        let mut conn = self.pool.acquire().await?;
+        customer_docs_after(&mut conn, after, limit).await
+    }
+
+    /// A connection of its own for reading every case, message and customer once, page by
+    /// page (the search rebuild). On SQLite it reads the file with plain reads instead of the
+    /// pool's memory map: mapped pages count in the process's resident memory for as long as
+    /// the connection lives, and a pass over a database of gigabytes would fill the whole map
+    /// of each connection it used. That connection is closed, not returned to the pool, when
+    /// the reader is dropped.
+    pub async fn bulk_reader(&self) -> Result<BulkReader> {
+        let mut conn = self.pool.acquire().await?;
+        if self.backend() == crate::Backend::Sqlite {
+            conn.close_on_drop();
+            conn.execute("PRAGMA mmap_size = 0").await?;
         }
-        Ok(out)
+        Ok(BulkReader { conn })
     }
 
     /// The newest change-log sequence number (0 when empty).
@@ -313,6 +269,37 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+}
+
+/// One connection reading the search documents in id order (see [`Store::bulk_reader`]).
+#[derive(Debug)]
+pub struct BulkReader {
+    conn: PoolConnection<Any>,
+}
+
+impl BulkReader {
+    /// Cases with id greater than `after`, in id order.
+    pub async fn case_docs_after(&mut self, after: i64, limit: i64) -> Result<Vec<CaseDocRow>> {
+        case_docs_after(&mut self.conn, after, limit).await
+    }
+
+    /// Messages with id greater than `after`, in id order, with their case.
+    pub async fn message_docs_after(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageDocRow>> {
+        message_docs_after(&mut self.conn, after, limit).await
+    }
+
+    /// Customers with id greater than `after`, in id order, with their contact points.
+    pub async fn customer_docs_after(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<CustomerDocRow>> {
+        customer_docs_after(&mut self.conn, after, limit).await
     }
 }
 
@@ -345,4 +332,103 @@ fn attach_contacts(out: &mut [CustomerDocRow], contacts: &[sqlx::any::AnyRow]) -
         }
     }
     Ok(())
+}
+
+/// Fills in the tags of `cases` (each case's tags in name order).
+async fn fill_tags<'a>(
+    conn: &mut AnyConnection,
+    cases: impl IntoIterator<Item = &'a mut CaseDocRow>,
+) -> Result<()> {
+    let mut by_id: std::collections::HashMap<i64, Vec<&'a mut CaseDocRow>> =
+        std::collections::HashMap::new();
+    for c in cases {
+        by_id.entry(c.id).or_default().push(c);
+    }
+    let ids: Vec<i64> = by_id.keys().copied().collect();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT case_id, tag FROM case_tags WHERE case_id IN ({}) ORDER BY case_id, tag",
+            id_list(chunk)
+        )))
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &rows {
+            let id: i64 = r.try_get("case_id")?;
+            let tag: String = r.try_get("tag")?;
+            if let Some(list) = by_id.get_mut(&id) {
+                for c in list.iter_mut() {
+                    c.tags.push(tag.clone());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Cases with id greater than `after`, in id order.
+async fn case_docs_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<CaseDocRow>> {
+    let sql = format!(
+        "SELECT {CASE_COLS} FROM cases c {CASE_JOINS} WHERE c.id > $1 ORDER BY c.id LIMIT $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out: Vec<CaseDocRow> = rows.iter().map(case_from).collect::<Result<_>>()?;
+    fill_tags(&mut *conn, out.iter_mut()).await?;
+    Ok(out)
+}
+
+/// Messages with id greater than `after`, in id order, with their case.
+async fn message_docs_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<MessageDocRow>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLS}, {CASE_COLS} FROM messages m JOIN cases c ON c.id = m.case_id \
+         {CASE_JOINS} WHERE m.id > $1 ORDER BY m.id LIMIT $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out: Vec<MessageDocRow> = rows.iter().map(message_from).collect::<Result<_>>()?;
+    fill_tags(&mut *conn, out.iter_mut().map(|m| &mut m.case)).await?;
+    Ok(out)
+}
+
+/// Customers with id greater than `after`, in id order, with their contact points.
+async fn customer_docs_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<CustomerDocRow>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, display_name, external_id, created_at, updated_at \
+         FROM customers WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: Vec<CustomerDocRow> = rows.iter().map(customer_from).collect::<Result<_>>()?;
+    if let (Some(first), Some(last)) = (out.first(), out.last()) {
+        let contacts = sqlx::query(
+            "SELECT customer_id, value FROM customer_contacts WHERE customer_id >= $1 \
+             AND customer_id <= $2 AND kind IN ('email', 'phone') ORDER BY customer_id, id",
+        )
+        .bind(first.id)
+        .bind(last.id)
+        .fetch_all(&mut *conn)
+        .await?;
+        attach_contacts(&mut out, &contacts)?;
+    }
+    Ok(out)
 }
