@@ -59,7 +59,7 @@ impl Store {
             })?;
         }
         let opts = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(15))
             .max_connections(match backend {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
@@ -74,12 +74,20 @@ impl Store {
                     // it knows that `tenant_id = ?` matches most of a table.
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                         PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
+                         PRAGMA synchronous = FULL; \
                          PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; \
-                         PRAGMA temp_store = MEMORY; \
-                         PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002;",
+                         PRAGMA temp_store = MEMORY; PRAGMA analysis_limit = 400; \
+                         PRAGMA busy_timeout = 0;",
                     )
                     .await?;
+                    // `optimize` may write its statistics: while another connection holds a
+                    // long write (a bulk load) it would wait, and a connection opened then
+                    // would miss the pool's acquire timeout. It is skipped instead; a later
+                    // connection does it.
+                    if let Err(e) = conn.execute("PRAGMA optimize = 0x10002;").await {
+                        tracing::debug!(error = %e, "PRAGMA optimize skipped");
+                    }
+                    conn.execute("PRAGMA busy_timeout = 10000;").await?;
                     Ok(())
                 })
             })
