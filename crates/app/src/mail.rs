@@ -293,6 +293,16 @@ fn via_str(v: ThreadVia) -> &'static str {
     }
 }
 
+/// The outcome of a mail that cannot be taken in: kept with its raw bytes, and why.
+fn quarantine(error: String, detail: serde_json::Value) -> InboundResult {
+    InboundResult {
+        state: "quarantined".into(),
+        error: Some(error),
+        detail,
+        ..InboundResult::default()
+    }
+}
+
 fn case_failure(e: CaseError) -> Result<String, IngestError> {
     match e {
         CaseError::Store(s) if s.is_transient() => Err(IngestError::Unavailable(s.to_string())),
@@ -618,12 +628,6 @@ impl App {
         row: &InboundMailRow,
         raw: &[u8],
     ) -> Result<InboundResult, IngestError> {
-        let quarantine = |error: String, detail: serde_json::Value| InboundResult {
-            state: "quarantined".into(),
-            error: Some(error),
-            detail,
-            ..InboundResult::default()
-        };
         let limits = ParseLimits {
             max_message_bytes: MAX_RAW_BYTES,
             max_attachment_bytes: self.config.server.max_body_bytes,
@@ -695,12 +699,6 @@ impl App {
         mail: &ParsedMail,
         dedupe: &(String, Option<String>),
     ) -> Result<InboundResult, IngestError> {
-        let quarantine = |error: String, detail: serde_json::Value| InboundResult {
-            state: "quarantined".into(),
-            error: Some(error),
-            detail,
-            ..InboundResult::default()
-        };
         let from = self.mail_from();
         let class = classify(mail, &[from.address.as_str()]);
         let mut detail = serde_json::json!({
