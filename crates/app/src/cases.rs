@@ -474,7 +474,21 @@ impl App {
 
     async fn load_case_rules(&self, tenant: TenantId) -> Result<Rules> {
         let workflow = self.workflow(tenant).await?;
-        let calendar = match self.store.definitions(tenant, "calendar").await?.first() {
+        // Every kind of definition the rules need, in one statement.
+        let mut defs: std::collections::HashMap<String, Vec<concierge_store::cases::SpecRow>> =
+            std::collections::HashMap::new();
+        for (kind, row) in self
+            .store
+            .definitions_of_kinds(
+                tenant,
+                &["calendar", "sla_policy", "escalation_rule", "trigger"],
+            )
+            .await?
+        {
+            defs.entry(kind).or_default().push(row);
+        }
+        let mut of_kind = |k: &str| defs.remove(k).unwrap_or_default();
+        let calendar = match of_kind("calendar").first() {
             Some(row) => {
                 let spec: CalendarSpec = serde_json::from_str(&row.spec).map_err(|e| {
                     CaseError::Invalid(format!("calendar {} is unreadable: {e}", row.name))
@@ -487,7 +501,7 @@ impl App {
             None => Calendar::always(jiff::tz::TimeZone::UTC),
         };
         let mut policies = Vec::new();
-        for row in self.store.definitions(tenant, "sla_policy").await? {
+        for row in of_kind("sla_policy") {
             if let Ok(mut p) = serde_json::from_str::<Policy>(&row.spec) {
                 p.id = row.id;
                 policies.push(p);
@@ -497,7 +511,7 @@ impl App {
             policies = default_policies();
         }
         let mut escalations = Vec::new();
-        for row in self.store.definitions(tenant, "escalation_rule").await? {
+        for row in of_kind("escalation_rule") {
             if let Ok(mut r) = serde_json::from_str::<EscalationRule>(&row.spec) {
                 r.id = row.id;
                 escalations.push(r);
@@ -507,7 +521,7 @@ impl App {
             escalations = sla::default_rules();
         }
         let mut triggers = Vec::new();
-        for row in self.store.definitions(tenant, "trigger").await? {
+        for row in of_kind("trigger") {
             if let Ok(mut t) = serde_json::from_str::<Trigger>(&row.spec) {
                 t.id = row.id;
                 t.active = row.active;

@@ -178,21 +178,36 @@ struct Lookup<'a> {
     app: &'a App,
     tenant: TenantId,
     workflow: &'a Workflow,
+    /// Cases read by number for this mail (the decision and the write read the same one).
+    seen: std::sync::Mutex<std::collections::HashMap<i64, Option<MailCaseRow>>>,
+}
+
+impl Lookup<'_> {
+    /// A case by number, read once per mail.
+    async fn case_by_number(&self, number: i64) -> Result<Option<MailCaseRow>, StoreError> {
+        if let Some(c) = self.seen.lock().ok().and_then(|m| m.get(&number).cloned()) {
+            return Ok(c);
+        }
+        let c = self
+            .app
+            .store
+            .mail_case_by_number(self.tenant, number)
+            .await?;
+        if let Ok(mut m) = self.seen.lock() {
+            m.insert(number, c.clone());
+        }
+        Ok(c)
+    }
 }
 
 impl CaseLookup for Lookup<'_> {
     type Error = StoreError;
 
     async fn case_state(&self, number: i64) -> Result<Option<CaseState>, StoreError> {
-        Ok(self
-            .app
-            .store
-            .mail_case_by_number(self.tenant, number)
-            .await?
-            .map(|c| CaseState {
-                customer_id: Some(c.customer_id),
-                closed: self.workflow.is_final(&c.status),
-            }))
+        Ok(self.case_by_number(number).await?.map(|c| CaseState {
+            customer_id: Some(c.customer_id),
+            closed: self.workflow.is_final(&c.status),
+        }))
     }
 
     async fn case_by_message_ids(&self, ids: &[String]) -> Result<Option<i64>, StoreError> {
@@ -413,13 +428,14 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        let number = match result.case_id {
-            Some(c) => self
+        let number = match (result.case_number, result.case_id) {
+            (Some(n), _) => Some(n),
+            (None, Some(c)) => self
                 .store
                 .mail_case_by_id(tenant, c)
                 .await?
                 .map(|c| c.number),
-            None => None,
+            (None, None) => None,
         };
         let may_auto_reply = result.detail.get("class").and_then(|c| c.as_str()) == Some("human")
             && result.state == "processed";
@@ -859,6 +875,7 @@ impl App {
             app: self,
             tenant,
             workflow: &rules.workflow,
+            seen: Default::default(),
         };
         let decision = decide_thread(mail, &token_key, customer, &lookup).await?;
         let (matched, via) = match decision {
@@ -872,7 +889,7 @@ impl App {
         // A merged case forwards to the case it was merged into.
         let mut target: Option<MailCaseRow> = None;
         if let Some(number) = matched {
-            let mut c = self.store.mail_case_by_number(tenant, number).await?;
+            let mut c = lookup.case_by_number(number).await?;
             for _ in 0..10 {
                 match c.as_ref().and_then(|x| x.merged_into) {
                     Some(into) => c = self.store.mail_case_by_id(tenant, into).await?,
@@ -1045,7 +1062,14 @@ impl App {
         // when another worker stored it first and this write was refused with
         // `StoreError::AlreadyLinked`, which the case use cases pass on at once instead of
         // retrying: the mail is processed, not failed).
-        let linked = self.store.inbound_mail(tenant, row.id).await?;
+        let (linked, case_number) = match self
+            .store
+            .inbound_mail_with_case_number(tenant, row.id)
+            .await?
+        {
+            Some((r, n)) => (Some(r), n),
+            None => (None, None),
+        };
         match linked.as_ref().and_then(|r| r.message_id.zip(r.case_id)) {
             Some((msg, case_id)) => {
                 let follow_up_of = target.as_ref().filter(|t| t.id != case_id).map(|t| t.id);
@@ -1064,6 +1088,7 @@ impl App {
                     message_id: Some(msg),
                     detail,
                     recorded,
+                    case_number,
                     ..InboundResult::default()
                 })
             }
@@ -1143,6 +1168,7 @@ impl App {
                         message_id: applied.message_ids.first().copied(),
                         detail,
                         recorded: true,
+                        case_number: Some(case.number),
                         ..InboundResult::default()
                     });
                 }

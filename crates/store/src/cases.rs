@@ -496,42 +496,57 @@ fn task_from(r: &AnyRow) -> Result<TaskRow> {
     })
 }
 
-/// Appends to the ordered change log that every node's search index follows.
-async fn log_change(
-    tx: &mut Transaction<'static, Any>,
-    tenant: TenantId,
-    entity: &str,
-    id: i64,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO change_log (tenant_id, entity, entity_id, op, at) \
-         VALUES ($1, $2, $3, 'upsert', $4)",
-    )
-    .bind(tenant.0)
-    .bind(entity)
-    .bind(id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// What [`apply_parts`] needs to know of the case (the caller has it from its own statement
+/// on the case row): its customer, number and subject as of after the change.
+struct CaseHead {
+    customer_id: i64,
+    number: i64,
+    subject: String,
 }
 
-/// Applies everything in `w` except the case-row change, inside `tx`.
+impl CaseHead {
+    /// From a `RETURNING customer_id, number, subject` row, with the subject `w` sets.
+    fn from_row(r: &AnyRow, w: &CaseWrite) -> Result<CaseHead> {
+        Ok(CaseHead {
+            customer_id: r.try_get("customer_id")?,
+            number: r.try_get("number")?,
+            subject: match &w.change.subject {
+                Some(s) => s.clone(),
+                None => r.try_get("subject")?,
+            },
+        })
+    }
+}
+
+/// Applies everything in `w` except the case-row change, inside `tx`. Rows of one kind go in
+/// one multi-row statement each (timeline, events, targets, change log): every statement is a
+/// round trip.
 async fn apply_parts(
     tx: &mut Transaction<'static, Any>,
     tenant: TenantId,
     case_id: i64,
+    head: &CaseHead,
     w: &CaseWrite,
     now: i64,
 ) -> Result<Applied> {
-    let head = sqlx::query("SELECT customer_id, number, subject FROM cases WHERE id = $1")
-        .bind(case_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let customer_id: i64 = head.try_get("customer_id")?;
-    let number: i64 = head.try_get("number")?;
-    let subject: String = head.try_get("subject")?;
+    use crate::bulk::{Val, insert_rows};
+    let customer_id = head.customer_id;
+    let number = head.number;
+    let subject = head.subject.as_str();
+    let mut timeline_rows: Vec<Vec<Val>> = Vec::new();
+    let mut change_rows: Vec<Vec<Val>> = Vec::new();
+    let mut timeline_row = |kind: &str, actor: Option<i64>, summary: &serde_json::Value| {
+        timeline_rows.push(vec![
+            Val::Int(tenant.0),
+            Val::Int(customer_id),
+            Val::Text(kind.to_string()),
+            Val::Int(now),
+            actor.into(),
+            Val::Text("case".into()),
+            Val::Int(case_id),
+            Val::Text(summary.to_string()),
+        ]);
+    };
     for tag in &w.add_tags {
         sqlx::query(
             "INSERT INTO case_tags (tenant_id, case_id, tag) VALUES ($1, $2, $3) \
@@ -575,12 +590,57 @@ async fn apply_parts(
         .fetch_one(&mut **tx)
         .await?;
         if let Some(inbound) = m.inbound_mail_id {
-            if let Some((key, header_id)) = &m.inbound_dedupe {
-                claim_dedupe_key(tx, tenant, inbound, key, header_id.as_deref()).await?;
-            }
             // Exactly once: the mail takes this message only if it has none yet.
-            let linked = match &m.inbound_detail {
-                None => sqlx::query(
+            let linked = match (&m.inbound_detail, &m.inbound_dedupe) {
+                // The usual case from mail intake: the deduplication key is claimed (see
+                // [`claim_dedupe_key`]: a key another mail holds refuses the write) and the
+                // mail linked and finished, in one statement.
+                (Some(detail), Some((key, header_id))) => {
+                    let r = sqlx::query(
+                        "UPDATE inbound_mail SET \
+                         header_message_id = CASE WHEN dedupe_key IS NULL OR dedupe_key = $7 \
+                         THEN $8 ELSE header_message_id END, \
+                         dedupe_key = CASE WHEN dedupe_key IS NULL OR dedupe_key = $7 \
+                         THEN $7 ELSE dedupe_key END, \
+                         message_id = $3, case_id = $4, \
+                         state = 'processed', error = NULL, detail = $5, processed_at = $6 \
+                         WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
+                    )
+                    .bind(tenant.0)
+                    .bind(inbound)
+                    .bind(id)
+                    .bind(case_id)
+                    .bind(detail)
+                    .bind(now)
+                    .bind(key)
+                    .bind(header_id.as_deref())
+                    .execute(&mut **tx)
+                    .await;
+                    match r {
+                        Ok(r) => r.rows_affected(),
+                        Err(e) => match StoreError::from(e) {
+                            StoreError::Conflict(_) => {
+                                return Err(StoreError::AlreadyLinked(inbound));
+                            }
+                            other => return Err(other),
+                        },
+                    }
+                }
+                (None, Some((key, header_id))) => {
+                    claim_dedupe_key(tx, tenant, inbound, key, header_id.as_deref()).await?;
+                    sqlx::query(
+                        "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
+                         WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
+                    )
+                    .bind(tenant.0)
+                    .bind(inbound)
+                    .bind(id)
+                    .bind(case_id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected()
+                }
+                (None, None) => sqlx::query(
                     "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
                      WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
                 )
@@ -591,7 +651,7 @@ async fn apply_parts(
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
-                Some(detail) => sqlx::query(
+                (Some(detail), None) => sqlx::query(
                     "UPDATE inbound_mail SET message_id = $3, case_id = $4, \
                      state = 'processed', error = NULL, detail = $5, processed_at = $6 \
                      WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
@@ -635,35 +695,44 @@ async fn apply_parts(
             "channel": m.channel,
             "excerpt": excerpt,
         });
-        timeline(
-            tx,
-            tenant,
-            customer_id,
-            "message",
-            m.author_user_id,
-            case_id,
-            &summary,
-            now,
-        )
-        .await?;
-        log_change(tx, tenant, "message", id, now).await?;
+        timeline_row("message", m.author_user_id, &summary);
+        change_rows.push(change_row(tenant, "message", id, now));
         applied.message_ids.push(id);
     }
+    let event_rows: Vec<Vec<Val>> = w
+        .events
+        .iter()
+        .map(|e| {
+            vec![
+                Val::Int(tenant.0),
+                Val::Int(case_id),
+                Val::Text(e.kind.clone()),
+                Val::Text(e.actor_kind.clone()),
+                e.actor_id.into(),
+                Val::Text(e.visibility.clone()),
+                Val::Text(e.detail.to_string()),
+                Val::Int(now),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "case_events",
+        &[
+            "tenant_id",
+            "case_id",
+            "kind",
+            "actor_kind",
+            "actor_id",
+            "visibility",
+            "detail",
+            "at",
+        ],
+        &event_rows,
+        None,
+    )
+    .await?;
     for e in &w.events {
-        sqlx::query(
-            "INSERT INTO case_events (tenant_id, case_id, kind, actor_kind, actor_id, \
-             visibility, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(tenant.0)
-        .bind(case_id)
-        .bind(&e.kind)
-        .bind(&e.actor_kind)
-        .bind(e.actor_id)
-        .bind(&e.visibility)
-        .bind(e.detail.to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
         let summary = serde_json::json!({
             "number": number,
             "subject": subject,
@@ -675,35 +744,60 @@ async fn apply_parts(
         } else {
             None
         };
-        timeline(
-            tx,
-            tenant,
-            customer_id,
-            "case_event",
-            actor,
-            case_id,
-            &summary,
-            now,
-        )
-        .await?;
+        timeline_row("case_event", actor, &summary);
     }
-    for t in &w.new_targets {
-        sqlx::query(
-            "INSERT INTO case_targets (tenant_id, case_id, kind, team_id, policy_id, started_at, \
-             business_ms, due_at, next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(tenant.0)
-        .bind(case_id)
-        .bind(&t.kind)
-        .bind(t.team_id)
-        .bind(t.policy_id)
-        .bind(t.started_at)
-        .bind(t.business_ms)
-        .bind(t.due_at)
-        .bind(t.next_check_at)
-        .execute(&mut **tx)
-        .await?;
-    }
+    insert_rows(
+        tx,
+        "timeline_events",
+        &[
+            "tenant_id",
+            "customer_id",
+            "kind",
+            "at",
+            "actor_id",
+            "ref_kind",
+            "ref_id",
+            "summary",
+        ],
+        &timeline_rows,
+        None,
+    )
+    .await?;
+    let target_rows: Vec<Vec<Val>> = w
+        .new_targets
+        .iter()
+        .map(|t| {
+            vec![
+                Val::Int(tenant.0),
+                Val::Int(case_id),
+                Val::Text(t.kind.clone()),
+                t.team_id.into(),
+                t.policy_id.into(),
+                Val::Int(t.started_at),
+                Val::Int(t.business_ms),
+                t.due_at.into(),
+                t.next_check_at.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "case_targets",
+        &[
+            "tenant_id",
+            "case_id",
+            "kind",
+            "team_id",
+            "policy_id",
+            "started_at",
+            "business_ms",
+            "due_at",
+            "next_check_at",
+        ],
+        &target_rows,
+        None,
+    )
+    .await?;
     for t in &w.targets {
         sqlx::query(
             "UPDATE case_targets SET due_at = $3, paused_since = $4, met_at = $5, \
@@ -766,20 +860,36 @@ async fn apply_parts(
         .await?;
     }
     // The earliest running target decides when the case is next due.
-    let next_due: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(due_at) FROM case_targets WHERE case_id = $1 AND met_at IS NULL \
-         AND cancelled_at IS NULL AND paused_since IS NULL",
+    sqlx::query(
+        "UPDATE cases SET next_due_at = (SELECT MIN(due_at) FROM case_targets \
+         WHERE case_id = $1 AND met_at IS NULL AND cancelled_at IS NULL \
+         AND paused_since IS NULL) WHERE id = $1",
     )
     .bind(case_id)
-    .fetch_one(&mut **tx)
+    .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE cases SET next_due_at = $2 WHERE id = $1")
-        .bind(case_id)
-        .bind(next_due)
-        .execute(&mut **tx)
-        .await?;
-    log_change(tx, tenant, "case", case_id, now).await?;
+    change_rows.push(change_row(tenant, "case", case_id, now));
+    insert_rows(
+        tx,
+        "change_log",
+        &["tenant_id", "entity", "entity_id", "op", "at"],
+        &change_rows,
+        None,
+    )
+    .await?;
     Ok(applied)
+}
+
+/// A row of the ordered change log that every node's search index follows.
+fn change_row(tenant: TenantId, entity: &str, id: i64, now: i64) -> Vec<crate::bulk::Val> {
+    use crate::bulk::Val;
+    vec![
+        Val::Int(tenant.0),
+        Val::Text(entity.to_string()),
+        Val::Int(id),
+        Val::Text("upsert".into()),
+        Val::Int(now),
+    ]
 }
 
 async fn insert_task(
@@ -802,33 +912,6 @@ async fn insert_task(
     .bind(t.due_at)
     .bind(t.unique_key.as_deref())
     .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn timeline(
-    tx: &mut Transaction<'static, Any>,
-    tenant: TenantId,
-    customer: i64,
-    kind: &str,
-    actor: Option<i64>,
-    case_id: i64,
-    summary: &serde_json::Value,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO timeline_events (tenant_id, customer_id, kind, at, actor_id, ref_kind, \
-         ref_id, summary) VALUES ($1, $2, $3, $4, $5, 'case', $6, $7)",
-    )
-    .bind(tenant.0)
-    .bind(customer)
-    .bind(kind)
-    .bind(now)
-    .bind(actor)
-    .bind(case_id)
-    .bind(summary.to_string())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -923,36 +1006,16 @@ impl Store {
         .bind(tenant.0)
         .fetch_one(&mut *tx)
         .await?;
-        let owns: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.0)
-                .bind(c.customer_id.0)
-                .fetch_one(&mut *tx)
-                .await?;
-        if owns == 0 {
-            return Err(StoreError::Conflict(
-                "the customer does not exist in this tenant".into(),
-            ));
-        }
-        // The case belongs to the customer's household (the first, when several).
-        let household: Option<i64> = match c.household_id {
-            Some(h) => Some(h),
-            None => {
-                sqlx::query_scalar(
-                    "SELECT household_id FROM household_members WHERE tenant_id = $1 \
-                 AND customer_id = $2 ORDER BY household_id LIMIT 1",
-                )
-                .bind(tenant.0)
-                .bind(c.customer_id.0)
-                .fetch_optional(&mut *tx)
-                .await?
-            }
-        };
-        let id: i64 = sqlx::query_scalar(
+        // One statement: the customer must be the tenant's (no row is inserted otherwise), and
+        // the case belongs to the customer's household (the first, when several).
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
              household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \
-             custom_fields, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $15) RETURNING id",
+             custom_fields, created_at, updated_at) \
+             SELECT $1, $2, $3, $4, $5, cu.id, COALESCE($7, (SELECT h.household_id \
+             FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
+             ORDER BY h.household_id LIMIT 1)), $8, $9, $10, $11, $12, $13, $14, $15, $15 \
+             FROM customers cu WHERE cu.tenant_id = $1 AND cu.id = $6 RETURNING id",
         )
         .bind(tenant.0)
         .bind(number)
@@ -960,7 +1023,7 @@ impl Store {
         .bind(&c.kind)
         .bind(&c.channel)
         .bind(c.customer_id.0)
-        .bind(household)
+        .bind(c.household_id)
         .bind(c.order_id)
         .bind(&c.priority)
         .bind(&c.status)
@@ -969,9 +1032,23 @@ impl Store {
         .bind(c.parent_case_id)
         .bind(&c.custom_fields)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        let applied = apply_change_and_parts(&mut tx, tenant, id, w, now).await?;
+        let Some(id) = id else {
+            return Err(StoreError::Conflict(
+                "the customer does not exist in this tenant".into(),
+            ));
+        };
+        let head = CaseHead {
+            customer_id: c.customer_id.0,
+            number,
+            subject: w
+                .change
+                .subject
+                .clone()
+                .unwrap_or_else(|| c.subject.clone()),
+        };
+        let applied = apply_change_and_parts(&mut tx, tenant, id, &head, w, now).await?;
         let row = case_in(&mut tx, tenant, id).await?;
         tx.commit().await?;
         row.map(|r| (r, applied))
@@ -991,16 +1068,16 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let bumped = sqlx::query(
             "UPDATE cases SET version = version + 1, updated_at = $4 \
-             WHERE tenant_id = $1 AND id = $2 AND version = $3",
+             WHERE tenant_id = $1 AND id = $2 AND version = $3 \
+             RETURNING customer_id, number, subject",
         )
         .bind(tenant.0)
         .bind(id.0)
         .bind(version)
         .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if bumped == 0 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(bumped) = bumped else {
             let exists: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant.0)
@@ -1015,8 +1092,9 @@ impl Store {
                         .into(),
                 ))
             };
-        }
-        let applied = apply_change_and_parts(&mut tx, tenant, id.0, w, now).await?;
+        };
+        let head = CaseHead::from_row(&bumped, w)?;
+        let applied = apply_change_and_parts(&mut tx, tenant, id.0, &head, w, now).await?;
         let row = case_in(&mut tx, tenant, id.0).await?;
         tx.commit().await?;
         Ok(row.map(|r| (r, applied)))
@@ -1057,21 +1135,22 @@ impl Store {
         // since, nothing is written (the step is not recorded either) and it is decided again.
         let bumped = sqlx::query(
             "UPDATE cases SET version = version + 1, updated_at = $3 \
-             WHERE tenant_id = $1 AND id = $2 AND version = $4",
+             WHERE tenant_id = $1 AND id = $2 AND version = $4 \
+             RETURNING customer_id, number, subject",
         )
         .bind(tenant.0)
         .bind(case.0)
         .bind(now)
         .bind(version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if bumped == 0 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(bumped) = bumped else {
             return Err(StoreError::Conflict(
                 "the case changed while an escalation step was decided".into(),
             ));
-        }
-        apply_change_and_parts(&mut tx, tenant, case.0, w, now).await?;
+        };
+        let head = CaseHead::from_row(&bumped, w)?;
+        apply_change_and_parts(&mut tx, tenant, case.0, &head, w, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1790,6 +1869,44 @@ impl Store {
             .collect()
     }
 
+    /// The definitions of several kinds in one statement, each with its kind, by kind then
+    /// position then id (the case rules read this way once per action).
+    pub async fn definitions_of_kinds(
+        &self,
+        tenant: TenantId,
+        kinds: &[&str],
+    ) -> Result<Vec<(String, SpecRow)>> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT kind, id, name, event, spec, position, active FROM definitions \
+             WHERE tenant_id = $1 AND kind IN ({}) ORDER BY kind, position, id",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("kind")?,
+                    SpecRow {
+                        id: r.try_get("id")?,
+                        name: r.try_get("name")?,
+                        event: r.try_get("event")?,
+                        spec: r.try_get("spec")?,
+                        position: r.try_get("position")?,
+                        active: r.try_get::<i16, _>("active")? != 0,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Deletes a definition. `Ok(false)`: no such definition of that kind in `tenant`.
     pub async fn delete_definition(&self, tenant: TenantId, kind: &str, id: i64) -> Result<bool> {
         let n =
@@ -2060,6 +2177,7 @@ async fn apply_change_and_parts(
     tx: &mut Transaction<'static, Any>,
     tenant: TenantId,
     id: i64,
+    head: &CaseHead,
     w: &CaseWrite,
     now: i64,
 ) -> Result<Applied> {
@@ -2074,7 +2192,7 @@ async fn apply_change_and_parts(
         }
         q.execute(&mut **tx).await?;
     }
-    apply_parts(tx, tenant, id, w, now).await
+    apply_parts(tx, tenant, id, head, w, now).await
 }
 
 /// A case with its tags, on a pooled connection or inside a transaction.

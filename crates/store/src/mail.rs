@@ -47,6 +47,8 @@ pub struct InboundResult {
     /// Already recorded on the inbound row (with the message, in its transaction): nothing
     /// more to write.
     pub recorded: bool,
+    /// The number of the case it landed on, when known (else it is read by `case_id`).
+    pub case_number: Option<i64>,
     /// The deduplication key and Message-ID header to claim with the outcome (a key
     /// another mail holds refuses it with [`crate::StoreError::AlreadyLinked`]).
     pub dedupe: Option<(String, Option<String>)>,
@@ -131,28 +133,31 @@ impl Store {
         now: i64,
     ) -> Result<(InboundMailRow, bool)> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
+        // A new row comes back from the insert itself; the same bytes again read the row there.
+        let new_row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
              received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
-             ON CONFLICT (tenant_id, raw_sha256) DO NOTHING",
-        )
+             ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING {INBOUND_COLS}"
+        )))
         .bind(tenant.0)
         .bind(mailbox)
         .bind(raw.to_vec())
         .bind(raw_sha256)
         .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
         .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $2"
-        )))
-        .bind(tenant.0)
-        .bind(raw_sha256)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let inserted = new_row.is_some();
+        let row = match new_row {
+            Some(r) => r,
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $2"
+            )))
+            .bind(tenant.0)
+            .bind(raw_sha256)
+            .fetch_one(&mut *tx)
+            .await?,
+        };
         let row = inbound_from(&row)?;
         sqlx::query(
             "INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
@@ -209,6 +214,29 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(inbound_from).transpose()
+    }
+
+    /// An inbound mail of `tenant` (without its raw bytes) with the number of the case it
+    /// landed on, in one statement.
+    pub async fn inbound_mail_with_case_number(
+        &self,
+        tenant: TenantId,
+        id: i64,
+    ) -> Result<Option<(InboundMailRow, Option<i64>)>> {
+        let cols: Vec<String> = INBOUND_COLS.split(", ").map(|c| format!("i.{c}")).collect();
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {}, c.number AS case_number FROM inbound_mail i \
+             LEFT JOIN cases c ON c.tenant_id = i.tenant_id AND c.id = i.case_id \
+             WHERE i.tenant_id = $1 AND i.id = $2",
+            cols.join(", ")
+        )))
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(|r| Ok((inbound_from(r)?, r.try_get("case_number")?)))
+            .transpose()
     }
 
     /// The inbound mails of `tenant`, oldest first (for inspection and tests).
