@@ -20,9 +20,9 @@ use concierge_domain::sla::{
 };
 use concierge_domain::{CaseId, CustomerId, EmailAddress, Role, TeamId, TenantId, UserId};
 use concierge_store::cases::{
-    CaseEventRow, CaseFilter, CaseRow, CaseWrite, HandoffRow, MessageRow, NewAttachment, NewCase,
-    NewEvent, NewHandoff, NewMessage, NewNotification, NewTarget, NewTask, PresenceRow, QueueOrder,
-    TargetRow, TeamRow,
+    CaseEventRow, CaseFilter, CaseRow, CaseWrite, HandoffRow, InboundRecord, MessageRow,
+    NewAttachment, NewCase, NewEvent, NewHandoff, NewMessage, NewNotification, NewTarget, NewTask,
+    PresenceRow, QueueOrder, TargetRow, TeamRow,
 };
 use concierge_store::{StoreError, UserRow};
 use serde::Serialize;
@@ -108,11 +108,8 @@ pub struct MailLink {
     /// A staff reply sent from a mail client: it already reached the customer, so it is
     /// recorded as delivered by email and never sent again.
     pub sent_by_mail_client: bool,
-    /// What the mail pipeline found, recorded on the inbound row with the message (one
-    /// commit for both).
-    pub detail: Option<serde_json::Value>,
-    /// The mail's deduplication key and Message-ID header, claimed with the message.
-    pub dedupe: Option<(String, Option<String>)>,
+    /// The outcome recorded on the inbound row with the message (one commit for both).
+    pub record: Option<InboundRecord>,
 }
 
 impl MailLink {
@@ -121,8 +118,7 @@ impl MailLink {
             return;
         };
         m.inbound_mail_id = Some(l.inbound_id);
-        m.inbound_detail = l.detail.as_ref().map(|d| d.to_string());
-        m.inbound_dedupe = l.dedupe.clone();
+        m.inbound_record = l.record.clone();
         m.mail_message_id = Some(l.mail_message_id.clone());
         if l.author_email.is_some() {
             m.author_email = l.author_email.clone();

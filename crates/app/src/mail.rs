@@ -36,7 +36,7 @@ use concierge_mail::{
     delivery_report, normalize_subject, subject_match_key,
 };
 use concierge_store::StoreError;
-use concierge_store::cases::{CaseWrite, NewAttachment, NewEvent, NewMessage};
+use concierge_store::cases::{CaseWrite, InboundRecord, NewAttachment, NewEvent, NewMessage};
 use concierge_store::mail::{InboundMailRow, InboundResult, MailCaseRow, OutboundRow};
 use serde::Serialize;
 use std::time::Duration;
@@ -305,6 +305,15 @@ fn via_str(v: ThreadVia) -> &'static str {
         ThreadVia::SubjectToken => "subject_token",
         ThreadVia::References => "references",
         ThreadVia::Subject => "subject",
+    }
+}
+
+/// What is recorded on the inbound row with the message: `detail` and the claimed key.
+fn inbound_record(detail: &serde_json::Value, dedupe: &(String, Option<String>)) -> InboundRecord {
+    InboundRecord {
+        detail: detail.to_string(),
+        dedupe_key: dedupe.0.clone(),
+        header_message_id: dedupe.1.clone(),
     }
 }
 
@@ -967,8 +976,7 @@ impl App {
             mail_message_id: mail_id,
             author_email,
             sent_by_mail_client: false,
-            detail: Some(recorded_detail.clone()),
-            dedupe: Some(dedupe.clone()),
+            record: Some(inbound_record(&recorded_detail, dedupe)),
         };
         let stored: Result<(), CaseError> = match sender {
             Sender::Staff(user) => {
@@ -1143,8 +1151,7 @@ impl App {
                     attachments: attachments.clone(),
                     mail_message_id: Some(mail_id.to_string()),
                     inbound_mail_id: Some(inbound_id),
-                    inbound_detail: Some(detail.to_string()),
-                    inbound_dedupe: Some(dedupe.clone()),
+                    inbound_record: Some(inbound_record(&detail, dedupe)),
                     ..NewMessage::default()
                 }],
                 events: vec![NewEvent {

@@ -169,14 +169,21 @@ pub struct NewMessage {
     /// ([`StoreError::AlreadyLinked`], distinct from a version conflict so callers do not
     /// retry it), so a retried mail is stored exactly once.
     pub inbound_mail_id: Option<i64>,
-    /// With `inbound_mail_id`: what the mail pipeline found (the `detail` of the inbound
-    /// row). The row is then recorded as processed in the same transaction, so the pipeline
-    /// needs no commit of its own after the message.
-    pub inbound_detail: Option<String>,
-    /// With `inbound_mail_id`: the mail's deduplication key (Message-ID + content) and its
-    /// Message-ID header, claimed in the same transaction. Another mail of the tenant
-    /// holding the key refuses the whole write with [`StoreError::AlreadyLinked`].
-    pub inbound_dedupe: Option<(String, Option<String>)>,
+    /// With `inbound_mail_id`: the outcome mail intake records on the inbound row in the
+    /// same transaction, so intake needs no commit of its own after the message.
+    pub inbound_record: Option<InboundRecord>,
+}
+
+/// What mail intake records on an inbound mail with the message made from it: the row is
+/// marked processed with `detail`, and its deduplication key (Message-ID + content) is
+/// claimed. Another mail of the tenant holding the key refuses the whole write with
+/// [`StoreError::AlreadyLinked`].
+#[derive(Debug, Clone, Default)]
+pub struct InboundRecord {
+    /// What the mail pipeline found (the `detail` of the inbound row, JSON).
+    pub detail: String,
+    pub dedupe_key: String,
+    pub header_message_id: Option<String>,
 }
 
 /// An attachment whose bytes are already stored under `sha256`.
@@ -591,17 +598,16 @@ async fn apply_parts(
         .await?;
         if let Some(inbound) = m.inbound_mail_id {
             // Exactly once: the mail takes this message only if it has none yet.
-            let linked = match (&m.inbound_detail, &m.inbound_dedupe) {
-                // The usual case from mail intake: the deduplication key is claimed (see
-                // [`claim_dedupe_key`]: a key another mail holds refuses the write) and the
-                // mail linked and finished, in one statement.
-                (Some(detail), Some((key, header_id))) => {
+            let linked = match &m.inbound_record {
+                // Mail intake: the deduplication key is claimed (a key another mail holds
+                // refuses the write, as in [`claim_dedupe_key`]) and the mail linked and
+                // finished, in one statement.
+                Some(rec) => {
                     let r = sqlx::query(
                         "UPDATE inbound_mail SET \
                          header_message_id = CASE WHEN dedupe_key IS NULL OR dedupe_key = $7 \
                          THEN $8 ELSE header_message_id END, \
-                         dedupe_key = CASE WHEN dedupe_key IS NULL OR dedupe_key = $7 \
-                         THEN $7 ELSE dedupe_key END, \
+                         dedupe_key = COALESCE(dedupe_key, $7), \
                          message_id = $3, case_id = $4, \
                          state = 'processed', error = NULL, detail = $5, processed_at = $6 \
                          WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
@@ -610,10 +616,10 @@ async fn apply_parts(
                     .bind(inbound)
                     .bind(id)
                     .bind(case_id)
-                    .bind(detail)
+                    .bind(&rec.detail)
                     .bind(now)
-                    .bind(key)
-                    .bind(header_id.as_deref())
+                    .bind(&rec.dedupe_key)
+                    .bind(rec.header_message_id.as_deref())
                     .execute(&mut **tx)
                     .await;
                     match r {
@@ -626,21 +632,7 @@ async fn apply_parts(
                         },
                     }
                 }
-                (None, Some((key, header_id))) => {
-                    claim_dedupe_key(tx, tenant, inbound, key, header_id.as_deref()).await?;
-                    sqlx::query(
-                        "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
-                         WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
-                    )
-                    .bind(tenant.0)
-                    .bind(inbound)
-                    .bind(id)
-                    .bind(case_id)
-                    .execute(&mut **tx)
-                    .await?
-                    .rows_affected()
-                }
-                (None, None) => sqlx::query(
+                None => sqlx::query(
                     "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
                      WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
                 )
@@ -648,20 +640,6 @@ async fn apply_parts(
                 .bind(inbound)
                 .bind(id)
                 .bind(case_id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-                (Some(detail), None) => sqlx::query(
-                    "UPDATE inbound_mail SET message_id = $3, case_id = $4, \
-                     state = 'processed', error = NULL, detail = $5, processed_at = $6 \
-                     WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
-                )
-                .bind(tenant.0)
-                .bind(inbound)
-                .bind(id)
-                .bind(case_id)
-                .bind(detail)
-                .bind(now)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
@@ -1855,18 +1833,7 @@ impl Store {
         .bind(kind)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SpecRow {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    event: r.try_get("event")?,
-                    spec: r.try_get("spec")?,
-                    position: r.try_get("position")?,
-                    active: r.try_get::<i16, _>("active")? != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(spec_row).collect()
     }
 
     /// The definitions of several kinds in one statement, each with its kind, by kind then
@@ -1891,19 +1858,7 @@ impl Store {
         }
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("kind")?,
-                    SpecRow {
-                        id: r.try_get("id")?,
-                        name: r.try_get("name")?,
-                        event: r.try_get("event")?,
-                        spec: r.try_get("spec")?,
-                        position: r.try_get("position")?,
-                        active: r.try_get::<i16, _>("active")? != 0,
-                    },
-                ))
-            })
+            .map(|r| Ok((r.try_get("kind")?, spec_row(r)?)))
             .collect()
     }
 
@@ -2146,6 +2101,17 @@ impl Store {
             })
             .collect()
     }
+}
+
+fn spec_row(r: &AnyRow) -> Result<SpecRow> {
+    Ok(SpecRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        event: r.try_get("event")?,
+        spec: r.try_get("spec")?,
+        position: r.try_get("position")?,
+        active: r.try_get::<i16, _>("active")? != 0,
+    })
 }
 
 fn team_from(r: &AnyRow) -> Result<TeamRow> {

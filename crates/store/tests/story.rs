@@ -425,15 +425,19 @@ async fn a_schedule_slot_is_won_by_one_node() {
     );
 }
 
-#[tokio::test]
-async fn bulk_insert_in_chunks_returns_every_row() {
-    let (_db, store) = fresh().await;
-    let t = store.ensure_tenant("t7", "T", NOW).await.unwrap().id;
-    let rows: Vec<Vec<Val>> = (0..7000)
+/// Inserts `n` customers of `tenant` (external ids `{prefix}0..`) in one multi-row write and
+/// answers what the insert returned (`id, external_id` per row).
+async fn insert_customers(
+    store: &Store,
+    t: TenantId,
+    n: usize,
+    prefix: &str,
+) -> Vec<sqlx::any::AnyRow> {
+    let rows: Vec<Vec<Val>> = (0..n)
         .map(|i| {
             vec![
                 t.0.into(),
-                format!("E{i}").into(),
+                format!("{prefix}{i}").into(),
                 format!("名前 {i}").into(),
                 format!("name {i}").into(),
                 NOW.into(),
@@ -459,6 +463,14 @@ async fn bulk_insert_in_chunks_returns_every_row() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+    ret
+}
+
+#[tokio::test]
+async fn bulk_insert_in_chunks_returns_every_row() {
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("t7", "T", NOW).await.unwrap().id;
+    let ret = insert_customers(&store, t, 7000, "E").await;
     assert_eq!(ret.len(), 7000);
     assert_eq!(store.count_customers(t).await.unwrap(), 7000);
 }
@@ -469,36 +481,7 @@ async fn bulk_insert_in_chunks_returns_every_row() {
 async fn statistics_are_renewed_after_a_bulk_load() {
     let (_db, store) = fresh().await;
     let t = store.ensure_tenant("stats", "Stats", NOW).await.unwrap().id;
-    let rows: Vec<Vec<Val>> = (0..2000)
-        .map(|i| {
-            vec![
-                t.0.into(),
-                format!("S{i}").into(),
-                format!("s {i}").into(),
-                format!("s {i}").into(),
-                NOW.into(),
-                NOW.into(),
-            ]
-        })
-        .collect();
-    let mut tx = store.begin().await.unwrap();
-    insert_rows(
-        &mut tx,
-        "customers",
-        &[
-            "tenant_id",
-            "external_id",
-            "display_name",
-            "sort_name",
-            "created_at",
-            "updated_at",
-        ],
-        &rows,
-        None,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    insert_customers(&store, t, 2000, "S").await;
     store
         .refresh_statistics(concierge_store::imports::IMPORT_TABLES)
         .await
