@@ -5,7 +5,9 @@
 //! The rebuild streams rows page by page from the store on the async side and feeds them to
 //! the index writer on a blocking thread through a bounded channel, so memory stays flat at
 //! millions of messages. The rows are read on one connection of their own that does not
-//! memory-map the SQLite file (see `Store::bulk_reader`).
+//! memory-map the SQLite file (see `Store::bulk_reader`), and the index being rebuilt reads its
+//! own files with positioned reads rather than memory maps (`ReadMode::Pread`), so the
+//! segments its merges read do not stay resident.
 //!
 //! ## Following the change log
 //! Every write appends `change_log` rows (entity and id) in its own transaction. Each node
@@ -20,7 +22,7 @@
 
 use crate::App;
 use concierge_search::{
-    DocKind, IndexOptions, SearchDoc, SearchError, SearchIndex, TenantId, Visibility,
+    DocKind, IndexOptions, ReadMode, SearchDoc, SearchError, SearchIndex, TenantId, Visibility,
 };
 use concierge_store::search_feed::{CaseDocRow, ChangeRow, CustomerDocRow, MessageDocRow};
 use std::collections::BTreeSet;
@@ -130,6 +132,7 @@ pub async fn reindex(app: &App, progress: impl Fn(u64) + Send + 'static) -> anyh
             &dir,
             IndexOptions {
                 writer_threads: 2,
+                read_mode: ReadMode::Pread,
                 ..IndexOptions::default()
             },
         )

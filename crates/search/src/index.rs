@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::directory::MmapDirectory;
+use tantivy::directory::{Directory, MmapDirectory};
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Schema, Value};
@@ -32,6 +32,7 @@ use crate::analyzer::{ANALYZER_NAME, build_analyzer};
 use crate::doc::{DocKind, SearchDoc, TenantId, Visibility};
 use crate::error::{Result, SearchError};
 use crate::merge::BoundedMergePolicy;
+use crate::pread::PreadDirectory;
 use crate::query::{QueryBuilder, SearchRequest, SortOrder, Vocabulary, plan_text};
 use crate::schema::{F_CREATED_AT, F_UPDATED_AT, FORMAT_VERSION, Fields, build_schema, doc_key};
 use crate::snippet::{best_snippet, highlight_all};
@@ -50,6 +51,19 @@ pub struct IndexOptions {
     /// Total writer memory budget in bytes (at least 15 MB per thread). Segments are flushed
     /// when it fills, so it also bounds the RSS of a rebuild.
     pub writer_memory_bytes: usize,
+    /// How index files are read.
+    pub read_mode: ReadMode,
+}
+
+/// How an index opened from a directory reads its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// Memory maps: fastest for searching, and what a serving node uses.
+    #[default]
+    Mmap,
+    /// Positioned reads into short-lived buffers, so the pages a merge reads do not stay
+    /// resident: for a process that only writes the index (a rebuild).
+    Pread,
 }
 
 impl Default for IndexOptions {
@@ -57,6 +71,7 @@ impl Default for IndexOptions {
         IndexOptions {
             writer_threads: 1,
             writer_memory_bytes: 64 * 1024 * 1024,
+            read_mode: ReadMode::Mmap,
         }
     }
 }
@@ -215,8 +230,12 @@ impl SearchIndex {
             path: dir.to_path_buf(),
             reason: format!("cannot read it: {e}"),
         })?;
+        let directory: Box<dyn Directory> = match options.read_mode {
+            ReadMode::Mmap => Box::new(mmap),
+            ReadMode::Pread => Box::new(PreadDirectory::new(mmap, dir.to_path_buf())),
+        };
         let index = if exists {
-            let index = Index::open(mmap)?;
+            let index = Index::open(directory)?;
             if index.schema() != schema {
                 return Err(SearchError::FormatMismatch {
                     path: dir.to_path_buf(),
@@ -226,7 +245,7 @@ impl SearchIndex {
             }
             index
         } else {
-            Index::create(mmap, schema, tantivy::IndexSettings::default())?
+            Index::create(directory, schema, tantivy::IndexSettings::default())?
         };
         Self::from_index(index, fields, options, Some(dir.to_path_buf()))
     }

@@ -55,6 +55,7 @@ mod doc;
 mod error;
 mod index;
 mod merge;
+mod pread;
 mod query;
 mod schema;
 mod snippet;
@@ -63,7 +64,8 @@ pub use analyzer::{analyze, warm_up};
 pub use doc::{DocKind, SearchDoc, TenantId, Visibility};
 pub use error::{Result, SearchError};
 pub use index::{
-    IndexOptions, REBUILD_PROGRESS_EVERY, RebuildProgress, SearchHit, SearchIndex, SearchResults,
+    IndexOptions, REBUILD_PROGRESS_EVERY, ReadMode, RebuildProgress, SearchHit, SearchIndex,
+    SearchResults,
 };
 pub use merge::MAX_MERGE_DOCS;
 pub use query::{

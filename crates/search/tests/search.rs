@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use concierge_search::{
-    DateField, DateRange, DocKind, Filters, IndexOptions, SearchDoc, SearchError, SearchIndex,
-    SearchRequest, SortOrder, TenantId, Visibility, Vocabulary,
+    DateField, DateRange, DocKind, Filters, IndexOptions, ReadMode, SearchDoc, SearchError,
+    SearchIndex, SearchRequest, SortOrder, TenantId, Visibility, Vocabulary,
 };
 
 const T1: TenantId = TenantId(1);
@@ -754,5 +754,71 @@ fn bench_entry_point_runs() {
     assert!(
         report.latencies.iter().all(|l| l.mean_total > 0.0),
         "{report}"
+    );
+}
+
+#[test]
+fn an_index_rebuilt_through_positioned_reads_finds_what_a_memory_mapped_one_finds() {
+    // `concierge search reindex` writes through `ReadMode::Pread` (no memory maps, so merged
+    // segments do not stay resident); a serving node then opens the same files memory-mapped.
+    let dir = tempfile::tempdir().unwrap();
+    let words = ["退款", "배송", "refund", "damaged", "延迟", "교환"];
+    let docs = |n: i64| {
+        (1..=n).map(move |i| {
+            let w = words[(i % 6) as usize];
+            Ok::<_, std::io::Error>(case(
+                1 + i % 2,
+                i,
+                &format!("{w} case {i}"),
+                &format!("customer {i} writes about {w} and order {}", i * 7),
+                i % 30,
+            ))
+        })
+    };
+    let options = IndexOptions {
+        writer_threads: 2,
+        writer_memory_bytes: 32 * 1024 * 1024,
+        read_mode: ReadMode::Pread,
+    };
+    let expected_refund: Vec<i64>;
+    {
+        let index = SearchIndex::recreate(dir.path(), options).unwrap();
+        assert_eq!(index.rebuild(docs(30_000), 9, |_| {}).unwrap(), 30_000);
+        assert_eq!(index.num_docs(), 30_000);
+        let mut request = SearchRequest::new("refund");
+        request.limit = 5;
+        request.sort = SortOrder::CreatedAsc;
+        let hits = index.search(T1, &request).unwrap();
+        // Every sixth document (ids 2, 8, 14, ...) is about a refund, all of tenant 1 (even ids).
+        assert_eq!(hits.total, 5_000);
+        assert_eq!(hits.hits.iter().map(|h| h.id).next(), Some(2));
+        assert!(hits.hits[0].snippet_html.contains("<mark>refund</mark>"));
+        expected_refund = hits.hits.iter().map(|h| h.id).collect();
+        // Later writes go through the same directory.
+        index
+            .upsert([case(1, 40_001, "缺货", "商品缺货了，什么时候补货", 1)])
+            .unwrap();
+        index.commit(10).unwrap();
+    }
+    let index = SearchIndex::open_or_create(dir.path(), IndexOptions::default()).unwrap();
+    assert_eq!(index.applied_seq(), 10);
+    assert_eq!(index.num_docs(), 30_001);
+    let mut request = SearchRequest::new("refund");
+    request.limit = 5;
+    request.sort = SortOrder::CreatedAsc;
+    let hits = index.search(T1, &request).unwrap();
+    assert_eq!(hits.total, 5_000);
+    assert_eq!(
+        hits.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        expected_refund
+    );
+    assert_eq!(find(&index, "缺货"), vec![40_001]);
+    assert_eq!(
+        index.search(T2, &SearchRequest::new("배송")).unwrap().total,
+        5_000
+    );
+    assert_eq!(
+        index.search(T1, &SearchRequest::new("배송")).unwrap().total,
+        0
     );
 }
