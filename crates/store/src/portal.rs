@@ -125,6 +125,23 @@ fn survey_from(r: &AnyRow) -> Result<SurveyRow> {
     })
 }
 
+/// The two mail queues with the same delivery columns (`state`, `next_attempt_at`,
+/// `attempts`, `error`, `sent_at`): notices of case steps and NPS survey mails.
+#[derive(Debug, Clone, Copy)]
+enum MailQueue {
+    Notices,
+    Nps,
+}
+
+impl MailQueue {
+    fn table(self) -> &'static str {
+        match self {
+            MailQueue::Notices => "customer_notices",
+            MailQueue::Nps => "nps_surveys",
+        }
+    }
+}
+
 impl Store {
     /// The customers whose cases `customer` may see besides their own: members of a household
     /// that `customer` heads who have allowed it (preference [`SHARE_PREF`] = `yes`).
@@ -299,17 +316,7 @@ impl Store {
     /// Claims a due notice for one delivery attempt until `until`; `false` when another node
     /// claimed it first.
     pub async fn claim_notice(&self, id: i64, now: i64, until: i64) -> Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE customer_notices SET next_attempt_at = $3, attempts = attempts + 1 \
-             WHERE id = $1 AND state = 'queued' AND next_attempt_at <= $2",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(until)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            > 0)
+        self.claim_queued(MailQueue::Notices, id, now, until).await
     }
 
     /// Records how a delivery attempt went: `sent`, `failed`, or `queued` again at `retry_at`.
@@ -321,18 +328,8 @@ impl Store {
         retry_at: Option<i64>,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE customer_notices SET state = $2, error = $3, next_attempt_at = $4, \
-             sent_at = CASE WHEN $2 = 'sent' THEN $5 ELSE sent_at END WHERE id = $1",
-        )
-        .bind(id)
-        .bind(state)
-        .bind(error)
-        .bind(retry_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.finish_queued(MailQueue::Notices, id, state, error, retry_at, now)
+            .await
     }
 
     /// The notices of a case, oldest first.
@@ -844,17 +841,7 @@ impl Store {
 
     /// Claims a due NPS mail for one attempt until `until`; `false` when another node has it.
     pub async fn claim_nps(&self, id: i64, now: i64, until: i64) -> Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE nps_surveys SET next_attempt_at = $3, attempts = attempts + 1 \
-             WHERE id = $1 AND state = 'queued' AND next_attempt_at <= $2",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(until)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            > 0)
+        self.claim_queued(MailQueue::Nps, id, now, until).await
     }
 
     /// Sets the link of an NPS survey (the hash of its token) before its mail goes out.
@@ -876,10 +863,42 @@ impl Store {
         retry_at: Option<i64>,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE nps_surveys SET state = $2, error = $3, next_attempt_at = $4, \
+        self.finish_queued(MailQueue::Nps, id, state, error, retry_at, now)
+            .await
+    }
+
+    /// Claims a due row of a mail queue for one attempt until `until`; `false` when another
+    /// node claimed it first (the compare-and-swap is on `state` and `next_attempt_at`).
+    async fn claim_queued(&self, queue: MailQueue, id: i64, now: i64, until: i64) -> Result<bool> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET next_attempt_at = $3, attempts = attempts + 1 \
+             WHERE id = $1 AND state = 'queued' AND next_attempt_at <= $2",
+            queue.table()
+        )))
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Records how an attempt of a mail queue's row went.
+    async fn finish_queued(
+        &self,
+        queue: MailQueue,
+        id: i64,
+        state: &str,
+        error: Option<&str>,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET state = $2, error = $3, next_attempt_at = $4, \
              sent_at = CASE WHEN $2 = 'sent' THEN $5 ELSE sent_at END WHERE id = $1",
-        )
+            queue.table()
+        )))
         .bind(id)
         .bind(state)
         .bind(error)
