@@ -502,3 +502,90 @@ async fn statistics_are_renewed_after_a_bulk_load() {
     };
     assert!(analysed > 0, "the customers table has statistics");
 }
+
+/// How the connections of the pool flush their commits: SQLite `PRAGMA synchronous` (2 =
+/// FULL) or PostgreSQL `synchronous_commit`, one answer per connection, all held at once.
+async fn flush_settings(store: &Store) -> Vec<String> {
+    let mut held = Vec::new();
+    let mut out = Vec::new();
+    // Every connection the pool may hand out (SQLite's pool holds 8).
+    for _ in 0..8 {
+        let mut conn = store.pool().acquire().await.unwrap();
+        let v: String = if store.backend() == concierge_store::Backend::Postgres {
+            sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap()
+        } else {
+            let n: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            n.to_string()
+        };
+        out.push(v);
+        held.push(conn);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_received_mail_is_stored_and_leaves_every_connection_flushing_its_commits() {
+    // The raw row's own commit is not flushed (the commit recording the mail's outcome is,
+    // and carries it): no other write may ever run on a connection left that way.
+    let (_db, store) = fresh().await;
+    let t = store
+        .ensure_tenant("intake", "Intake", NOW)
+        .await
+        .unwrap()
+        .id;
+    let mails: Vec<Vec<u8>> = (0..24)
+        .map(|i| format!("Subject: mail {i}\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    let tasks: Vec<_> = mails
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let (store, raw) = (store.clone(), raw.clone());
+            tokio::spawn(async move {
+                store
+                    .receive_mail(t, "support", &raw, &format!("sha-{i}"), NOW)
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (row, inserted) = task.await.unwrap().unwrap();
+        assert!(inserted);
+        assert_eq!(row.state, "processing");
+    }
+    // A failed receipt (no such tenant) leaves no connection behind unflushed either.
+    for i in 0..3 {
+        let failed = store
+            .receive_mail(TenantId(987_654), "support", b"x", &format!("bad-{i}"), NOW)
+            .await;
+        assert!(failed.is_err(), "{failed:?}");
+    }
+    // What was received is there for every other connection.
+    for (i, raw) in mails.iter().enumerate() {
+        let (row, inserted) = store
+            .receive_mail(t, "support", raw, &format!("sha-{i}"), NOW)
+            .await
+            .unwrap();
+        assert!(!inserted, "mail {i} was stored once");
+        assert_eq!(
+            store.inbound_mail_raw(t, row.id).await.unwrap().as_deref(),
+            Some(raw.as_slice())
+        );
+    }
+    let expected = if store.backend() == concierge_store::Backend::Postgres {
+        "on"
+    } else {
+        "2"
+    };
+    let settings = flush_settings(&store).await;
+    assert!(
+        settings.iter().all(|s| s == expected),
+        "every pooled connection flushes its commits: {settings:?}"
+    );
+}
