@@ -22,7 +22,8 @@
 
 use crate::App;
 use concierge_search::{
-    DocKind, IndexOptions, ReadMode, SearchDoc, SearchError, SearchIndex, TenantId, Visibility,
+    DocKind, IndexOptions, ReadMode, RebuildProgress, SearchDoc, SearchError, SearchIndex,
+    TenantId, Visibility,
 };
 use concierge_store::search_feed::{CaseDocRow, ChangeRow, CustomerDocRow, MessageDocRow};
 use std::collections::BTreeSet;
@@ -122,9 +123,13 @@ impl Iterator for ChannelIter {
     }
 }
 
-/// Rebuilds this node's index from the database; `progress(indexed)` is called as it goes.
-/// Returns the number of documents indexed.
-pub async fn reindex(app: &App, progress: impl Fn(u64) + Send + 'static) -> anyhow::Result<u64> {
+/// Rebuilds this node's index from the database; `progress` is called as it goes (documents
+/// indexed, then once when the segments are being merged, then at the end). Returns the
+/// number of documents indexed.
+pub async fn reindex(
+    app: &App,
+    progress: impl Fn(RebuildProgress) + Send + 'static,
+) -> anyhow::Result<u64> {
     let dir = index_dir(app);
     let head = app.store.change_log_head().await?;
     let index = tokio::task::spawn_blocking(move || {
@@ -140,7 +145,7 @@ pub async fn reindex(app: &App, progress: impl Fn(u64) + Send + 'static) -> anyh
     .await??;
     let (tx, rx): (SyncSender<Result<SearchDoc, FeedError>>, _) = sync_channel(4096);
     let writer = tokio::task::spawn_blocking(move || {
-        index.rebuild(ChannelIter(rx), head.max(0) as u64, |p| progress(p.indexed))
+        index.rebuild(ChannelIter(rx), head.max(0) as u64, progress)
     });
     let feed = feed_all(app, &tx).await;
     if let Err(e) = &feed {

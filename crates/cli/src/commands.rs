@@ -412,15 +412,26 @@ pub async fn reindex(app: &App, progress: bool) -> anyhow::Result<()> {
         },
     );
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>10} {spinner} {pos} documents {per_sec}")
+        ProgressStyle::with_template("{prefix:>10} {spinner} {pos} documents {per_sec} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_prefix("indexing");
     let b = bar.clone();
-    let n = concierge_app::search::reindex(app, move |indexed| b.set_position(indexed))
-        .await
-        .context("rebuilding the search index (is a server on this data directory running? stop it first)")?;
+    let n = concierge_app::search::reindex(app, move |p| {
+        b.set_position(p.indexed);
+        if p.merging {
+            b.set_prefix("merging");
+            b.set_message("segments");
+        }
+    })
+    .await
+    .context(
+        "rebuilding the search index (is a server on this data directory running? stop it first)",
+    )?;
     bar.finish();
-    eprintln!("indexed {n} documents");
+    let segments = concierge_app::search::open_index(app)
+        .map(|i| i.segment_count().to_string())
+        .unwrap_or_else(|_| "?".into());
+    eprintln!("indexed {n} documents ({segments} segments)");
     Ok(())
 }

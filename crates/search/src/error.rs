@@ -105,6 +105,11 @@ pub enum SearchError {
     #[error("search index writer is unusable after a panic in another thread; restart the process")]
     Poisoned,
 
+    /// The writer could not be opened again after a rebuild's merges (see the error logged
+    /// then); the index stays searchable.
+    #[error("search index writer could not be reopened after a rebuild; restart the process")]
+    WriterLost,
+
     /// An error from the tantivy engine.
     #[error("search engine error: {0}")]
     Engine(#[from] tantivy::TantivyError),

@@ -142,7 +142,9 @@ pub struct RebuildProgress {
     pub indexed: u64,
     /// Time since the rebuild started.
     pub elapsed: Duration,
-    /// The final report (after the commit).
+    /// Every document is committed and the segments are being merged (one report).
+    pub merging: bool,
+    /// The final report (after the commit and the merges).
     pub done: bool,
 }
 
@@ -153,13 +155,67 @@ pub const REBUILD_PROGRESS_EVERY: u64 = 1_000;
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter<TantivyDocument>>,
+    /// `None` only while [`SearchIndex::rebuild`] waits for the merges of a finished rebuild
+    /// (under the lock) and after a failure to open a new writer then.
+    writer: Mutex<Option<IndexWriter<TantivyDocument>>>,
+    options: IndexOptions,
     fields: Fields,
     analyzer: TextAnalyzer,
     applied_seq: AtomicU64,
     vocabulary: RwLock<Vocabulary>,
     /// Directory, for messages (`None` in RAM).
     path: Option<PathBuf>,
+}
+
+/// The writer, held under the index's lock (see [`SearchIndex::writer`]).
+struct WriterGuard<'a>(MutexGuard<'a, Option<IndexWriter<TantivyDocument>>>);
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = IndexWriter<TantivyDocument>;
+    fn deref(&self) -> &Self::Target {
+        match self.0.as_ref() {
+            Some(w) => w,
+            // `SearchIndex::writer` hands out a guard only over a writer.
+            None => unreachable!("a writer guard always holds a writer"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self.0.as_mut() {
+            Some(w) => w,
+            None => unreachable!("a writer guard always holds a writer"),
+        }
+    }
+}
+
+/// Opens the index's writer with `options`, the bounded merge policy and one merge thread.
+fn new_writer(
+    index: &Index,
+    options: IndexOptions,
+    path: Option<&Path>,
+) -> Result<IndexWriter<TantivyDocument>> {
+    let threads = options.writer_threads.clamp(1, 8);
+    let budget = options.writer_memory_bytes.max(threads * 16 * 1024 * 1024);
+    // One merge at a time: a merge's inputs are read through memory maps, so concurrent
+    // merges add up in resident memory (see `merge`).
+    let writer_options = IndexWriterOptions::builder()
+        .num_worker_threads(threads)
+        .memory_budget_per_thread(budget / threads)
+        .num_merge_threads(1)
+        .build();
+    let writer: IndexWriter<TantivyDocument> =
+        index
+            .writer_with_options(writer_options)
+            .map_err(|e| match e {
+                TantivyError::LockFailure(..) => SearchError::Locked {
+                    path: path.map(Path::to_path_buf).unwrap_or_default(),
+                },
+                other => SearchError::Engine(other),
+            })?;
+    writer.set_merge_policy(Box::new(BoundedMergePolicy::default()));
+    Ok(writer)
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -286,24 +342,7 @@ impl SearchIndex {
     ) -> Result<SearchIndex> {
         let analyzer = build_analyzer();
         index.tokenizers().register(ANALYZER_NAME, analyzer.clone());
-        let threads = options.writer_threads.clamp(1, 8);
-        let budget = options.writer_memory_bytes.max(threads * 16 * 1024 * 1024);
-        // One merge at a time: a merge's inputs are read through memory maps, so concurrent
-        // merges add up in resident memory (see `merge`).
-        let writer_options = IndexWriterOptions::builder()
-            .num_worker_threads(threads)
-            .memory_budget_per_thread(budget / threads)
-            .num_merge_threads(1)
-            .build();
-        let mut writer: IndexWriter<TantivyDocument> = index
-            .writer_with_options(writer_options)
-            .map_err(|e| match e {
-                TantivyError::LockFailure(..) => SearchError::Locked {
-                    path: path.clone().unwrap_or_default(),
-                },
-                other => SearchError::Engine(other),
-            })?;
-        writer.set_merge_policy(Box::new(BoundedMergePolicy::default()));
+        let mut writer = new_writer(&index, options, path.as_deref())?;
         let metas = index.load_metas()?;
         let seq = match metas.payload.as_deref().map(parse_payload) {
             Some(Some((format, seq))) if format == FORMAT_VERSION => seq,
@@ -336,7 +375,8 @@ impl SearchIndex {
         Ok(SearchIndex {
             index,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
+            options,
             fields,
             analyzer,
             applied_seq: AtomicU64::new(seq),
@@ -359,8 +399,12 @@ impl SearchIndex {
         }
     }
 
-    fn writer(&self) -> Result<MutexGuard<'_, IndexWriter<TantivyDocument>>> {
-        self.writer.lock().map_err(|_| SearchError::Poisoned)
+    fn writer(&self) -> Result<WriterGuard<'_>> {
+        let guard = self.writer.lock().map_err(|_| SearchError::Poisoned)?;
+        if guard.is_none() {
+            return Err(SearchError::WriterLost);
+        }
+        Ok(WriterGuard(guard))
     }
 
     /// Sequence number of the last change-log entry reflected by the committed index
@@ -372,6 +416,11 @@ impl SearchIndex {
     /// Number of committed, searchable documents (all tenants).
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
+    }
+
+    /// Segments of the committed index (each search visits every one).
+    pub fn segment_count(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
     }
 
     fn check_doc(doc: &SearchDoc) -> Result<()> {
@@ -475,7 +524,7 @@ impl SearchIndex {
 
     fn commit_locked(
         &self,
-        writer: &mut MutexGuard<'_, IndexWriter<TantivyDocument>>,
+        writer: &mut IndexWriter<TantivyDocument>,
         applied_seq: u64,
     ) -> Result<()> {
         let mut prepared = writer.prepare_commit()?;
@@ -531,6 +580,7 @@ impl SearchIndex {
                     progress(RebuildProgress {
                         indexed,
                         elapsed: started.elapsed(),
+                        merging: false,
                         done: false,
                     });
                 }
@@ -542,9 +592,26 @@ impl SearchIndex {
             return Err(e);
         }
         self.commit_locked(&mut writer, applied_seq)?;
+        // The merges the rebuild set off (and those they lead to) run to the end here, so the
+        // rebuilt index is left in a few large segments rather than dozens of small ones that
+        // every search would visit and a serving node would merge later. Merges keep the
+        // commit's payload (the applied sequence).
+        if let Some(w) = writer.0.take() {
+            progress(RebuildProgress {
+                indexed,
+                elapsed: started.elapsed(),
+                merging: true,
+                done: false,
+            });
+            let waited = w.wait_merging_threads();
+            *writer.0 = Some(new_writer(&self.index, self.options, self.path.as_deref())?);
+            waited?;
+            self.reader.reload()?;
+        }
         progress(RebuildProgress {
             indexed,
             elapsed: started.elapsed(),
+            merging: false,
             done: true,
         });
         Ok(indexed)

@@ -682,10 +682,18 @@ fn rebuild_replaces_everything_with_progress() {
         .collect();
     let mut reports = Vec::new();
     let n = index
-        .rebuild(docs, 500, |p| reports.push((p.indexed, p.done)))
+        .rebuild(docs, 500, |p| reports.push((p.indexed, p.merging, p.done)))
         .unwrap();
     assert_eq!(n, 2_500);
-    assert_eq!(reports, vec![(1_000, false), (2_000, false), (2_500, true)]);
+    assert_eq!(
+        reports,
+        vec![
+            (1_000, false, false),
+            (2_000, false, false),
+            (2_500, true, false),
+            (2_500, false, true)
+        ]
+    );
     assert_eq!(index.applied_seq(), 500);
     assert_eq!(index.num_docs(), 2_500);
     assert!(find(&index, "损坏").is_empty());
@@ -771,7 +779,7 @@ fn an_index_rebuilt_through_positioned_reads_finds_what_a_memory_mapped_one_find
                 i,
                 &format!("{w} case {i}"),
                 &format!("customer {i} writes about {w} and order {}", i * 7),
-                i % 30,
+                i,
             ))
         })
     };
