@@ -130,6 +130,25 @@ impl MailLink {
     }
 }
 
+/// Where a message written by a case use case landed: its case (id and number) and the
+/// message, so the mail pipeline need not read them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Landed {
+    pub case_id: i64,
+    pub case_number: i64,
+    pub message_id: Option<i64>,
+}
+
+impl Landed {
+    fn of(a: &concierge_store::cases::Applied) -> Landed {
+        Landed {
+            case_id: a.case_id,
+            case_number: a.case_number,
+            message_id: a.message_ids.first().copied(),
+        }
+    }
+}
+
 /// The customer of a new case: an existing one, or found (or created) by email.
 #[derive(Debug, Clone)]
 pub enum CustomerRef {
@@ -329,17 +348,31 @@ pub const QUEUE_PAGE_MAX: i64 = 100;
 /// How long someone counts as present on a case after their last signal.
 pub const PRESENCE_WINDOW_MS: i64 = 60_000;
 const RETRIES: usize = 5;
+/// Stands for a customer created with the case their first message opens (no customer has
+/// this id; see `Store::create_case_for_new_customer`).
+const NEW_CUSTOMER: i64 = 0;
 const MINUTE_MS: i64 = 60_000;
 
 tokio::task_local! {
     static RULES_MEMO: std::cell::RefCell<std::collections::HashMap<TenantId, Rules>>;
+    static SETTINGS_MEMO: std::cell::RefCell<SettingsMemo>;
 }
 
+/// Tenant settings read ahead for one scope of [`with_rules_memo`]: `None` is a setting the
+/// tenant does not have (a key that was not read ahead is not in the map).
+type SettingsMemo = std::collections::HashMap<(TenantId, String), Option<String>>;
+
 /// Runs `f` with the case rules read at most once per tenant: one inbound mail reads them
-/// for threading, the case write, and the triggers. A rule changed meanwhile applies from
-/// the next scope on.
+/// for threading, the case write, and the triggers. Tenant settings read ahead in the scope
+/// ([`App::remember_settings`]) are not read again in it. A rule or setting changed
+/// meanwhile applies from the next scope on.
 pub async fn with_rules_memo<F: std::future::Future>(f: F) -> F::Output {
-    RULES_MEMO.scope(Default::default(), f).await
+    RULES_MEMO
+        .scope(
+            Default::default(),
+            SETTINGS_MEMO.scope(Default::default(), f),
+        )
+        .await
 }
 
 /// The tenant's rules that decide about cases, loaded once per action.
@@ -443,9 +476,47 @@ fn decode_cursor(s: &str) -> Result<(i64, i64)> {
 }
 
 impl App {
+    /// Inside [`with_rules_memo`]: keeps settings read ahead (`(key, value)`; keys of `keys`
+    /// not among them are settings the tenant does not have) for the rest of the scope.
+    pub(crate) fn remember_settings(
+        &self,
+        tenant: TenantId,
+        keys: &[&str],
+        found: &[(String, String)],
+    ) {
+        let _ = SETTINGS_MEMO.try_with(|m| {
+            let mut m = m.borrow_mut();
+            for k in keys {
+                let v = found.iter().find(|(fk, _)| fk == k).map(|(_, v)| v.clone());
+                m.insert((tenant, (*k).to_string()), v);
+            }
+        });
+    }
+
+    /// A setting read ahead in this scope of [`with_rules_memo`] (`Some(None)`: the tenant
+    /// has none); `None` when it was not read ahead.
+    pub(crate) fn setting_read_ahead(&self, tenant: TenantId, key: &str) -> Option<Option<String>> {
+        SETTINGS_MEMO
+            .try_with(|m| m.borrow().get(&(tenant, key.to_string())).cloned())
+            .ok()
+            .flatten()
+    }
+
+    /// A tenant setting: read ahead in this scope of [`with_rules_memo`], else read now.
+    pub(crate) async fn setting_in_scope(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> std::result::Result<Option<String>, StoreError> {
+        match self.setting_read_ahead(tenant, key) {
+            Some(v) => Ok(v),
+            None => self.store.setting(tenant, key).await,
+        }
+    }
+
     /// The tenant's status workflow (the default one when it has none of its own).
     pub async fn workflow(&self, tenant: TenantId) -> Result<Workflow> {
-        match self.store.setting(tenant, "workflow").await? {
+        match self.setting_in_scope(tenant, "workflow").await? {
             Some(json) => {
                 let w: Workflow = serde_json::from_str(&json).map_err(|e| {
                     CaseError::Invalid(format!("the stored workflow is unreadable: {e}"))
@@ -534,20 +605,17 @@ impl App {
         })
     }
 
-    async fn customer_flags_set(
+    /// The flags set now on a customer and their tier, in one read.
+    async fn flags_and_tier(
         &self,
         tenant: TenantId,
         customer: i64,
-    ) -> Result<BTreeSet<String>> {
-        Ok(self
+    ) -> Result<(BTreeSet<String>, Option<String>)> {
+        let (flags, tier) = self
             .store
-            .flags(tenant, CustomerId(customer), false)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| f.cleared_at.is_none())
-            .map(|f| f.flag)
-            .collect())
+            .customer_flags_and_tier(tenant, CustomerId(customer))
+            .await?;
+        Ok((flags.into_iter().collect(), tier))
     }
 
     async fn tier_of(&self, tenant: TenantId, customer: i64) -> Result<Option<String>> {
@@ -966,8 +1034,8 @@ impl App {
         actor: Actor<'_>,
         input: &NewCaseInput,
     ) -> Result<CaseDetail> {
-        let id = self.create_case_linked(tenant, actor, input, None).await?;
-        self.case_detail(tenant, id, true).await
+        let landed = self.create_case_linked(tenant, actor, input, None).await?;
+        self.case_detail(tenant, CaseId(landed.case_id), true).await
     }
 
     /// [`App::create_case`] for a case opened by an inbound mail (`link`).
@@ -977,7 +1045,46 @@ impl App {
         actor: Actor<'_>,
         input: &NewCaseInput,
         link: Option<&MailLink>,
-    ) -> Result<CaseId> {
+    ) -> Result<Landed> {
+        self.open_case(tenant, actor, input, link, None)
+            .await?
+            .ok_or_else(|| CaseError::Store(StoreError::Other("the case was not opened".into())))
+    }
+
+    /// [`App::create_case_linked`] for the first mail of someone who is not a customer yet:
+    /// the customer (`name`, the contacts of `keys`) is created with the case, in one
+    /// transaction. `Ok(None)`: a customer holds their identity key by now (a concurrent
+    /// first contact); nothing was written.
+    pub(crate) async fn create_case_for_first_contact(
+        &self,
+        tenant: TenantId,
+        keys: &crate::identity::ContactKeys,
+        name: &str,
+        input: &NewCaseInput,
+        link: Option<&MailLink>,
+    ) -> Result<Option<Landed>> {
+        let first = (keys, name);
+        self.open_case(
+            tenant,
+            Actor::Customer(CustomerId(NEW_CUSTOMER)),
+            input,
+            link,
+            Some(first),
+        )
+        .await
+    }
+
+    /// Opens a case. With `first` (contact keys and name), `actor` is
+    /// `Actor::Customer(CustomerId(NEW_CUSTOMER))` and the customer is created with the case
+    /// (`Ok(None)` when their identity key is taken; nothing is written then).
+    async fn open_case(
+        &self,
+        tenant: TenantId,
+        actor: Actor<'_>,
+        input: &NewCaseInput,
+        link: Option<&MailLink>,
+        first: Option<(&crate::identity::ContactKeys, &str)>,
+    ) -> Result<Option<Landed>> {
         let subject = case::subject(&input.subject)?;
         let body = case::body(&input.body)?;
         let channel = Channel::parse(&input.channel)?;
@@ -1014,8 +1121,11 @@ impl App {
         {
             return Err(CaseError::NotFound("case"));
         }
-        let flags = self.customer_flags_set(tenant, customer_id).await?;
-        let tier = self.tier_of(tenant, customer_id).await?;
+        // A customer created with the case has no flags and no tier yet.
+        let (flags, tier) = match first {
+            Some(_) => (BTreeSet::new(), None),
+            None => self.flags_and_tier(tenant, customer_id).await?,
+        };
         let mut routed_abusive = false;
         if owner.is_none() && flags.contains("abusive") {
             owner = self.abuse_manager(tenant, &rules).await?;
@@ -1115,11 +1225,32 @@ impl App {
                     "due": w.new_targets.iter().map(|t| serde_json::json!({"kind": t.kind, "due_at": t.due_at})).collect::<Vec<_>>()}),
             ));
         }
-        let (row, _) = self.store.create_case(tenant, &new, &w, now).await?;
+        let applied = match first {
+            Some((keys, name)) => {
+                let (name, contacts) = crate::identity::first_contact_parts(keys, Some(name));
+                let key = crate::identity::identity_key(keys);
+                let sort_name = concierge_domain::customer::name_key(&name);
+                let customer = concierge_store::identity::FirstContact {
+                    display_name: &name,
+                    sort_name: &sort_name,
+                    contacts: &contacts,
+                    identity_key: key.as_deref(),
+                };
+                match self
+                    .store
+                    .create_case_for_new_customer(tenant, &customer, &new, &w, now)
+                    .await?
+                {
+                    Some(a) => a,
+                    None => return Ok(None),
+                }
+            }
+            None => self.store.create_case(tenant, &new, &w, now).await?,
+        };
         // The tenant's `created` triggers see the case as it was opened.
-        self.run_triggers(tenant, CaseId(row.id), Event::Created)
+        self.run_triggers(tenant, CaseId(applied.case_id), Event::Created)
             .await?;
-        Ok(CaseId(row.id))
+        Ok(Some(Landed::of(&applied)))
     }
 
     /// Runs the tenant's triggers for `event` on a case and writes what they decide.
@@ -1134,8 +1265,7 @@ impl App {
                 .case(tenant, id)
                 .await?
                 .ok_or(CaseError::NotFound("case"))?;
-            let flags = self.customer_flags_set(tenant, case.customer_id).await?;
-            let tier = self.tier_of(tenant, case.customer_id).await?;
+            let (flags, tier) = self.flags_and_tier(tenant, case.customer_id).await?;
             let before = Self::facts(&case, tier, flags);
             let out = rules::run_triggers(&rules.triggers, ev, &before);
             if out.fired.is_empty() {
@@ -1535,8 +1665,10 @@ impl App {
         body: &str,
         attachments: Vec<NewAttachment>,
     ) -> Result<CaseId> {
-        self.customer_reply_linked(tenant, customer, id, body, attachments, None)
-            .await
+        let landed = self
+            .customer_reply_linked(tenant, customer, id, body, attachments, None)
+            .await?;
+        Ok(CaseId(landed.case_id))
     }
 
     /// [`App::customer_reply`] for a message that came in by mail (`link`).
@@ -1548,7 +1680,7 @@ impl App {
         body: &str,
         attachments: Vec<NewAttachment>,
         link: Option<&MailLink>,
-    ) -> Result<CaseId> {
+    ) -> Result<Landed> {
         let body = case::body(body)?;
         for _ in 0..RETRIES {
             let case = self
@@ -1654,10 +1786,10 @@ impl App {
                 .write_case(tenant, id, case.version, &w, now)
                 .await
             {
-                Ok(Some(_)) => {
+                Ok(Some(applied)) => {
                     self.run_triggers(tenant, id, Event::CustomerReplied)
                         .await?;
-                    return Ok(id);
+                    return Ok(Landed::of(&applied));
                 }
                 Ok(None) => return Err(CaseError::NotFound("case")),
                 Err(StoreError::Conflict(_)) => continue,
@@ -2233,8 +2365,7 @@ impl App {
                     case.number
                 )));
             }
-            let flags = self.customer_flags_set(tenant, case.customer_id).await?;
-            let tier = self.tier_of(tenant, case.customer_id).await?;
+            let (flags, tier) = self.flags_and_tier(tenant, case.customer_id).await?;
             let before = Self::facts(&case, tier, flags);
             let (after, effects) = rules::apply_macro(&m, &before);
             let targets = self.store.case_targets(tenant, id).await?;

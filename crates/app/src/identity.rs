@@ -230,7 +230,47 @@ fn pairs_of(
 
 /// The key a customer created by the inbound find-or-create claims: the email when there is
 /// one, otherwise the phone.
-fn identity_key(keys: &ContactKeys) -> Option<String> {
+/// What a first contact creates: the customer's name (`name` trimmed and bounded; else the
+/// email's local part, the phone, or "customer") and their contact points.
+pub(crate) fn first_contact_parts(
+    keys: &ContactKeys,
+    name: Option<&str>,
+) -> (String, Vec<NewContact>) {
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.chars().take(200).collect::<String>())
+        .or_else(|| {
+            keys.email
+                .as_ref()
+                .and_then(|e| e.as_str().split('@').next().map(str::to_string))
+        })
+        .or_else(|| keys.phone.clone())
+        .unwrap_or_else(|| "customer".to_string());
+    let mut contacts = Vec::new();
+    if let Some(e) = &keys.email {
+        contacts.push(NewContact {
+            kind: "email".into(),
+            value: e.as_str().to_string(),
+            normalized: e.as_str().to_string(),
+            primary: true,
+            verified: false,
+        });
+    }
+    if let Some(p) = &keys.phone {
+        contacts.push(NewContact {
+            kind: "phone".into(),
+            value: keys.phone_written.clone().unwrap_or_else(|| p.clone()),
+            normalized: p.clone(),
+            primary: true,
+            verified: false,
+        });
+    }
+    (name, contacts)
+}
+
+/// The identity key a first contact with `keys` claims (see migration 0014).
+pub(crate) fn identity_key(keys: &ContactKeys) -> Option<String> {
     match (&keys.email, &keys.phone) {
         (Some(e), _) => Some(format!("email:{}", e.as_str())),
         (None, Some(p)) => Some(format!("phone:{p}")),
@@ -306,36 +346,7 @@ impl App {
         keys: &ContactKeys,
         name: Option<&str>,
     ) -> Result<(CustomerId, bool), StoreError> {
-        let name = name
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| n.chars().take(200).collect::<String>())
-            .or_else(|| {
-                keys.email
-                    .as_ref()
-                    .and_then(|e| e.as_str().split('@').next().map(str::to_string))
-            })
-            .or_else(|| keys.phone.clone())
-            .unwrap_or_else(|| "customer".to_string());
-        let mut contacts = Vec::new();
-        if let Some(e) = &keys.email {
-            contacts.push(NewContact {
-                kind: "email".into(),
-                value: e.as_str().to_string(),
-                normalized: e.as_str().to_string(),
-                primary: true,
-                verified: false,
-            });
-        }
-        if let Some(p) = &keys.phone {
-            contacts.push(NewContact {
-                kind: "phone".into(),
-                value: keys.phone_written.clone().unwrap_or_else(|| p.clone()),
-                normalized: p.clone(),
-                primary: true,
-                verified: false,
-            });
-        }
+        let (name, contacts) = first_contact_parts(keys, name);
         let key = identity_key(keys);
         for attempt in 0..4 {
             if let Some(id) = self.find_customer(tenant, keys).await? {

@@ -25,7 +25,7 @@
 //! `failed` with the reason on the message.
 
 use crate::App;
-use crate::cases::{CaseError, CustomerRef, MailLink, NewCaseInput, ReplyInput};
+use crate::cases::{CaseError, CustomerRef, Landed, MailLink, NewCaseInput, ReplyInput};
 use concierge_domain::case::{self, BODY_MAX_CHARS, SUBJECT_MAX, Workflow};
 use concierge_domain::{CaseId, CustomerId, EmailAddress, TenantId};
 pub use concierge_mail::parse::sha256_hex;
@@ -124,6 +124,16 @@ pub struct IngestOutcome {
 
 /// The tenant setting that holds [`AckSettings`].
 pub const ACK_SETTING: &str = "mail.acknowledgement";
+/// The tenant setting that holds the secret key of case tokens.
+const TOKEN_KEY_SETTING: &str = "mail.token_key";
+/// The settings a mail needs, read ahead in one statement with its mailbox's switch.
+const MAIL_SETTINGS: [&str; 3] = ["workflow", TOKEN_KEY_SETTING, ACK_SETTING];
+
+/// The key under which the acknowledgement switch of mailbox `name` is read ahead (not a
+/// tenant setting: the NUL keeps it apart from every setting's key).
+fn mailbox_ack_key(name: &str) -> String {
+    format!("\u{0}mailbox.acknowledge\u{0}{name}")
+}
 
 /// The body of the acknowledgement when the tenant wrote none.
 pub const DEFAULT_ACK_BODY: &str = "Hello {{customer.first_name | \"there\"}},\n\n\
@@ -238,6 +248,12 @@ impl CaseLookup for Lookup<'_> {
 enum Sender {
     Staff(concierge_store::UserRow),
     Customer(i64),
+    /// Not a customer yet: created (with this name and contact) with the case the mail
+    /// opens, in one transaction.
+    NewCustomer {
+        name: String,
+        keys: crate::identity::ContactKeys,
+    },
     Unknown,
 }
 
@@ -338,11 +354,15 @@ impl App {
     /// The tenant's secret key for case tokens, created on first use and kept in the
     /// database so every node shares it.
     pub async fn mail_token_key(&self, tenant: TenantId) -> Result<TokenKey, StoreError> {
-        let fresh = serde_json::Value::String(crate::secrets::random_secret()).to_string();
-        let stored = self
-            .store
-            .mail_token_key(tenant, &fresh, self.now())
-            .await?;
+        let stored = match self.setting_in_scope(tenant, TOKEN_KEY_SETTING).await? {
+            Some(v) => v,
+            None => {
+                let fresh = serde_json::Value::String(crate::secrets::random_secret()).to_string();
+                self.store
+                    .mail_token_key(tenant, &fresh, self.now())
+                    .await?
+            }
+        };
         let secret: String = serde_json::from_str(&stored).unwrap_or(stored);
         TokenKey::new(secret.into_bytes()).map_err(|e| {
             StoreError::Other(format!(
@@ -407,7 +427,20 @@ impl App {
                 None => Err(IngestError::Busy),
             };
         }
-        let mut result = crate::cases::with_rules_memo(self.process(tenant, &row, raw)).await?;
+        crate::cases::with_rules_memo(self.ingest_leased(tenant, &mailbox, &row, raw)).await
+    }
+
+    /// [`App::ingest_raw`] once the raw mail is committed and its processing lease is ours:
+    /// process it, record the outcome, acknowledge a new case. Runs inside
+    /// [`crate::cases::with_rules_memo`], so rules and settings are read once per mail.
+    async fn ingest_leased(
+        &self,
+        tenant: TenantId,
+        mailbox: &str,
+        row: &InboundMailRow,
+        raw: &[u8],
+    ) -> Result<IngestOutcome, IngestError> {
+        let mut result = self.process(tenant, mailbox, row, raw).await?;
         if !result.recorded {
             match self
                 .store
@@ -460,7 +493,7 @@ impl App {
         {
             // The mail is committed whatever becomes of the acknowledgement.
             if let Err(e) = self
-                .acknowledge(tenant, &mailbox, CaseId(case_id), address)
+                .acknowledge(tenant, mailbox, CaseId(case_id), address)
                 .await
             {
                 tracing::warn!(case = case_id, error = %e, "the acknowledgement was not written");
@@ -480,7 +513,7 @@ impl App {
 
     /// The tenant's acknowledgement settings (defaults when never set, or unreadable).
     pub async fn mail_ack_settings(&self, tenant: TenantId) -> Result<AckSettings, StoreError> {
-        Ok(match self.store.setting(tenant, ACK_SETTING).await? {
+        Ok(match self.setting_in_scope(tenant, ACK_SETTING).await? {
             Some(v) => serde_json::from_str(&v).unwrap_or_else(|e| {
                 tracing::warn!(tenant = tenant.0, error = %e, "unreadable {ACK_SETTING}; using defaults");
                 AckSettings::default()
@@ -530,10 +563,21 @@ impl App {
         address: &str,
     ) -> Result<bool, CaseError> {
         let settings = self.mail_ack_settings(tenant).await?;
-        let enabled = match self.store.mailbox_by_name(tenant, mailbox).await? {
-            Some(mb) => mb.settings.acknowledge.unwrap_or(settings.enabled),
-            None => settings.enabled,
+        // The mailbox's own switch: read ahead with the settings, else read now. The value
+        // read ahead is `""` for a mailbox that follows the tenant's setting; none: no such
+        // mailbox.
+        let switch = match self.setting_read_ahead(tenant, &mailbox_ack_key(mailbox)) {
+            Some(v) => match v.as_deref() {
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                _ => None,
+            },
+            None => match self.store.mailbox_by_name(tenant, mailbox).await? {
+                Some(mb) => mb.settings.acknowledge,
+                None => None,
+            },
         };
+        let enabled = switch.unwrap_or(settings.enabled);
         if !enabled {
             return Ok(false);
         }
@@ -650,6 +694,7 @@ impl App {
     async fn process(
         &self,
         tenant: TenantId,
+        mailbox: &str,
         row: &InboundMailRow,
         raw: &[u8],
     ) -> Result<InboundResult, IngestError> {
@@ -682,6 +727,25 @@ impl App {
                 .await;
         }
         let dedupe = (key, mail.message_id.clone());
+        // What the rest needs of the tenant's settings and of the mailbox, in one read.
+        let (found, mailbox_ack) = self
+            .store
+            .mail_settings(tenant, &MAIL_SETTINGS, mailbox)
+            .await?;
+        self.remember_settings(tenant, &MAIL_SETTINGS, &found);
+        let ack_key = mailbox_ack_key(mailbox);
+        let ack_value = mailbox_ack.map(|a| {
+            (
+                ack_key.clone(),
+                match a {
+                    Some(true) => "true",
+                    Some(false) => "false",
+                    None => "",
+                }
+                .to_string(),
+            )
+        });
+        self.remember_settings(tenant, &[ack_key.as_str()], ack_value.as_slice());
         let mut result = self.process_parsed(tenant, row, &mail, &dedupe).await?;
         if !result.recorded {
             result.dedupe = Some(dedupe);
@@ -828,17 +892,24 @@ impl App {
             .and_then(|a| EmailAddress::parse(&a.address).ok());
         let automatic = !class.may_auto_reply();
         let sender = match &sender_addr {
-            Some(addr) => match self.store.user_by_email(tenant, addr.as_str()).await? {
-                Some(u) if u.active && !automatic => Sender::Staff(u),
-                _ => match self
-                    .find_customer(tenant, &crate::identity::ContactKeys::email(addr))
-                    .await?
-                {
-                    Some(c) => Sender::Customer(c.0),
+            Some(addr) => {
+                // The staff member and the customer with the address, in one read.
+                let (user_id, customer) = self.store.mail_sender(tenant, addr.as_str()).await?;
+                let staff = match user_id {
+                    Some(id) if !automatic => self
+                        .store
+                        .user_by_id(tenant, concierge_domain::UserId(id))
+                        .await?
+                        .filter(|u| u.active),
+                    _ => None,
+                };
+                match (staff, customer) {
+                    (Some(u), _) => Sender::Staff(u),
+                    (None, Some(c)) => Sender::Customer(c.0),
                     // Automatic mail never creates customers.
-                    None if automatic => Sender::Unknown,
-                    None => {
-                        let name = mail
+                    (None, None) if automatic => Sender::Unknown,
+                    (None, None) => {
+                        let name: String = mail
                             .from
                             .as_ref()
                             .and_then(|a| a.name.clone())
@@ -851,17 +922,13 @@ impl App {
                                     .unwrap_or("customer")
                                     .to_string()
                             });
-                        let (c, _) = self
-                            .find_or_create_customer(
-                                tenant,
-                                &crate::identity::ContactKeys::email(addr),
-                                Some(name.as_str()),
-                            )
-                            .await?;
-                        Sender::Customer(c.0)
+                        Sender::NewCustomer {
+                            name,
+                            keys: crate::identity::ContactKeys::email(addr),
+                        }
                     }
-                },
-            },
+                }
+            }
             None if automatic => Sender::Unknown,
             None => {
                 return Ok(quarantine(
@@ -978,7 +1045,40 @@ impl App {
             sent_by_mail_client: false,
             record: Some(inbound_record(&recorded_detail, dedupe)),
         };
-        let stored: Result<(), CaseError> = match sender {
+        // A new sender whose mail lands on a matched case becomes a customer now (the
+        // message is the case customer's); one whose mail opens a case, with the case.
+        let sender = match sender {
+            Sender::NewCustomer { name, keys } if target.is_some() => {
+                let (c, _) = self
+                    .find_or_create_customer(tenant, &keys, Some(name.as_str()))
+                    .await?;
+                Sender::Customer(c.0)
+            }
+            s => s,
+        };
+        let subject = mail
+            .subject
+            .as_deref()
+            .map(normalize_subject)
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| mail.subject.clone())
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "(no subject)".into());
+        let new_case = |customer: i64, attachments: Vec<NewAttachment>| NewCaseInput {
+            subject: truncate_chars(&subject, SUBJECT_MAX),
+            body: body.clone(),
+            channel: "email".into(),
+            kind: None,
+            priority: None,
+            customer: CustomerRef::Id(customer),
+            team_id: None,
+            owner_id: None,
+            tags: Vec::new(),
+            order_id: None,
+            parent_case_id: None,
+            attachments,
+        };
+        let stored: Result<Option<Landed>, CaseError> = match sender {
             Sender::Staff(user) => {
                 let Some(case) = target
                     .clone()
@@ -1009,6 +1109,7 @@ impl App {
                 };
                 self.reply_from_mail(tenant, &user, CaseId(case.id), &input, &link)
                     .await
+                    .map(|()| None)
             }
             Sender::Customer(sender_customer) => {
                 // On a matched case the message is the case customer's, with the sending
@@ -1025,38 +1126,44 @@ impl App {
                             Some(&link),
                         )
                         .await
-                        .map(|_| ()),
-                    None => {
-                        let subject = mail
-                            .subject
-                            .as_deref()
-                            .map(normalize_subject)
-                            .filter(|s| !s.trim().is_empty())
-                            .or_else(|| mail.subject.clone())
-                            .filter(|s| !s.trim().is_empty())
-                            .unwrap_or_else(|| "(no subject)".into());
-                        self.create_case_linked(
+                        .map(Some),
+                    None => self
+                        .create_case_linked(
                             tenant,
                             crate::cases::Actor::Customer(CustomerId(sender_customer)),
+                            &new_case(sender_customer, attachments),
+                            Some(&link),
+                        )
+                        .await
+                        .map(Some),
+                }
+            }
+            // Only without a matched case (see above): the customer comes with the case.
+            Sender::NewCustomer { name, keys } => {
+                let input = new_case(0, attachments);
+                match self
+                    .create_case_for_first_contact(tenant, &keys, &name, &input, Some(&link))
+                    .await
+                {
+                    // A concurrent first contact from the same address holds the customer's
+                    // identity key by now: that customer opens the case.
+                    Ok(None) => {
+                        let (c, _) = self
+                            .find_or_create_customer(tenant, &keys, Some(name.as_str()))
+                            .await?;
+                        self.create_case_linked(
+                            tenant,
+                            crate::cases::Actor::Customer(c),
                             &NewCaseInput {
-                                subject: truncate_chars(&subject, SUBJECT_MAX),
-                                body: body.clone(),
-                                channel: "email".into(),
-                                kind: None,
-                                priority: None,
-                                customer: CustomerRef::Id(sender_customer),
-                                team_id: None,
-                                owner_id: None,
-                                tags: Vec::new(),
-                                order_id: None,
-                                parent_case_id: None,
-                                attachments,
+                                customer: CustomerRef::Id(c.0),
+                                ..input
                             },
                             Some(&link),
                         )
                         .await
-                        .map(|_| ())
+                        .map(Some)
                     }
+                    other => other,
                 }
             }
             Sender::Unknown => {
@@ -1066,10 +1173,35 @@ impl App {
                 ));
             }
         };
-        // The link was written with the message: the inbound row says where it landed (also
-        // when another worker stored it first and this write was refused with
-        // `StoreError::AlreadyLinked`, which the case use cases pass on at once instead of
-        // retrying: the mail is processed, not failed).
+        // The write linked the mail and recorded its outcome with the message (a mail linked
+        // already refuses the whole write): where it landed is known, nothing is read back.
+        if let Ok(Some(landed)) = &stored
+            && let Some(msg) = landed.message_id
+        {
+            let follow_up_of = target
+                .as_ref()
+                .filter(|t| t.id != landed.case_id)
+                .map(|t| t.id);
+            if let Some(obj) = detail.as_object_mut() {
+                obj.insert("follow_up_of".into(), serde_json::json!(follow_up_of));
+                obj.insert("new_case".into(), serde_json::json!(target.is_none()));
+            }
+            // Recorded with the message unless the case it landed on is not the one foreseen.
+            let recorded = detail == recorded_detail;
+            return Ok(InboundResult {
+                state: "processed".into(),
+                case_id: Some(landed.case_id),
+                message_id: Some(msg),
+                detail,
+                recorded,
+                case_number: Some(landed.case_number),
+                ..InboundResult::default()
+            });
+        }
+        // Otherwise the inbound row says where it landed: when another worker stored it first
+        // and this write was refused with `StoreError::AlreadyLinked` (which the case use
+        // cases pass on at once instead of retrying: the mail is processed, not failed), when
+        // a step after the write failed, or for a staff reply.
         let (linked, case_number) = match self
             .store
             .inbound_mail_with_case_number(tenant, row.id)
@@ -1102,7 +1234,7 @@ impl App {
             }
             None => match stored {
                 Err(e) => Ok(quarantine(case_failure(e)?, detail)),
-                Ok(()) => Ok(quarantine(
+                Ok(_) => Ok(quarantine(
                     "internal: the stored message was not linked to its mail".into(),
                     detail,
                 )),
@@ -1168,7 +1300,7 @@ impl App {
                 .write_case(tenant, CaseId(case.id), row.version, &w, self.now())
                 .await
             {
-                Ok(Some((_, applied))) => {
+                Ok(Some(applied)) => {
                     return Ok(InboundResult {
                         state: "processed".into(),
                         case_id: Some(case.id),

@@ -9,7 +9,7 @@
 //! causes are committed together or not at all. The store records; the rules that decide
 //! what to write live in the domain crate and the application layer.
 
-use crate::{Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError};
 use concierge_domain::{CaseId, CustomerId, TenantId};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -316,9 +316,12 @@ impl CaseWrite {
     }
 }
 
-/// What happened when a write was applied: the new message ids, in order.
+/// What happened when a write was applied: the case written (id and number, so nobody needs
+/// to read it back) and the new message ids, in order.
 #[derive(Debug, Clone, Default)]
 pub struct Applied {
+    pub case_id: i64,
+    pub case_number: i64,
     pub message_ids: Vec<i64>,
 }
 
@@ -509,6 +512,12 @@ struct CaseHead {
     customer_id: i64,
     number: i64,
     subject: String,
+    /// Inserted in this transaction with its `next_due_at` already set from the write's
+    /// new targets (it has no others), so that need not be worked out again.
+    fresh: bool,
+    /// A customer inserted in this transaction (its change log row is written with the
+    /// case's).
+    new_customer: Option<i64>,
 }
 
 impl CaseHead {
@@ -521,6 +530,8 @@ impl CaseHead {
                 Some(s) => s.clone(),
                 None => r.try_get("subject")?,
             },
+            fresh: false,
+            new_customer: None,
         })
     }
 }
@@ -541,7 +552,13 @@ async fn apply_parts(
     let number = head.number;
     let subject = head.subject.as_str();
     let mut timeline_rows: Vec<Vec<Val>> = Vec::new();
-    let mut change_rows: Vec<Vec<Val>> = Vec::new();
+    // Every node's search index follows the change log: a new customer is findable as soon
+    // as their case is.
+    let mut change_rows: Vec<Vec<Val>> = head
+        .new_customer
+        .map(|c| change_row(tenant, "customer", c, now))
+        .into_iter()
+        .collect();
     let mut timeline_row = |kind: &str, actor: Option<i64>, summary: &serde_json::Value| {
         timeline_rows.push(vec![
             Val::Int(tenant.0),
@@ -572,7 +589,11 @@ async fn apply_parts(
             .execute(&mut **tx)
             .await?;
     }
-    let mut applied = Applied::default();
+    let mut applied = Applied {
+        case_id,
+        case_number: number,
+        message_ids: Vec::new(),
+    };
     for m in &w.messages {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (tenant_id, case_id, author_kind, author_user_id, \
@@ -837,15 +858,18 @@ async fn apply_parts(
         .execute(&mut **tx)
         .await?;
     }
-    // The earliest running target decides when the case is next due.
-    sqlx::query(
-        "UPDATE cases SET next_due_at = (SELECT MIN(due_at) FROM case_targets \
+    // The earliest running target decides when the case is next due (a case inserted with
+    // its new targets has it already).
+    if !(head.fresh && w.targets.is_empty() && w.change.next_due_at.is_none()) {
+        sqlx::query(
+            "UPDATE cases SET next_due_at = (SELECT MIN(due_at) FROM case_targets \
          WHERE case_id = $1 AND met_at IS NULL AND cancelled_at IS NULL \
          AND paused_since IS NULL) WHERE id = $1",
-    )
-    .bind(case_id)
-    .execute(&mut **tx)
-    .await?;
+        )
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    }
     change_rows.push(change_row(tenant, "case", case_id, now));
     insert_rows(
         tx,
@@ -964,77 +988,72 @@ fn bind_val<'q>(
 }
 
 impl Store {
-    /// Creates a case (numbered per tenant) and applies `w` to it, atomically.
+    /// Creates a case (numbered per tenant) and applies `w` to it, atomically. The case is not
+    /// read back: [`Applied`] says its id and number.
     pub async fn create_case(
         &self,
         tenant: TenantId,
         c: &NewCase,
         w: &CaseWrite,
         now: i64,
-    ) -> Result<(CaseRow, Applied)> {
+    ) -> Result<Applied> {
         let mut tx = self.pool.begin().await?;
-        // The first statement writes, so on SQLite the transaction takes the write lock at once
-        // (waiting its turn) instead of reading first and failing to upgrade when another
-        // writer got in between ("database is locked").
-        let number: i64 = sqlx::query_scalar(
-            "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
-             ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1 \
-             RETURNING value",
-        )
-        .bind(tenant.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        // One statement: the customer must be the tenant's (no row is inserted otherwise), and
-        // the case belongs to the customer's household (the first, when several).
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
-             household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \
-             custom_fields, created_at, updated_at) \
-             SELECT $1, $2, $3, $4, $5, cu.id, COALESCE($7, (SELECT h.household_id \
-             FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
-             ORDER BY h.household_id LIMIT 1)), $8, $9, $10, $11, $12, $13, $14, $15, $15 \
-             FROM customers cu WHERE cu.tenant_id = $1 AND cu.id = $6 RETURNING id",
-        )
-        .bind(tenant.0)
-        .bind(number)
-        .bind(&c.subject)
-        .bind(&c.kind)
-        .bind(&c.channel)
-        .bind(c.customer_id.0)
-        .bind(c.household_id)
-        .bind(c.order_id)
-        .bind(&c.priority)
-        .bind(&c.status)
-        .bind(c.owner_id)
-        .bind(c.team_id)
-        .bind(c.parent_case_id)
-        .bind(&c.custom_fields)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(id) = id else {
-            return Err(StoreError::Conflict(
-                "the customer does not exist in this tenant".into(),
-            ));
-        };
-        let head = CaseHead {
-            customer_id: c.customer_id.0,
-            number,
-            subject: w
-                .change
-                .subject
-                .clone()
-                .unwrap_or_else(|| c.subject.clone()),
-        };
-        let applied = apply_change_and_parts(&mut tx, tenant, id, &head, w, now).await?;
-        let row = case_in(&mut tx, tenant, id).await?;
+        let applied = create_case_in(&mut tx, tenant, c, w, now, None).await?;
         tx.commit().await?;
-        row.map(|r| (r, applied))
-            .ok_or_else(|| StoreError::Other("the new case vanished".into()))
+        Ok(applied)
     }
 
-    /// Applies `w` to a case if it is still at `version` (optimistic locking).
-    /// `Ok(None)`: no such case in `tenant`; `Err(Conflict)`: someone changed it meanwhile.
+    /// Creates the customer of a first contact and the case their message opens, in one
+    /// transaction. `c.customer_id`, and every customer id in `w` equal to it, stand for the
+    /// customer created here (pass an id no customer has, such as 0). `Ok(None)`: a live
+    /// customer of the tenant already holds the identity key (a concurrent first contact
+    /// from the same address, or a customer whose contact changed since); nothing was
+    /// written, and the caller finds or creates the customer on its own.
+    pub async fn create_case_for_new_customer(
+        &self,
+        tenant: TenantId,
+        customer: &crate::identity::FirstContact<'_>,
+        c: &NewCase,
+        w: &CaseWrite,
+        now: i64,
+    ) -> Result<Option<Applied>> {
+        let mut tx = self.pool.begin().await?;
+        // A write first, so SQLite takes the write lock at once (see `create_case_in`).
+        let Some(customer_id) =
+            crate::identity::insert_customer_in(&mut tx, tenant, customer, now).await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let stand_in = c.customer_id.0;
+        let c = NewCase {
+            customer_id: CustomerId(customer_id),
+            ..c.clone()
+        };
+        let mut w = w.clone();
+        for m in &mut w.messages {
+            if m.author_customer_id == Some(stand_in) {
+                m.author_customer_id = Some(customer_id);
+            }
+        }
+        for e in &mut w.events {
+            if e.actor_kind == "customer" && e.actor_id == Some(stand_in) {
+                e.actor_id = Some(customer_id);
+            }
+        }
+        for t in &mut w.tasks {
+            if t.customer_id == Some(stand_in) {
+                t.customer_id = Some(customer_id);
+            }
+        }
+        let applied = create_case_in(&mut tx, tenant, &c, &w, now, Some(customer_id)).await?;
+        tx.commit().await?;
+        Ok(Some(applied))
+    }
+
+    /// Applies `w` to a case if it is still at `version` (optimistic locking); the case is
+    /// not read back. `Ok(None)`: no such case in `tenant`; `Err(Conflict)`: someone changed
+    /// it meanwhile.
     pub async fn write_case(
         &self,
         tenant: TenantId,
@@ -1042,7 +1061,7 @@ impl Store {
         version: i64,
         w: &CaseWrite,
         now: i64,
-    ) -> Result<Option<(CaseRow, Applied)>> {
+    ) -> Result<Option<Applied>> {
         let mut tx = self.pool.begin().await?;
         let bumped = sqlx::query(
             "UPDATE cases SET version = version + 1, updated_at = $4 \
@@ -1073,9 +1092,8 @@ impl Store {
         };
         let head = CaseHead::from_row(&bumped, w)?;
         let applied = apply_change_and_parts(&mut tx, tenant, id.0, &head, w, now).await?;
-        let row = case_in(&mut tx, tenant, id.0).await?;
         tx.commit().await?;
-        Ok(row.map(|r| (r, applied)))
+        Ok(Some(applied))
     }
 
     /// Fires escalation step `rule_id` of a target once: records it and applies `w` in one
@@ -1172,10 +1190,41 @@ impl Store {
         Ok(())
     }
 
-    /// A case of `tenant` with its tags.
+    /// A case of `tenant` with its tags, in one statement (the tags aggregated as a JSON
+    /// array, in tag order).
     pub async fn case(&self, tenant: TenantId, id: CaseId) -> Result<Option<CaseRow>> {
-        let mut conn = self.pool.acquire().await?;
-        case_in(&mut conn, tenant, id.0).await
+        // SQLite's `json_group_array` takes no ORDER BY before 3.44: the tags are sorted
+        // below, in byte order, which is SQLite's `ORDER BY tag`. PostgreSQL orders them in
+        // the aggregate, by the database's collation, as `ORDER BY tag` does.
+        let tags = match self.backend() {
+            Backend::Sqlite => "(SELECT json_group_array(tag) FROM case_tags WHERE case_id = c.id)",
+            Backend::Postgres => {
+                "(SELECT COALESCE(json_agg(tag ORDER BY tag), '[]')::text FROM case_tags \
+                 WHERE case_id = c.id)"
+            }
+        };
+        let select = CASE_SELECT.replacen(
+            " FROM cases c",
+            &format!(", {tags} AS tags FROM cases c"),
+            1,
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{select} WHERE c.tenant_id = $1 AND c.id = $2"
+        )))
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut c = case_from(&row)?;
+        let tags: String = row.try_get("tags")?;
+        c.tags = serde_json::from_str(&tags).map_err(|e| {
+            StoreError::Other(format!("the tags of case {} are unreadable: {e}", c.id))
+        })?;
+        if self.backend() == Backend::Sqlite {
+            c.tags.sort();
+        }
+        Ok(Some(c))
     }
 
     /// A case by its number within `tenant`.
@@ -2139,6 +2188,73 @@ fn attachment_from(r: &AnyRow) -> Result<AttachmentRow> {
     })
 }
 
+/// Creates a case (numbered per tenant) and applies `w` to it inside `tx`. `new_customer`:
+/// the case's customer was created in `tx` too (its change log row goes with the case's).
+async fn create_case_in(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    c: &NewCase,
+    w: &CaseWrite,
+    now: i64,
+    new_customer: Option<i64>,
+) -> Result<Applied> {
+    let number: i64 = sqlx::query_scalar(
+        "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
+         ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1 \
+         RETURNING value",
+    )
+    .bind(tenant.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    // One statement: the customer must be the tenant's (no row is inserted otherwise), and
+    // the case belongs to the customer's household (the first, when several).
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
+         household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \
+         custom_fields, created_at, updated_at, next_due_at) \
+         SELECT $1, $2, $3, $4, $5, cu.id, COALESCE($7, (SELECT h.household_id \
+         FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
+         ORDER BY h.household_id LIMIT 1)), $8, $9, $10, $11, $12, $13, $14, $15, $15, $16 \
+         FROM customers cu WHERE cu.tenant_id = $1 AND cu.id = $6 RETURNING id",
+    )
+    .bind(tenant.0)
+    .bind(number)
+    .bind(&c.subject)
+    .bind(&c.kind)
+    .bind(&c.channel)
+    .bind(c.customer_id.0)
+    .bind(c.household_id)
+    .bind(c.order_id)
+    .bind(&c.priority)
+    .bind(&c.status)
+    .bind(c.owner_id)
+    .bind(c.team_id)
+    .bind(c.parent_case_id)
+    .bind(&c.custom_fields)
+    .bind(now)
+    // The earliest of its targets (all new and running) is when the case is next due.
+    .bind(w.new_targets.iter().map(|t| t.due_at).min())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = id else {
+        return Err(StoreError::Conflict(
+            "the customer does not exist in this tenant".into(),
+        ));
+    };
+    let head = CaseHead {
+        customer_id: c.customer_id.0,
+        number,
+        subject: w
+            .change
+            .subject
+            .clone()
+            .unwrap_or_else(|| c.subject.clone()),
+        fresh: true,
+        new_customer,
+    };
+    apply_change_and_parts(tx, tenant, id, &head, w, now).await
+}
+
 async fn apply_change_and_parts(
     tx: &mut Transaction<'static, Any>,
     tenant: TenantId,
@@ -2159,28 +2275,6 @@ async fn apply_change_and_parts(
         q.execute(&mut **tx).await?;
     }
     apply_parts(tx, tenant, id, head, w, now).await
-}
-
-/// A case with its tags, on a pooled connection or inside a transaction.
-async fn case_in(
-    conn: &mut sqlx::AnyConnection,
-    tenant: TenantId,
-    id: i64,
-) -> Result<Option<CaseRow>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{CASE_SELECT} WHERE c.tenant_id = $1 AND c.id = $2"
-    )))
-    .bind(tenant.0)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut c = case_from(&row)?;
-    c.tags = sqlx::query_scalar("SELECT tag FROM case_tags WHERE case_id = $1 ORDER BY tag")
-        .bind(c.id)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(Some(c))
 }
 
 /// Claims deduplication key `key` for inbound mail `inbound` inside `tx`: a key another mail

@@ -341,6 +341,60 @@ fn merge_from(r: &AnyRow) -> Result<MergeRow> {
 const MERGE_COLS: &str = "id, source_id, target_id, moved, merged_by, merged_at, undone_by, \
     undone_at";
 
+/// A customer to create with its contact points (already normalised), claiming
+/// `identity_key` (see migration 0014) when given.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstContact<'a> {
+    pub display_name: &'a str,
+    pub sort_name: &'a str,
+    pub contacts: &'a [NewContact],
+    pub identity_key: Option<&'a str>,
+}
+
+/// Inserts a customer and its contacts inside `tx` (no change log row: the caller writes
+/// it). `Ok(None)` when a live customer of the tenant already holds the identity key; then
+/// nothing was written (on PostgreSQL the insert waits for a concurrent claim to commit or
+/// roll back first) and the caller rolls back.
+pub(crate) async fn insert_customer_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant: TenantId,
+    first: &FirstContact<'_>,
+    now: i64,
+) -> Result<Option<i64>> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO customers (tenant_id, display_name, sort_name, identity_key, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(tenant.0)
+    .bind(first.display_name)
+    .bind(first.sort_name)
+    .bind(first.identity_key)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    for c in first.contacts {
+        sqlx::query(
+            "INSERT INTO customer_contacts (tenant_id, customer_id, kind, value, normalized, \
+             is_primary, verified, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(&c.kind)
+        .bind(&c.value)
+        .bind(&c.normalized)
+        .bind(i16::from(c.primary))
+        .bind(i16::from(c.verified))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Some(id))
+}
+
 impl Store {
     /// Whether a customer of `tenant` was merged or erased; `None` when there is no such one.
     pub async fn customer_state(
@@ -390,38 +444,16 @@ impl Store {
         now: i64,
     ) -> Result<Option<CustomerId>> {
         let mut tx = self.pool.begin().await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO customers (tenant_id, display_name, sort_name, identity_key, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(tenant.0)
-        .bind(display_name)
-        .bind(sort_name)
-        .bind(identity_key)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(id) = id else {
+        let first = FirstContact {
+            display_name,
+            sort_name,
+            contacts,
+            identity_key,
+        };
+        let Some(id) = insert_customer_in(&mut tx, tenant, &first, now).await? else {
             tx.rollback().await?;
             return Ok(None);
         };
-        for c in contacts {
-            sqlx::query(
-                "INSERT INTO customer_contacts (tenant_id, customer_id, kind, value, normalized, \
-                 is_primary, verified, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(tenant.0)
-            .bind(id)
-            .bind(&c.kind)
-            .bind(&c.value)
-            .bind(&c.normalized)
-            .bind(i16::from(c.primary))
-            .bind(i16::from(c.verified))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
         // Every node's search index follows the change log: a new customer is findable
         // before any case names them.
         sqlx::query(

@@ -684,6 +684,76 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Who sent a mail from `email` (already normalised), in one statement: the id of the
+    /// tenant's user with that address (active or not), and the customer (not merged away)
+    /// with that email contact — the lowest id when several have it, as
+    /// [`Store::customer_by_contact`] answers.
+    pub async fn mail_sender(
+        &self,
+        tenant: TenantId,
+        email: &str,
+    ) -> Result<(Option<i64>, Option<concierge_domain::CustomerId>)> {
+        let r = sqlx::query(
+            "SELECT (SELECT id FROM users WHERE tenant_id = $1 AND email = $2) AS user_id, \
+             (SELECT k.customer_id FROM customer_contacts k JOIN customers c \
+             ON c.id = k.customer_id AND c.tenant_id = k.tenant_id \
+             WHERE k.tenant_id = $1 AND k.kind = 'email' AND k.normalized = $2 \
+             AND c.merged_into IS NULL ORDER BY k.customer_id LIMIT 1) AS customer_id",
+        )
+        .bind(tenant.0)
+        .bind(email)
+        .fetch_one(&self.pool)
+        .await?;
+        let user: Option<i64> = r.try_get("user_id")?;
+        let customer: Option<i64> = r.try_get("customer_id")?;
+        Ok((user, customer.map(concierge_domain::CustomerId)))
+    }
+
+    /// What taking in a mail needs to know of the tenant, in one statement: the settings
+    /// among `keys` that the tenant has, as (key, value), and the acknowledgement switch of
+    /// its mailbox named `mailbox` (`None`: no such mailbox; `Some(None)`: the mailbox
+    /// follows the tenant's setting).
+    pub async fn mail_settings(
+        &self,
+        tenant: TenantId,
+        keys: &[&str],
+        mailbox: &str,
+    ) -> Result<(Vec<(String, String)>, Option<Option<bool>>)> {
+        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+        let in_keys = if keys.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            format!("key IN ({})", placeholders.join(", "))
+        };
+        let sql = format!(
+            "SELECT key AS k, value AS v FROM tenant_settings WHERE tenant_id = $1 AND {in_keys} \
+             UNION ALL SELECT '' AS k, CASE WHEN acknowledge IS NULL THEN '' \
+             WHEN acknowledge <> 0 THEN 'true' ELSE 'false' END AS v \
+             FROM mailboxes WHERE tenant_id = $1 AND name = $2"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(mailbox);
+        for k in keys {
+            q = q.bind(*k);
+        }
+        let (mut settings, mut mailbox_ack) = (Vec::new(), None);
+        for r in q.fetch_all(&self.pool).await? {
+            let k: String = r.try_get("k")?;
+            let v: String = r.try_get("v")?;
+            if k.is_empty() {
+                mailbox_ack = Some(match v.as_str() {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    _ => None,
+                });
+            } else {
+                settings.push((k, v));
+            }
+        }
+        Ok((settings, mailbox_ack))
+    }
+
     /// A tenant's mail token key, created once (the first writer wins, so every node shares
     /// one key).
     pub async fn mail_token_key(&self, tenant: TenantId, fresh: &str, now: i64) -> Result<String> {

@@ -830,6 +830,37 @@ impl Store {
         Ok(Some(flags.into_iter().find(|f| f.id == id)))
     }
 
+    /// What case rules need of a customer, in one statement: the flags set now (in flag
+    /// order) and the current tier. A customer of another tenant (or none) has neither.
+    pub async fn customer_flags_and_tier(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let rows = sqlx::query(
+            "SELECT 'tier' AS k, tier AS v FROM customer_tiers \
+             WHERE tenant_id = $1 AND customer_id = $2 \
+             UNION ALL SELECT 'flag' AS k, flag AS v FROM customer_flags \
+             WHERE tenant_id = $1 AND customer_id = $2 AND cleared_at IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(customer.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut flags, mut tier) = (Vec::new(), None);
+        for r in &rows {
+            let k: String = r.try_get("k")?;
+            let v: String = r.try_get("v")?;
+            if k == "tier" {
+                tier = Some(v);
+            } else {
+                flags.push(v);
+            }
+        }
+        flags.sort();
+        Ok((flags, tier))
+    }
+
     /// A customer's flags: the ones set now, or with `history` every one. `Ok(None)`: no
     /// such customer.
     pub async fn flags(
