@@ -147,7 +147,7 @@ impl Store {
     /// became of the mail — always made before a delivery is acknowledged — is flushed, and
     /// with it everything written before it (one write-ahead log). A power cut between the
     /// two loses a delivery that was never acknowledged, so the sender delivers it again.
-    /// This saves one disk flush per mail, the largest single cost of taking mail in.
+    /// This saves one disk flush per mail.
     pub async fn receive_mail(
         &self,
         tenant: TenantId,
