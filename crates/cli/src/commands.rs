@@ -417,11 +417,16 @@ pub async fn reindex(app: &App, progress: bool) -> anyhow::Result<()> {
     );
     bar.set_prefix("indexing");
     let b = bar.clone();
+    let segments = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = segments.clone();
     let n = concierge_app::search::reindex(app, move |p| {
         b.set_position(p.indexed);
         if p.merging {
             b.set_prefix("merging");
             b.set_message("segments");
+        }
+        if p.done {
+            seen.store(p.segments, std::sync::atomic::Ordering::Relaxed);
         }
     })
     .await
@@ -429,9 +434,7 @@ pub async fn reindex(app: &App, progress: bool) -> anyhow::Result<()> {
         "rebuilding the search index (is a server on this data directory running? stop it first)",
     )?;
     bar.finish();
-    let segments = concierge_app::search::open_index(app)
-        .map(|i| i.segment_count().to_string())
-        .unwrap_or_else(|_| "?".into());
+    let segments = segments.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("indexed {n} documents ({segments} segments)");
     Ok(())
 }

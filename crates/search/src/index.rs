@@ -146,6 +146,8 @@ pub struct RebuildProgress {
     pub merging: bool,
     /// The final report (after the commit and the merges).
     pub done: bool,
+    /// Segments of the rebuilt index (in the final report; 0 before).
+    pub segments: usize,
 }
 
 /// Documents between two progress reports of a rebuild.
@@ -582,6 +584,7 @@ impl SearchIndex {
                         elapsed: started.elapsed(),
                         merging: false,
                         done: false,
+                        segments: 0,
                     });
                 }
             }
@@ -602,6 +605,7 @@ impl SearchIndex {
                 elapsed: started.elapsed(),
                 merging: true,
                 done: false,
+                segments: 0,
             });
             let waited = w.wait_merging_threads();
             *writer.0 = Some(new_writer(&self.index, self.options, self.path.as_deref())?);
@@ -613,6 +617,7 @@ impl SearchIndex {
             elapsed: started.elapsed(),
             merging: false,
             done: true,
+            segments: self.segment_count(),
         });
         Ok(indexed)
     }

@@ -643,15 +643,7 @@ async fn apply_parts(
                     .bind(rec.header_message_id.as_deref())
                     .execute(&mut **tx)
                     .await;
-                    match r {
-                        Ok(r) => r.rows_affected(),
-                        Err(e) => match StoreError::from(e) {
-                            StoreError::Conflict(_) => {
-                                return Err(StoreError::AlreadyLinked(inbound));
-                            }
-                            other => return Err(other),
-                        },
-                    }
+                    r.map_err(|e| key_taken(e, inbound))?.rows_affected()
                 }
                 None => sqlx::query(
                     "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
@@ -2297,11 +2289,15 @@ pub(crate) async fn claim_dedupe_key(
     .bind(header_message_id)
     .execute(&mut **tx)
     .await;
-    match claimed {
-        Ok(_) => Ok(()),
-        Err(e) => match StoreError::from(e) {
-            StoreError::Conflict(_) => Err(StoreError::AlreadyLinked(inbound)),
-            other => Err(other),
-        },
+    claimed.map_err(|e| key_taken(e, inbound))?;
+    Ok(())
+}
+
+/// A unique-key violation on an inbound mail's deduplication key: another mail of the tenant
+/// holds it, so this one is a copy ([`StoreError::AlreadyLinked`]).
+fn key_taken(e: sqlx::Error, inbound: i64) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::AlreadyLinked(inbound),
+        other => other,
     }
 }

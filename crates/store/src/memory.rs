@@ -830,8 +830,8 @@ impl Store {
         Ok(Some(flags.into_iter().find(|f| f.id == id)))
     }
 
-    /// What case rules need of a customer, in one statement: the flags set now (in flag
-    /// order) and the current tier. A customer of another tenant (or none) has neither.
+    /// What case rules need of a customer, in one statement: the flags set now and the
+    /// current tier. A customer of another tenant (or none) has neither.
     pub async fn customer_flags_and_tier(
         &self,
         tenant: TenantId,
@@ -857,7 +857,6 @@ impl Store {
                 flags.push(v);
             }
         }
-        flags.sort();
         Ok((flags, tier))
     }
 
