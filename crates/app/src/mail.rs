@@ -221,10 +221,20 @@ impl CaseLookup for Lookup<'_> {
     }
 
     async fn case_by_message_ids(&self, ids: &[String]) -> Result<Option<i64>, StoreError> {
-        self.app
+        // The case comes with its number: the decision reads it next, and the write after.
+        let Some(c) = self
+            .app
             .store
-            .case_number_by_mail_ids(self.tenant, ids)
-            .await
+            .mail_case_by_mail_ids(self.tenant, ids)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let number = c.number;
+        if let Ok(mut m) = self.seen.lock() {
+            m.insert(number, Some(c));
+        }
+        Ok(Some(number))
     }
 
     async fn open_case_by_subject(
@@ -259,6 +269,21 @@ enum Sender {
 
 /// A fingerprint of what a mail says (not how it travelled): sender, recipients, subject,
 /// date, bodies and attachments. Trace headers added per mailbox do not change it.
+/// The address a mail is from (From, else Sender), when it is a usable address.
+fn sender_address(mail: &ParsedMail) -> Option<EmailAddress> {
+    mail.from
+        .as_ref()
+        .or(mail.sender.as_ref())
+        .and_then(|a| EmailAddress::parse(&a.address).ok())
+}
+
+/// The sender of a mail and who has that address, as read with the mail's context.
+struct KnownSender {
+    address: Option<EmailAddress>,
+    user: Option<i64>,
+    customer: Option<CustomerId>,
+}
+
 fn content_fingerprint(mail: &ParsedMail) -> String {
     let mut s = String::new();
     let mut push = |label: &str, v: &str| {
@@ -716,23 +741,27 @@ impl App {
             )
             .as_bytes(),
         );
-        if let Some(first) = self
+        // What the rest needs of the tenant's settings, of the mailbox, of the holder of the
+        // key and of the sender, in one read.
+        let sender = sender_address(&mail);
+        let ctx = self
             .store
-            .mail_key_holder(tenant, &key)
-            .await?
-            .filter(|h| *h != row.id)
-        {
+            .mail_context(
+                tenant,
+                &MAIL_SETTINGS,
+                mailbox,
+                &key,
+                sender.as_ref().map(EmailAddress::as_str),
+            )
+            .await?;
+        if let Some(first) = ctx.key_holder.filter(|h| *h != row.id) {
             return self
                 .duplicate_result(tenant, row.id, first, mail.message_id.clone())
                 .await;
         }
         let dedupe = (key, mail.message_id.clone());
-        // What the rest needs of the tenant's settings and of the mailbox, in one read.
-        let (found, mailbox_ack) = self
-            .store
-            .mail_settings(tenant, &MAIL_SETTINGS, mailbox)
-            .await?;
-        self.remember_settings(tenant, &MAIL_SETTINGS, &found);
+        self.remember_settings(tenant, &MAIL_SETTINGS, &ctx.settings);
+        let mailbox_ack = ctx.mailbox_ack;
         let ack_key = mailbox_ack_key(mailbox);
         let ack_value = mailbox_ack.map(|a| {
             (
@@ -746,7 +775,14 @@ impl App {
             )
         });
         self.remember_settings(tenant, &[ack_key.as_str()], ack_value.as_slice());
-        let mut result = self.process_parsed(tenant, row, &mail, &dedupe).await?;
+        let known = KnownSender {
+            address: sender,
+            user: ctx.sender_user,
+            customer: ctx.sender_customer,
+        };
+        let mut result = self
+            .process_parsed(tenant, row, &mail, &dedupe, known)
+            .await?;
         if !result.recorded {
             result.dedupe = Some(dedupe);
         }
@@ -787,6 +823,7 @@ impl App {
         row: &InboundMailRow,
         mail: &ParsedMail,
         dedupe: &(String, Option<String>),
+        known: KnownSender,
     ) -> Result<InboundResult, IngestError> {
         let from = self.mail_from();
         let class = classify(mail, &[from.address.as_str()]);
@@ -885,16 +922,11 @@ impl App {
                 .await;
         }
 
-        let sender_addr = mail
-            .from
-            .as_ref()
-            .or(mail.sender.as_ref())
-            .and_then(|a| EmailAddress::parse(&a.address).ok());
+        let sender_addr = known.address;
         let automatic = !class.may_auto_reply();
         let sender = match &sender_addr {
             Some(addr) => {
-                // The staff member and the customer with the address, in one read.
-                let (user_id, customer) = self.store.mail_sender(tenant, addr.as_str()).await?;
+                let (user_id, customer) = (known.user, known.customer);
                 let staff = match user_id {
                     Some(id) if !automatic => self
                         .store

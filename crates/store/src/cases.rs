@@ -547,7 +547,9 @@ async fn apply_parts(
     w: &CaseWrite,
     now: i64,
 ) -> Result<Applied> {
-    use crate::bulk::{Val, insert_rows};
+    use crate::bulk::{Batch, Val};
+    // Everything that answers nothing but success goes in one batch, sent at the end.
+    let mut batch = Batch::default();
     let customer_id = head.customer_id;
     let number = head.number;
     let subject = head.subject.as_str();
@@ -572,22 +574,21 @@ async fn apply_parts(
         ]);
     };
     for tag in &w.add_tags {
-        sqlx::query(
+        batch.push(
             "INSERT INTO case_tags (tenant_id, case_id, tag) VALUES ($1, $2, $3) \
              ON CONFLICT (case_id, tag) DO NOTHING",
-        )
-        .bind(tenant.0)
-        .bind(case_id)
-        .bind(tag)
-        .execute(&mut **tx)
-        .await?;
+            vec![
+                Val::Int(tenant.0),
+                Val::Int(case_id),
+                Val::Text(tag.clone()),
+            ],
+        );
     }
     for tag in &w.remove_tags {
-        sqlx::query("DELETE FROM case_tags WHERE case_id = $1 AND tag = $2")
-            .bind(case_id)
-            .bind(tag)
-            .execute(&mut **tx)
-            .await?;
+        batch.push(
+            "DELETE FROM case_tags WHERE case_id = $1 AND tag = $2",
+            vec![Val::Int(case_id), Val::Text(tag.clone())],
+        );
     }
     let mut applied = Applied {
         case_id,
@@ -661,22 +662,36 @@ async fn apply_parts(
                 return Err(StoreError::AlreadyLinked(inbound));
             }
         }
-        for a in &m.attachments {
-            sqlx::query(
-                "INSERT INTO attachments (tenant_id, case_id, message_id, filename, \
-                 content_type, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(tenant.0)
-            .bind(case_id)
-            .bind(id)
-            .bind(&a.filename)
-            .bind(&a.content_type)
-            .bind(a.size)
-            .bind(&a.sha256)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        }
+        let attachment_rows: Vec<Vec<Val>> = m
+            .attachments
+            .iter()
+            .map(|a| {
+                vec![
+                    Val::Int(tenant.0),
+                    Val::Int(case_id),
+                    Val::Int(id),
+                    Val::Text(a.filename.clone()),
+                    Val::Text(a.content_type.clone()),
+                    Val::Int(a.size),
+                    Val::Text(a.sha256.clone()),
+                    Val::Int(now),
+                ]
+            })
+            .collect();
+        batch.insert_rows(
+            "attachments",
+            &[
+                "tenant_id",
+                "case_id",
+                "message_id",
+                "filename",
+                "content_type",
+                "size",
+                "sha256",
+                "created_at",
+            ],
+            &attachment_rows,
+        );
         let excerpt: String = m.body_text.chars().take(200).collect();
         let summary = serde_json::json!({
             "number": number,
@@ -706,8 +721,7 @@ async fn apply_parts(
             ]
         })
         .collect();
-    insert_rows(
-        tx,
+    batch.insert_rows(
         "case_events",
         &[
             "tenant_id",
@@ -720,9 +734,7 @@ async fn apply_parts(
             "at",
         ],
         &event_rows,
-        None,
-    )
-    .await?;
+    );
     for e in &w.events {
         let summary = serde_json::json!({
             "number": number,
@@ -737,8 +749,7 @@ async fn apply_parts(
         };
         timeline_row("case_event", actor, &summary);
     }
-    insert_rows(
-        tx,
+    batch.insert_rows(
         "timeline_events",
         &[
             "tenant_id",
@@ -751,9 +762,7 @@ async fn apply_parts(
             "summary",
         ],
         &timeline_rows,
-        None,
-    )
-    .await?;
+    );
     let target_rows: Vec<Vec<Val>> = w
         .new_targets
         .iter()
@@ -771,8 +780,7 @@ async fn apply_parts(
             ]
         })
         .collect();
-    insert_rows(
-        tx,
+    batch.insert_rows(
         "case_targets",
         &[
             "tenant_id",
@@ -786,91 +794,82 @@ async fn apply_parts(
             "next_check_at",
         ],
         &target_rows,
-        None,
-    )
-    .await?;
+    );
     for t in &w.targets {
-        sqlx::query(
+        batch.push(
             "UPDATE case_targets SET due_at = $3, paused_since = $4, met_at = $5, \
              cancelled_at = $6, next_check_at = $7, business_ms = $8 \
              WHERE tenant_id = $1 AND id = $2 AND case_id = $9",
-        )
-        .bind(tenant.0)
-        .bind(t.id)
-        .bind(t.due_at)
-        .bind(t.paused_since)
-        .bind(t.met_at)
-        .bind(t.cancelled_at)
-        .bind(t.next_check_at)
-        .bind(t.business_ms)
-        .bind(case_id)
-        .execute(&mut **tx)
-        .await?;
+            vec![
+                Val::Int(tenant.0),
+                Val::Int(t.id),
+                t.due_at.into(),
+                t.paused_since.into(),
+                t.met_at.into(),
+                t.cancelled_at.into(),
+                t.next_check_at.into(),
+                Val::Int(t.business_ms),
+                Val::Int(case_id),
+            ],
+        );
     }
     if w.accept_handoffs {
-        sqlx::query(
+        batch.push(
             "UPDATE case_handoffs SET accepted_at = $3 \
              WHERE tenant_id = $1 AND case_id = $2 AND accepted_at IS NULL",
-        )
-        .bind(tenant.0)
-        .bind(case_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+            vec![Val::Int(tenant.0), Val::Int(case_id), Val::Int(now)],
+        );
     }
     if let Some(h) = &w.handoff {
-        sqlx::query(
+        batch.push(
             "INSERT INTO case_handoffs (tenant_id, case_id, from_team, to_team, reason, by_user, \
              at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant.0)
-        .bind(case_id)
-        .bind(h.from_team)
-        .bind(h.to_team)
-        .bind(&h.reason)
-        .bind(h.by_user)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+            vec![
+                Val::Int(tenant.0),
+                Val::Int(case_id),
+                h.from_team.into(),
+                h.to_team.into(),
+                Val::Text(h.reason.clone()),
+                h.by_user.into(),
+                Val::Int(now),
+            ],
+        );
     }
     for t in &w.tasks {
-        insert_task(tx, tenant, t, now).await?;
+        let (sql, vals) = task_insert(tenant, t, now);
+        batch.push(sql, vals);
     }
     for n in &w.notifications {
-        sqlx::query(
+        batch.push(
             "INSERT INTO notifications (tenant_id, user_id, kind, case_id, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tenant.0)
-        .bind(n.user_id)
-        .bind(&n.kind)
-        .bind(case_id)
-        .bind(&n.body)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+            vec![
+                Val::Int(tenant.0),
+                Val::Int(n.user_id),
+                Val::Text(n.kind.clone()),
+                Val::Int(case_id),
+                Val::Text(n.body.clone()),
+                Val::Int(now),
+            ],
+        );
     }
     // The earliest running target decides when the case is next due (a case inserted with
     // its new targets has it already).
     if !(head.fresh && w.targets.is_empty() && w.change.next_due_at.is_none()) {
-        sqlx::query(
+        batch.push(
             "UPDATE cases SET next_due_at = (SELECT MIN(due_at) FROM case_targets \
-         WHERE case_id = $1 AND met_at IS NULL AND cancelled_at IS NULL \
-         AND paused_since IS NULL) WHERE id = $1",
-        )
-        .bind(case_id)
-        .execute(&mut **tx)
-        .await?;
+             WHERE case_id = $1 AND met_at IS NULL AND cancelled_at IS NULL \
+             AND paused_since IS NULL) WHERE id = $1",
+            vec![Val::Int(case_id)],
+        );
     }
     change_rows.push(change_row(tenant, "case", case_id, now));
-    insert_rows(
-        tx,
+    batch.insert_rows(
         "change_log",
         &["tenant_id", "entity", "entity_id", "op", "at"],
         &change_rows,
-        None,
-    )
-    .await?;
+    );
+    batch.run(tx).await?;
     Ok(applied)
 }
 
@@ -886,29 +885,38 @@ fn change_row(tenant: TenantId, entity: &str, id: i64, now: i64) -> Vec<crate::b
     ]
 }
 
+/// The statement that inserts task `t` (a task with the unique key of an existing one is
+/// not inserted).
+fn task_insert(tenant: TenantId, t: &NewTask, now: i64) -> (&'static str, Vec<crate::bulk::Val>) {
+    use crate::bulk::Val;
+    (
+        "INSERT INTO tasks (tenant_id, kind, customer_id, case_id, title, assignee_id, due_at, \
+         unique_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (tenant_id, unique_key) DO NOTHING",
+        vec![
+            Val::Int(tenant.0),
+            Val::Text(t.kind.clone()),
+            t.customer_id.into(),
+            t.case_id.into(),
+            Val::Text(t.title.clone()),
+            t.assignee_id.into(),
+            Val::Int(t.due_at),
+            t.unique_key.clone().into(),
+            Val::Int(now),
+        ],
+    )
+}
+
 async fn insert_task(
     tx: &mut Transaction<'static, Any>,
     tenant: TenantId,
     t: &NewTask,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO tasks (tenant_id, kind, customer_id, case_id, title, assignee_id, due_at, \
-         unique_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (tenant_id, unique_key) DO NOTHING",
-    )
-    .bind(tenant.0)
-    .bind(&t.kind)
-    .bind(t.customer_id)
-    .bind(t.case_id)
-    .bind(&t.title)
-    .bind(t.assignee_id)
-    .bind(t.due_at)
-    .bind(t.unique_key.as_deref())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let (sql, vals) = task_insert(tenant, t, now);
+    let mut batch = crate::bulk::Batch::default();
+    batch.push(sql, vals);
+    batch.run(tx).await
 }
 
 /// Builds `UPDATE cases SET ...` for the set fields of `c`; binds are pushed to `vals` and
@@ -961,22 +969,6 @@ fn change_sql(c: &CaseChange, offset: usize) -> (String, Vec<crate::bulk::Val>) 
         push("custom_fields", Val::Text(v.clone()));
     }
     (sets.join(", "), vals)
-}
-
-fn bind_val<'q>(
-    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
-    v: &crate::bulk::Val,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
-    use crate::bulk::Val;
-    match v {
-        Val::Int(i) => q.bind(*i),
-        Val::Float(f) => q.bind(*f),
-        Val::Text(s) => q.bind(s.clone()),
-        Val::Flag(b) => q.bind(i16::from(*b)),
-        Val::Null => q.bind(None::<i64>),
-        Val::NullText => q.bind(None::<String>),
-        Val::NullFloat => q.bind(None::<f64>),
-    }
 }
 
 impl Store {
@@ -1549,7 +1541,7 @@ impl Store {
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
         for v in &binds {
-            q = bind_val(q, v);
+            q = crate::bulk::bind_val(q, v);
         }
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
@@ -2262,7 +2254,7 @@ async fn apply_change_and_parts(
             .bind(tenant.0)
             .bind(id);
         for v in &vals {
-            q = bind_val(q, v);
+            q = crate::bulk::bind_val(q, v);
         }
         q.execute(&mut **tx).await?;
     }

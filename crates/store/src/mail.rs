@@ -10,8 +10,8 @@
 use crate::{Result, Store};
 use concierge_domain::TenantId;
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Executor, Row};
 
 /// An inbound mail as stored (without its raw bytes).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -115,6 +115,22 @@ fn mail_case_from(r: &AnyRow) -> Result<MailCaseRow> {
     })
 }
 
+/// What [`Store::mail_context`] answers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MailContext {
+    /// The tenant's settings among those asked for, as (key, value).
+    pub settings: Vec<(String, String)>,
+    /// The mailbox's acknowledgement switch: `None` no such mailbox, `Some(None)` it
+    /// follows the tenant's setting.
+    pub mailbox_ack: Option<Option<bool>>,
+    /// The inbound mail holding the deduplication key.
+    pub key_holder: Option<i64>,
+    /// The staff member with the sender's address.
+    pub sender_user: Option<i64>,
+    /// The customer with the sender's address.
+    pub sender_customer: Option<concierge_domain::CustomerId>,
+}
+
 /// Most Message-IDs looked up at once (In-Reply-To plus References).
 pub const MAX_THREAD_IDS: usize = 50;
 
@@ -156,33 +172,63 @@ impl Store {
         raw_sha256: &str,
         now: i64,
     ) -> Result<(InboundMailRow, bool)> {
-        let mut guard = UnflushedCommits {
-            conn: self.pool.acquire().await?,
-            restored: self.backend() != crate::Backend::Sqlite,
-        };
-        if !guard.restored {
-            guard.conn.execute("PRAGMA synchronous = NORMAL").await?;
+        if self.backend() == crate::Backend::Sqlite {
+            return self
+                .receive_mail_sqlite(tenant, mailbox, raw, raw_sha256, now)
+                .await;
         }
-        let received = Self::receive_mail_on(
-            &mut guard.conn,
-            self.backend(),
-            tenant,
-            mailbox,
-            raw,
-            raw_sha256,
-            now,
-        )
-        .await?;
-        if !guard.restored {
-            guard.conn.execute("PRAGMA synchronous = FULL").await?;
-            guard.restored = true;
-        }
-        Ok(received)
+        let mut conn = self.pool.acquire().await?;
+        Self::receive_mail_on(&mut conn, tenant, mailbox, raw, raw_sha256, now).await
     }
 
+    /// [`Store::receive_mail`] on SQLite: the whole exchange — unflushed commits on, the
+    /// transaction, the raw row, its mailbox, the row read back, commits flushed again — is
+    /// one multi-statement query, so one hand-off to the connection's worker thread instead of
+    /// seven (the statements run one after another, as written; the first that fails stops
+    /// the rest and leaves the connection to be closed by [`UnflushedCommits`]).
+    async fn receive_mail_sqlite(
+        &self,
+        tenant: TenantId,
+        mailbox: &str,
+        raw: &[u8],
+        raw_sha256: &str,
+        now: i64,
+    ) -> Result<(InboundMailRow, bool)> {
+        let mut guard = UnflushedCommits {
+            conn: self.pool.acquire().await?,
+            restored: false,
+        };
+        // A new row answers its insert with a row of its own: two rows mean it was new.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; \
+             INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
+             received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
+             ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING 1 AS inserted; \
+             INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
+             SELECT $1, id, $2, $6 FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4 \
+             ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
+             SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4; \
+             COMMIT; PRAGMA synchronous = FULL;"
+        )))
+        .bind(tenant.0)
+        .bind(mailbox)
+        .bind(raw.to_vec())
+        .bind(raw_sha256)
+        .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+        .bind(now)
+        .fetch_all(&mut *guard.conn)
+        .await?;
+        guard.restored = true;
+        let inserted = rows.len() == 2;
+        let row = rows.last().ok_or_else(|| {
+            crate::StoreError::Other("the received mail was not found after its insert".into())
+        })?;
+        Ok((inbound_from(row)?, inserted))
+    }
+
+    /// [`Store::receive_mail`] on PostgreSQL.
     async fn receive_mail_on(
         conn: &mut sqlx::AnyConnection,
-        backend: crate::Backend,
         tenant: TenantId,
         mailbox: &str,
         raw: &[u8],
@@ -190,11 +236,9 @@ impl Store {
         now: i64,
     ) -> Result<(InboundMailRow, bool)> {
         let mut tx = sqlx::Connection::begin(conn).await?;
-        if backend == crate::Backend::Postgres {
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         // A new row comes back from the insert itself; the same bytes again read the row there.
         let new_row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
@@ -500,21 +544,36 @@ impl Store {
         tenant: TenantId,
         ids: &[String],
     ) -> Result<Option<i64>> {
+        Ok(self
+            .mail_case_by_mail_ids(tenant, ids)
+            .await?
+            .map(|c| c.number))
+    }
+
+    /// The case holding the newest message with any of these Message-IDs (inbound or
+    /// outbound), as threading sees it. At most [`MAX_THREAD_IDS`] ids are looked at.
+    pub async fn mail_case_by_mail_ids(
+        &self,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Option<MailCaseRow>> {
         let ids: Vec<&String> = ids.iter().take(MAX_THREAD_IDS).collect();
         if ids.is_empty() {
             return Ok(None);
         }
         let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT c.number FROM messages m JOIN cases c ON c.id = m.case_id \
+            "SELECT c.id, c.number, c.customer_id, c.subject, c.status, c.merged_into \
+             FROM messages m JOIN cases c ON c.id = m.case_id \
              WHERE m.tenant_id = $1 AND m.mail_message_id IN ({}) ORDER BY m.id DESC LIMIT 1",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
         for id in ids {
             q = q.bind(id.clone());
         }
-        Ok(q.fetch_optional(&self.pool).await?)
+        let row = q.fetch_optional(&self.pool).await?;
+        row.as_ref().map(mail_case_from).transpose()
     }
 
     /// A customer's cases that are not closed or merged, most recently active first (at most
@@ -684,74 +743,71 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Who sent a mail from `email` (already normalised), in one statement: the id of the
-    /// tenant's user with that address (active or not), and the customer (not merged away)
-    /// with that email contact — the lowest id when several have it, as
-    /// [`Store::customer_by_contact`] answers.
-    pub async fn mail_sender(
-        &self,
-        tenant: TenantId,
-        email: &str,
-    ) -> Result<(Option<i64>, Option<concierge_domain::CustomerId>)> {
-        let r = sqlx::query(
-            "SELECT (SELECT id FROM users WHERE tenant_id = $1 AND email = $2) AS user_id, \
-             (SELECT k.customer_id FROM customer_contacts k JOIN customers c \
-             ON c.id = k.customer_id AND c.tenant_id = k.tenant_id \
-             WHERE k.tenant_id = $1 AND k.kind = 'email' AND k.normalized = $2 \
-             AND c.merged_into IS NULL ORDER BY k.customer_id LIMIT 1) AS customer_id",
-        )
-        .bind(tenant.0)
-        .bind(email)
-        .fetch_one(&self.pool)
-        .await?;
-        let user: Option<i64> = r.try_get("user_id")?;
-        let customer: Option<i64> = r.try_get("customer_id")?;
-        Ok((user, customer.map(concierge_domain::CustomerId)))
-    }
-
-    /// What taking in a mail needs to know of the tenant, in one statement: the settings
-    /// among `keys` that the tenant has, as (key, value), and the acknowledgement switch of
-    /// its mailbox named `mailbox` (`None`: no such mailbox; `Some(None)`: the mailbox
-    /// follows the tenant's setting).
-    pub async fn mail_settings(
+    /// What taking in a parsed mail needs to know, in one statement: the tenant's settings
+    /// among `keys` (as key, value), the acknowledgement switch of its mailbox named
+    /// `mailbox` (`None`: no such mailbox; `Some(None)`: the mailbox follows the tenant's
+    /// setting), the inbound mail holding deduplication key `dedupe_key`, and — for a
+    /// `sender` address — the staff member and the (unmerged) customer with that address.
+    pub async fn mail_context(
         &self,
         tenant: TenantId,
         keys: &[&str],
         mailbox: &str,
-    ) -> Result<(Vec<(String, String)>, Option<Option<bool>>)> {
-        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+        dedupe_key: &str,
+        sender: Option<&str>,
+    ) -> Result<MailContext> {
+        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 5)).collect();
         let in_keys = if keys.is_empty() {
             "1 = 0".to_string()
         } else {
             format!("key IN ({})", placeholders.join(", "))
         };
+        // One row per answer, told apart by `k`: a setting's key, '' for the mailbox, and
+        // '#…' for the rest (no setting key starts with '#').
         let sql = format!(
-            "SELECT key AS k, value AS v FROM tenant_settings WHERE tenant_id = $1 AND {in_keys} \
+            "SELECT key AS k, value AS v, CAST(NULL AS BIGINT) AS n FROM tenant_settings \
+             WHERE tenant_id = $1 AND {in_keys} \
              UNION ALL SELECT '' AS k, CASE WHEN acknowledge IS NULL THEN '' \
-             WHEN acknowledge <> 0 THEN 'true' ELSE 'false' END AS v \
-             FROM mailboxes WHERE tenant_id = $1 AND name = $2"
+             WHEN acknowledge <> 0 THEN 'true' ELSE 'false' END AS v, CAST(NULL AS BIGINT) AS n \
+             FROM mailboxes WHERE tenant_id = $1 AND name = $2 \
+             UNION ALL SELECT '#dedupe' AS k, CAST(NULL AS TEXT) AS v, id AS n FROM inbound_mail \
+             WHERE tenant_id = $1 AND dedupe_key = $3 \
+             UNION ALL SELECT '#user' AS k, CAST(NULL AS TEXT) AS v, id AS n FROM users \
+             WHERE tenant_id = $1 AND email = $4 \
+             UNION ALL SELECT '#customer' AS k, CAST(NULL AS TEXT) AS v, \
+             (SELECT k.customer_id FROM customer_contacts k JOIN customers c \
+             ON c.id = k.customer_id AND c.tenant_id = k.tenant_id \
+             WHERE k.tenant_id = $1 AND k.kind = 'email' AND k.normalized = $4 \
+             AND c.merged_into IS NULL ORDER BY k.customer_id LIMIT 1) AS n"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
-            .bind(mailbox);
+            .bind(mailbox)
+            .bind(dedupe_key)
+            .bind(sender);
         for k in keys {
             q = q.bind(*k);
         }
-        let (mut settings, mut mailbox_ack) = (Vec::new(), None);
+        let mut ctx = MailContext::default();
         for r in q.fetch_all(&self.pool).await? {
             let k: String = r.try_get("k")?;
-            let v: String = r.try_get("v")?;
-            if k.is_empty() {
-                mailbox_ack = Some(match v.as_str() {
-                    "true" => Some(true),
-                    "false" => Some(false),
-                    _ => None,
-                });
-            } else {
-                settings.push((k, v));
+            let v: Option<String> = r.try_get("v")?;
+            let n: Option<i64> = r.try_get("n")?;
+            match k.as_str() {
+                "" => {
+                    ctx.mailbox_ack = Some(match v.as_deref() {
+                        Some("true") => Some(true),
+                        Some("false") => Some(false),
+                        _ => None,
+                    })
+                }
+                "#dedupe" => ctx.key_holder = n,
+                "#user" => ctx.sender_user = n,
+                "#customer" => ctx.sender_customer = n.map(concierge_domain::CustomerId),
+                _ => ctx.settings.push((k, v.unwrap_or_default())),
             }
         }
-        Ok((settings, mailbox_ack))
+        Ok(ctx)
     }
 
     /// A tenant's mail token key, created once (the first writer wins, so every node shares

@@ -7,6 +7,9 @@ use sqlx::{AnyPool, Executor};
 use std::path::Path;
 use std::time::Duration;
 
+/// How long a pooled PostgreSQL connection may sit idle before it is pinged on acquire.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
+
 /// Which SQL engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -58,7 +61,20 @@ impl Store {
                 ))
             })?;
         }
+        // A connection is not pinged on every acquire (a round trip to SQLite's worker
+        // thread or to the server, once per statement run on the pool): a SQLite connection
+        // cannot go stale, and a PostgreSQL one is checked only after it sat idle a while (a
+        // restarted server or a dropped network path shows there first).
         let opts = AnyPoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if backend == Backend::Postgres && meta.idle_for > IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(15))
             .max_connections(match backend {
                 Backend::Sqlite => 8,
@@ -75,7 +91,7 @@ impl Store {
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
                          PRAGMA synchronous = FULL; \
-                         PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; \
+                         PRAGMA cache_size = -32768; PRAGMA mmap_size = 0; \
                          PRAGMA temp_store = MEMORY; PRAGMA analysis_limit = 400; \
                          PRAGMA busy_timeout = 0;",
                     )
