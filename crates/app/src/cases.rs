@@ -1683,11 +1683,11 @@ impl App {
     ) -> Result<Landed> {
         let body = case::body(body)?;
         for _ in 0..RETRIES {
-            let case = self
+            let (case, targets, tier) = self
                 .store
-                .case(tenant, id)
+                .case_with_targets(tenant, id)
                 .await?
-                .filter(|c| c.customer_id == customer.0)
+                .filter(|(c, _, _)| c.customer_id == customer.0)
                 .ok_or(CaseError::NotFound("case"))?;
             let rules = self.case_rules(tenant).await?;
             let now = self.now();
@@ -1722,7 +1722,6 @@ impl App {
                     .await?;
                 return Ok(follow_up);
             }
-            let targets = self.store.case_targets(tenant, id).await?;
             let mut w = CaseWrite::default();
             w.messages.push(NewMessage {
                 author_kind: "customer".into(),
@@ -1742,7 +1741,6 @@ impl App {
                 true,
                 serde_json::json!({}),
             ));
-            let tier = self.tier_of(tenant, case.customer_id).await?;
             let policy = sla::select_policy(
                 &rules.policies,
                 tier.as_deref(),

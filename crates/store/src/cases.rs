@@ -11,7 +11,7 @@
 
 use crate::{Backend, Result, Store, StoreError};
 use concierge_domain::{CaseId, CustomerId, TenantId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -96,7 +96,7 @@ pub struct CaseEventRow {
 }
 
 /// A service-level target of a case as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetRow {
     pub id: i64,
     pub case_id: i64,
@@ -981,7 +981,7 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Applied> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let applied = create_case_in(&mut tx, tenant, c, w, now, None).await?;
         tx.commit().await?;
         Ok(applied)
@@ -1001,7 +1001,7 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Option<Applied>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // A write first, so SQLite takes the write lock at once (see `create_case_in`).
         let Some(customer_id) =
             crate::identity::insert_customer_in(&mut tx, tenant, customer, now).await?
@@ -1046,7 +1046,7 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Option<Applied>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let bumped = sqlx::query(
             "UPDATE cases SET version = version + 1, updated_at = $4 \
              WHERE tenant_id = $1 AND id = $2 AND version = $3 \
@@ -1056,14 +1056,14 @@ impl Store {
         .bind(id.0)
         .bind(version)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(bumped) = bumped else {
             let exists: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant.0)
                     .bind(id.0)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?;
             return if exists == 0 {
                 Ok(None)
@@ -1177,9 +1177,61 @@ impl Store {
     /// A case of `tenant` with its tags, in one statement (the tags aggregated as a JSON
     /// array, in tag order).
     pub async fn case(&self, tenant: TenantId, id: CaseId) -> Result<Option<CaseRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(self.case_select_with("")))
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|r| self.case_with_tags(r)).transpose()
+    }
+
+    /// A case with what changing it needs besides, in one statement: its service-level
+    /// targets (by id) and its customer's tier (a reply reads all three before it writes).
+    pub async fn case_with_targets(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+    ) -> Result<Option<(CaseRow, Vec<TargetRow>, Option<String>)>> {
+        let fields = "'id', t.id, 'case_id', t.case_id, 'kind', t.kind, 'team_id', t.team_id, \
+            'policy_id', t.policy_id, 'started_at', t.started_at, 'business_ms', t.business_ms, \
+            'due_at', t.due_at, 'paused_since', t.paused_since, 'met_at', t.met_at, \
+            'cancelled_at', t.cancelled_at, 'next_check_at', t.next_check_at";
+        let targets = match self.backend() {
+            Backend::Sqlite => format!(
+                "(SELECT json_group_array(json_object({fields})) FROM case_targets t WHERE t.tenant_id = c.tenant_id AND t.case_id = c.id)"
+            ),
+            Backend::Postgres => format!(
+                "(SELECT COALESCE(json_agg(json_build_object({fields})), '[]')::text FROM case_targets t WHERE t.tenant_id = c.tenant_id AND t.case_id = c.id)"
+            ),
+        };
+        let extra = format!(
+            ", {targets} AS targets, (SELECT tier FROM customer_tiers ct \
+             WHERE ct.tenant_id = c.tenant_id AND ct.customer_id = c.customer_id) AS tier"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(self.case_select_with(&extra)))
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let case = self.case_with_tags(&row)?;
+        let targets: String = row.try_get("targets")?;
+        let mut targets: Vec<TargetRow> = serde_json::from_str(&targets).map_err(|e| {
+            StoreError::Other(format!(
+                "the targets of case {} are unreadable: {e}",
+                case.id
+            ))
+        })?;
+        targets.sort_by_key(|t| t.id);
+        Ok(Some((case, targets, row.try_get("tier")?)))
+    }
+
+    /// `SELECT` of one case by `$1` tenant and `$2` id, with its tags (as a JSON array) and
+    /// the `extra` columns (`, expr AS name`).
+    fn case_select_with(&self, extra: &str) -> String {
         // SQLite's `json_group_array` takes no ORDER BY before 3.44: the tags are sorted
-        // below, in byte order, which is SQLite's `ORDER BY tag`. PostgreSQL orders them in
-        // the aggregate, by the database's collation, as `ORDER BY tag` does.
+        // after reading, in byte order, which is SQLite's `ORDER BY tag`. PostgreSQL orders
+        // them in the aggregate, by the database's collation, as `ORDER BY tag` does.
         let tags = match self.backend() {
             Backend::Sqlite => "(SELECT json_group_array(tag) FROM case_tags WHERE case_id = c.id)",
             Backend::Postgres => {
@@ -1189,18 +1241,15 @@ impl Store {
         };
         let select = CASE_SELECT.replacen(
             " FROM cases c",
-            &format!(", {tags} AS tags FROM cases c"),
+            &format!(", {tags} AS tags{extra} FROM cases c"),
             1,
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{select} WHERE c.tenant_id = $1 AND c.id = $2"
-        )))
-        .bind(tenant.0)
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut c = case_from(&row)?;
+        format!("{select} WHERE c.tenant_id = $1 AND c.id = $2")
+    }
+
+    /// A row of [`Store::case_select_with`] as a case with its tags.
+    fn case_with_tags(&self, row: &AnyRow) -> Result<CaseRow> {
+        let mut c = case_from(row)?;
         let tags: String = row.try_get("tags")?;
         c.tags = serde_json::from_str(&tags).map_err(|e| {
             StoreError::Other(format!("the tags of case {} are unreadable: {e}", c.id))
@@ -1208,7 +1257,7 @@ impl Store {
         if self.backend() == Backend::Sqlite {
             c.tags.sort();
         }
-        Ok(Some(c))
+        Ok(c)
     }
 
     /// A case by its number within `tenant`.

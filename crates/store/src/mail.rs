@@ -194,6 +194,7 @@ impl Store {
         raw_sha256: &str,
         now: i64,
     ) -> Result<(InboundMailRow, bool)> {
+        let _turn = self.write_turn().await;
         let mut guard = UnflushedCommits {
             conn: self.pool.acquire().await?,
             restored: false,
@@ -289,7 +290,8 @@ impl Store {
         mails: &[(&[u8], &str)],
         now: i64,
     ) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        // The same turn-taking as the pipeline's writes.
+        let mut tx = self.begin_write().await?;
         let mut n = 0;
         for (raw, sha) in mails {
             n += sqlx::query(
@@ -302,7 +304,7 @@ impl Store {
             .bind(*sha)
             .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
         }
@@ -414,7 +416,7 @@ impl Store {
         r: &InboundResult,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some((key, header_id)) = &r.dedupe {
             crate::cases::claim_dedupe_key(&mut tx, tenant, id, key, header_id.as_deref()).await?;
         }
@@ -431,7 +433,7 @@ impl Store {
         .bind(r.duplicate_of)
         .bind(r.detail.to_string())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         tx.commit().await?;
         Ok(())
