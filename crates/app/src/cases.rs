@@ -542,69 +542,87 @@ impl App {
     async fn load_case_rules(&self, tenant: TenantId) -> Result<Rules> {
         let workflow = self.workflow(tenant).await?;
         // Every kind of definition the rules need, in one statement.
-        let mut defs: std::collections::HashMap<String, Vec<concierge_store::cases::SpecRow>> =
-            std::collections::HashMap::new();
-        for (kind, row) in self
+        let defs = self
             .store
-            .definitions_of_kinds(
-                tenant,
-                &["calendar", "sla_policy", "escalation_rule", "trigger"],
-            )
-            .await?
-        {
-            defs.entry(kind).or_default().push(row);
-        }
-        let mut of_kind = |k: &str| defs.remove(k).unwrap_or_default();
-        let calendar = match of_kind("calendar").first() {
-            Some(row) => {
-                let spec: CalendarSpec = serde_json::from_str(&row.spec).map_err(|e| {
-                    CaseError::Invalid(format!("calendar {} is unreadable: {e}", row.name))
-                })?;
-                let tz = jiff::tz::TimeZone::get(&spec.time_zone).map_err(|_| {
-                    CaseError::Invalid(format!("{} is not a time zone", spec.time_zone))
-                })?;
-                Calendar::new(tz, &spec)?
-            }
-            None => Calendar::always(jiff::tz::TimeZone::UTC),
-        };
-        let mut policies = Vec::new();
-        for row in of_kind("sla_policy") {
-            if let Ok(mut p) = serde_json::from_str::<Policy>(&row.spec) {
-                p.id = row.id;
-                policies.push(p);
-            }
-        }
-        if policies.is_empty() {
-            policies = default_policies();
-        }
-        let mut escalations = Vec::new();
-        for row in of_kind("escalation_rule") {
-            if let Ok(mut r) = serde_json::from_str::<EscalationRule>(&row.spec) {
-                r.id = row.id;
-                escalations.push(r);
-            }
-        }
-        if escalations.is_empty() {
-            escalations = sla::default_rules();
-        }
-        let mut triggers = Vec::new();
-        for row in of_kind("trigger") {
-            if let Ok(mut t) = serde_json::from_str::<Trigger>(&row.spec) {
-                t.id = row.id;
-                t.active = row.active;
-                t.position = i32::try_from(row.position).unwrap_or(i32::MAX);
-                triggers.push(t);
-            }
-        }
-        Ok(Rules {
-            workflow,
-            calendar,
-            policies,
-            escalations,
-            triggers,
-        })
+            .definitions_of_kinds(tenant, &RULE_DEFINITION_KINDS)
+            .await?;
+        rules_from(workflow, defs)
     }
 
+    /// Keeps `rules`, built from what the caller read already, for the rest of the
+    /// [`with_rules_memo`] scope (outside one, nothing is kept).
+    pub(crate) fn remember_rules(&self, tenant: TenantId, rules: Rules) {
+        let _ = RULES_MEMO.try_with(|m| m.borrow_mut().insert(tenant, rules));
+    }
+}
+
+/// The kinds of definition the case rules are built from.
+pub(crate) const RULE_DEFINITION_KINDS: [&str; 4] =
+    ["calendar", "sla_policy", "escalation_rule", "trigger"];
+
+/// The case rules of a tenant from its workflow and its definitions of
+/// [`RULE_DEFINITION_KINDS`] (each with its kind, by position then id within a kind).
+pub(crate) fn rules_from(
+    workflow: Workflow,
+    definitions: Vec<(String, concierge_store::cases::SpecRow)>,
+) -> Result<Rules> {
+    let mut defs: std::collections::HashMap<String, Vec<concierge_store::cases::SpecRow>> =
+        std::collections::HashMap::new();
+    for (kind, row) in definitions {
+        defs.entry(kind).or_default().push(row);
+    }
+    let mut of_kind = |k: &str| defs.remove(k).unwrap_or_default();
+    let calendar = match of_kind("calendar").first() {
+        Some(row) => {
+            let spec: CalendarSpec = serde_json::from_str(&row.spec).map_err(|e| {
+                CaseError::Invalid(format!("calendar {} is unreadable: {e}", row.name))
+            })?;
+            let tz = jiff::tz::TimeZone::get(&spec.time_zone).map_err(|_| {
+                CaseError::Invalid(format!("{} is not a time zone", spec.time_zone))
+            })?;
+            Calendar::new(tz, &spec)?
+        }
+        None => Calendar::always(jiff::tz::TimeZone::UTC),
+    };
+    let mut policies = Vec::new();
+    for row in of_kind("sla_policy") {
+        if let Ok(mut p) = serde_json::from_str::<Policy>(&row.spec) {
+            p.id = row.id;
+            policies.push(p);
+        }
+    }
+    if policies.is_empty() {
+        policies = default_policies();
+    }
+    let mut escalations = Vec::new();
+    for row in of_kind("escalation_rule") {
+        if let Ok(mut r) = serde_json::from_str::<EscalationRule>(&row.spec) {
+            r.id = row.id;
+            escalations.push(r);
+        }
+    }
+    if escalations.is_empty() {
+        escalations = sla::default_rules();
+    }
+    let mut triggers = Vec::new();
+    for row in of_kind("trigger") {
+        if let Ok(mut t) = serde_json::from_str::<Trigger>(&row.spec) {
+            t.id = row.id;
+            t.active = row.active;
+            t.position = i32::try_from(row.position).unwrap_or(i32::MAX);
+            triggers.push(t);
+        }
+    }
+    Ok(Rules {
+        workflow,
+        calendar,
+        policies,
+        escalations,
+        triggers,
+    })
+}
+
+impl App {
     /// The flags set now on a customer and their tier, in one read.
     async fn flags_and_tier(
         &self,

@@ -741,8 +741,8 @@ impl App {
             )
             .as_bytes(),
         );
-        // What the rest needs of the tenant's settings, of the mailbox, of the holder of the
-        // key and of the sender, in one read.
+        // What the rest needs of the tenant's settings and rule definitions, of the mailbox,
+        // of the holder of the key and of the sender, in one read.
         let sender = sender_address(&mail);
         let ctx = self
             .store
@@ -752,6 +752,7 @@ impl App {
                 mailbox,
                 &key,
                 sender.as_ref().map(EmailAddress::as_str),
+                &crate::cases::RULE_DEFINITION_KINDS,
             )
             .await?;
         if let Some(first) = ctx.key_holder.filter(|h| *h != row.id) {
@@ -761,6 +762,13 @@ impl App {
         }
         let dedupe = (key, mail.message_id.clone());
         self.remember_settings(tenant, &MAIL_SETTINGS, &ctx.settings);
+        // The case rules, from the definitions read with the rest (the workflow is among the
+        // settings). Rules that cannot be built are not kept: reading them again reports why.
+        if let Ok(workflow) = self.workflow(tenant).await
+            && let Ok(rules) = crate::cases::rules_from(workflow, ctx.definitions)
+        {
+            self.remember_rules(tenant, rules);
+        }
         let mailbox_ack = ctx.mailbox_ack;
         let ack_key = mailbox_ack_key(mailbox);
         let ack_value = mailbox_ack.map(|a| {

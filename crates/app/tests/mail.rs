@@ -144,6 +144,90 @@ fn header(raw: &str, name: &str) -> Option<String> {
     out
 }
 
+/// A trigger definition as the console saves it.
+fn trigger_spec(name: &str, subject_contains: &str, tag: &str) -> String {
+    serde_json::json!({"id": 0, "name": name, "event": "created",
+        "conditions": [{"op": "subject_contains", "value": subject_contains}],
+        "actions": [{"action": "add_tag", "value": tag}], "position": 0, "active": true})
+    .to_string()
+}
+
+async fn add_trigger(e: &Env, name: &str, contains: &str, tag: &str, position: i64) -> i64 {
+    let spec = trigger_spec(name, contains, tag);
+    e.app
+        .store
+        .add_definition(
+            e.t,
+            "trigger",
+            name,
+            Some("created"),
+            &spec,
+            position,
+            e.app.now(),
+        )
+        .await
+        .unwrap()
+}
+
+async fn tags_of(e: &Env, o: &IngestOutcome) -> Vec<String> {
+    e.app
+        .store
+        .case(e.t, CaseId(o.case_id.unwrap()))
+        .await
+        .unwrap()
+        .unwrap()
+        .tags
+}
+
+#[tokio::test]
+async fn a_mail_opens_its_case_under_the_tenants_triggers_as_they_are_now() {
+    let e = env().await;
+    add_trigger(&e, "refunds", "退款", "refund", 1).await;
+    let off = add_trigger(&e, "switched off", "退款", "never", 0).await;
+    e.app
+        .store
+        .update_definition(
+            e.t,
+            "trigger",
+            off,
+            "switched off",
+            Some("created"),
+            &trigger_spec("switched off", "退款", "never"),
+            0,
+            false,
+        )
+        .await
+        .unwrap();
+    let o = e
+        .ingest(&mail(
+            "Li Na <na@example.cn>",
+            "申请退款",
+            Some("r1@example.cn"),
+            "",
+            "质量问题",
+        ))
+        .await;
+    assert_eq!(o.state, IngestState::Processed, "{o:?}");
+    // The active trigger fired; the switched-off one did not.
+    assert_eq!(tags_of(&e, &o).await, vec!["refund".to_string()]);
+    // A trigger added between two mails applies to the next one.
+    add_trigger(&e, "delivery", "退款", "delivery", 2).await;
+    let o = e
+        .ingest(&mail(
+            "Li Na <na@example.cn>",
+            "又一个退款",
+            Some("r2@example.cn"),
+            "",
+            "还是质量问题",
+        ))
+        .await;
+    assert_eq!(o.state, IngestState::Processed, "{o:?}");
+    assert_eq!(
+        tags_of(&e, &o).await,
+        vec!["delivery".to_string(), "refund".to_string()]
+    );
+}
+
 #[tokio::test]
 async fn a_new_mail_creates_a_case_and_a_customer() {
     let e = env().await;

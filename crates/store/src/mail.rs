@@ -129,6 +129,9 @@ pub struct MailContext {
     pub sender_user: Option<i64>,
     /// The customer with the sender's address.
     pub sender_customer: Option<concierge_domain::CustomerId>,
+    /// The tenant's definitions of the kinds asked for, each with its kind, by kind then
+    /// position then id.
+    pub definitions: Vec<(String, crate::cases::SpecRow)>,
 }
 
 /// Most Message-IDs looked up at once (In-Reply-To plus References).
@@ -757,37 +760,57 @@ impl Store {
         mailbox: &str,
         dedupe_key: &str,
         sender: Option<&str>,
+        definition_kinds: &[&str],
     ) -> Result<MailContext> {
-        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 5)).collect();
+        let marks = |from: usize, n: usize| -> String {
+            (0..n)
+                .map(|i| format!("${}", from + i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let in_keys = if keys.is_empty() {
             "1 = 0".to_string()
         } else {
-            format!("key IN ({})", placeholders.join(", "))
+            format!("key IN ({})", marks(5, keys.len()))
         };
+        let in_kinds = if definition_kinds.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            format!(
+                "kind IN ({})",
+                marks(5 + keys.len(), definition_kinds.len())
+            )
+        };
+        // The definitions' own columns, NULL in every other row.
+        let none = "CAST(NULL AS TEXT) AS d_name, CAST(NULL AS TEXT) AS d_event, \
+            CAST(NULL AS BIGINT) AS d_position, CAST(NULL AS SMALLINT) AS d_active";
         // One row per answer, told apart by `k`: a setting's key, '' for the mailbox, and
         // '#…' for the rest (no setting key starts with '#').
         let sql = format!(
-            "SELECT key AS k, value AS v, CAST(NULL AS BIGINT) AS n FROM tenant_settings \
+            "SELECT key AS k, value AS v, CAST(NULL AS BIGINT) AS n, {none} FROM tenant_settings \
              WHERE tenant_id = $1 AND {in_keys} \
              UNION ALL SELECT '' AS k, CASE WHEN acknowledge IS NULL THEN '' \
-             WHEN acknowledge <> 0 THEN 'true' ELSE 'false' END AS v, CAST(NULL AS BIGINT) AS n \
-             FROM mailboxes WHERE tenant_id = $1 AND name = $2 \
-             UNION ALL SELECT '#dedupe' AS k, CAST(NULL AS TEXT) AS v, id AS n FROM inbound_mail \
-             WHERE tenant_id = $1 AND dedupe_key = $3 \
-             UNION ALL SELECT '#user' AS k, CAST(NULL AS TEXT) AS v, id AS n FROM users \
+             WHEN acknowledge <> 0 THEN 'true' ELSE 'false' END AS v, CAST(NULL AS BIGINT) AS n, \
+             {none} FROM mailboxes WHERE tenant_id = $1 AND name = $2 \
+             UNION ALL SELECT '#dedupe' AS k, CAST(NULL AS TEXT) AS v, id AS n, {none} \
+             FROM inbound_mail WHERE tenant_id = $1 AND dedupe_key = $3 \
+             UNION ALL SELECT '#user' AS k, CAST(NULL AS TEXT) AS v, id AS n, {none} FROM users \
              WHERE tenant_id = $1 AND email = $4 \
              UNION ALL SELECT '#customer' AS k, CAST(NULL AS TEXT) AS v, \
              (SELECT k.customer_id FROM customer_contacts k JOIN customers c \
              ON c.id = k.customer_id AND c.tenant_id = k.tenant_id \
              WHERE k.tenant_id = $1 AND k.kind = 'email' AND k.normalized = $4 \
-             AND c.merged_into IS NULL ORDER BY k.customer_id LIMIT 1) AS n"
+             AND c.merged_into IS NULL ORDER BY k.customer_id LIMIT 1) AS n, {none} \
+             UNION ALL SELECT '#def:' || kind AS k, spec AS v, id AS n, name AS d_name, \
+             event AS d_event, position AS d_position, active AS d_active FROM definitions \
+             WHERE tenant_id = $1 AND {in_kinds}"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(mailbox)
             .bind(dedupe_key)
             .bind(sender);
-        for k in keys {
+        for k in keys.iter().chain(definition_kinds) {
             q = q.bind(*k);
         }
         let mut ctx = MailContext::default();
@@ -806,9 +829,27 @@ impl Store {
                 "#dedupe" => ctx.key_holder = n,
                 "#user" => ctx.sender_user = n,
                 "#customer" => ctx.sender_customer = n.map(concierge_domain::CustomerId),
-                _ => ctx.settings.push((k, v.unwrap_or_default())),
+                _ => match k.strip_prefix("#def:") {
+                    Some(kind) => ctx.definitions.push((
+                        kind.to_string(),
+                        crate::cases::SpecRow {
+                            id: n.unwrap_or_default(),
+                            name: r
+                                .try_get::<Option<String>, _>("d_name")?
+                                .unwrap_or_default(),
+                            event: r.try_get("d_event")?,
+                            spec: v.unwrap_or_default(),
+                            position: r.try_get::<Option<i64>, _>("d_position")?.unwrap_or(0),
+                            active: r.try_get::<Option<i16>, _>("d_active")?.unwrap_or(0) != 0,
+                        },
+                    )),
+                    None => ctx.settings.push((k, v.unwrap_or_default())),
+                },
             }
         }
+        // In the order `Store::definitions_of_kinds` gives them.
+        ctx.definitions
+            .sort_by(|a, b| (&a.0, a.1.position, a.1.id).cmp(&(&b.0, b.1.position, b.1.id)));
         Ok(ctx)
     }
 
