@@ -596,72 +596,7 @@ async fn apply_parts(
         message_ids: Vec::new(),
     };
     for m in &w.messages {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (tenant_id, case_id, author_kind, author_user_id, \
-             author_customer_id, author_email, visibility, channel, route, body_text, body_html, \
-             delivery_state, created_at, mail_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, $11, $12, $13, $14) RETURNING id",
-        )
-        .bind(tenant.0)
-        .bind(case_id)
-        .bind(&m.author_kind)
-        .bind(m.author_user_id)
-        .bind(m.author_customer_id)
-        .bind(m.author_email.as_deref())
-        .bind(&m.visibility)
-        .bind(&m.channel)
-        .bind(m.route.as_deref())
-        .bind(&m.body_text)
-        .bind(m.body_html.as_deref())
-        .bind(m.delivery_state.as_deref())
-        .bind(now)
-        .bind(m.mail_message_id.as_deref())
-        .fetch_one(&mut **tx)
-        .await?;
-        if let Some(inbound) = m.inbound_mail_id {
-            // Exactly once: the mail takes this message only if it has none yet.
-            let linked = match &m.inbound_record {
-                // Mail intake: the deduplication key is claimed (a key another mail holds
-                // refuses the write, as in [`claim_dedupe_key`]) and the mail linked and
-                // finished, in one statement.
-                Some(rec) => {
-                    let r = sqlx::query(
-                        "UPDATE inbound_mail SET \
-                         header_message_id = CASE WHEN dedupe_key IS NULL OR dedupe_key = $7 \
-                         THEN $8 ELSE header_message_id END, \
-                         dedupe_key = COALESCE(dedupe_key, $7), \
-                         message_id = $3, case_id = $4, \
-                         state = 'processed', error = NULL, detail = $5, processed_at = $6 \
-                         WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
-                    )
-                    .bind(tenant.0)
-                    .bind(inbound)
-                    .bind(id)
-                    .bind(case_id)
-                    .bind(&rec.detail)
-                    .bind(now)
-                    .bind(&rec.dedupe_key)
-                    .bind(rec.header_message_id.as_deref())
-                    .execute(&mut **tx)
-                    .await;
-                    r.map_err(|e| key_taken(e, inbound))?.rows_affected()
-                }
-                None => sqlx::query(
-                    "UPDATE inbound_mail SET message_id = $3, case_id = $4 \
-                     WHERE tenant_id = $1 AND id = $2 AND message_id IS NULL",
-                )
-                .bind(tenant.0)
-                .bind(inbound)
-                .bind(id)
-                .bind(case_id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-            };
-            if linked == 0 {
-                return Err(StoreError::AlreadyLinked(inbound));
-            }
-        }
+        let id = insert_message(tx, tenant, case_id, m, now).await?;
         let attachment_rows: Vec<Vec<Val>> = m
             .attachments
             .iter()
@@ -871,6 +806,92 @@ async fn apply_parts(
     );
     batch.run(tx).await?;
     Ok(applied)
+}
+
+/// Inserts message `m` of case `case_id` and returns its id. A message made from an inbound
+/// mail is linked to the mail in the same statement — exactly once: the mail takes the
+/// message only if it has none yet, else the whole write is refused with
+/// [`StoreError::AlreadyLinked`]. With mail intake's record, the mail's deduplication key is
+/// claimed (a key another mail holds also refuses the write, as in [`claim_dedupe_key`]) and
+/// the mail is marked processed. One round trip: on PostgreSQL the insert is a CTE of the
+/// link's UPDATE; on SQLite the two statements go as one query, the link taking the message
+/// id from `last_insert_rowid()`.
+async fn insert_message(
+    tx: &mut Transaction<'static, Any>,
+    tenant: TenantId,
+    case_id: i64,
+    m: &NewMessage,
+    now: i64,
+) -> Result<i64> {
+    use crate::bulk::Val;
+    let insert = "INSERT INTO messages (tenant_id, case_id, author_kind, author_user_id, \
+        author_customer_id, author_email, visibility, channel, route, body_text, body_html, \
+        delivery_state, created_at, mail_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+        $9, $10, $11, $12, $13, $14)";
+    let mut vals: Vec<Val> = vec![
+        Val::Int(tenant.0),
+        Val::Int(case_id),
+        Val::Text(m.author_kind.clone()),
+        m.author_user_id.into(),
+        m.author_customer_id.into(),
+        m.author_email.clone().into(),
+        Val::Text(m.visibility.clone()),
+        Val::Text(m.channel.clone()),
+        m.route.clone().into(),
+        Val::Text(m.body_text.clone()),
+        m.body_html.clone().into(),
+        m.delivery_state.clone().into(),
+        Val::Int(now),
+        m.mail_message_id.clone().into(),
+    ];
+    let bind = |sql: String, vals: &[Val]| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in vals {
+            q = crate::bulk::bind_val(q, v);
+        }
+        q
+    };
+    let Some(inbound) = m.inbound_mail_id else {
+        let row = bind(format!("{insert} RETURNING id"), &vals)
+            .fetch_one(&mut **tx)
+            .await?;
+        return Ok(row.try_get(0)?);
+    };
+    vals.push(Val::Int(inbound));
+    let set = match &m.inbound_record {
+        Some(rec) => {
+            vals.extend([
+                Val::Text(rec.detail.clone()),
+                Val::Int(now),
+                Val::Text(rec.dedupe_key.clone()),
+                rec.header_message_id.clone().into(),
+            ]);
+            "header_message_id = CASE WHEN dedupe_key IS NULL OR dedupe_key = $18 \
+             THEN $19 ELSE header_message_id END, dedupe_key = COALESCE(dedupe_key, $18), \
+             case_id = $2, state = 'processed', error = NULL, detail = $16, processed_at = $17"
+        }
+        None => "case_id = $2",
+    };
+    let sql = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
+        format!(
+            "{insert}; UPDATE inbound_mail SET message_id = last_insert_rowid(), {set} \
+             WHERE tenant_id = $1 AND id = $15 AND message_id IS NULL RETURNING message_id"
+        )
+    } else {
+        format!(
+            "WITH m AS ({insert} RETURNING id) UPDATE inbound_mail SET message_id = m.id, {set} \
+             FROM m WHERE inbound_mail.tenant_id = $1 AND inbound_mail.id = $15 \
+             AND inbound_mail.message_id IS NULL RETURNING m.id"
+        )
+    };
+    let rows = bind(sql, &vals)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| key_taken(e, inbound))?;
+    match rows.first() {
+        Some(r) => Ok(r.try_get(0)?),
+        None => Err(StoreError::AlreadyLinked(inbound)),
+    }
 }
 
 /// A row of the ordered change log that every node's search index follows.
@@ -2231,49 +2252,56 @@ async fn create_case_in(
     now: i64,
     new_customer: Option<i64>,
 ) -> Result<Applied> {
-    let number: i64 = sqlx::query_scalar(
-        "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
-         ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1 \
-         RETURNING value",
-    )
-    .bind(tenant.0)
-    .fetch_one(&mut **tx)
-    .await?;
-    // One statement: the customer must be the tenant's (no row is inserted otherwise), and
-    // the case belongs to the customer's household (the first, when several).
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
-         household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \
-         custom_fields, created_at, updated_at, next_due_at) \
-         SELECT $1, $2, $3, $4, $5, cu.id, COALESCE($7, (SELECT h.household_id \
-         FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
-         ORDER BY h.household_id LIMIT 1)), $8, $9, $10, $11, $12, $13, $14, $15, $15, $16 \
-         FROM customers cu WHERE cu.tenant_id = $1 AND cu.id = $6 RETURNING id",
-    )
-    .bind(tenant.0)
-    .bind(number)
-    .bind(&c.subject)
-    .bind(&c.kind)
-    .bind(&c.channel)
-    .bind(c.customer_id.0)
-    .bind(c.household_id)
-    .bind(c.order_id)
-    .bind(&c.priority)
-    .bind(&c.status)
-    .bind(c.owner_id)
-    .bind(c.team_id)
-    .bind(c.parent_case_id)
-    .bind(&c.custom_fields)
-    .bind(now)
-    // The earliest of its targets (all new and running) is when the case is next due.
-    .bind(w.new_targets.iter().map(|t| t.due_at).min())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(id) = id else {
+    // The number (the tenant's counter, incremented) and the case in one round trip: on
+    // PostgreSQL the counter is a CTE of the case's INSERT, on SQLite the two statements go
+    // as one query and the case reads the counter back. One statement: the customer must be
+    // the tenant's (no row is inserted otherwise), and the case belongs to the customer's
+    // household (the first, when several).
+    let counter = "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
+        ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1";
+    let columns = "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
+        household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \
+        custom_fields, created_at, updated_at, next_due_at)";
+    let values = "$2, $3, $4, cu.id, COALESCE($6, (SELECT h.household_id \
+        FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
+        ORDER BY h.household_id LIMIT 1)), $7, $8, $9, $10, $11, $12, $13, $14, $14, $15";
+    let sql = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
+        format!(
+            "{counter}; {columns} SELECT $1, (SELECT value FROM counters WHERE tenant_id = $1 \
+             AND name = 'case_number'), {values} FROM customers cu \
+             WHERE cu.tenant_id = $1 AND cu.id = $5 RETURNING id, number"
+        )
+    } else {
+        format!(
+            "WITH n AS ({counter} RETURNING value) {columns} SELECT $1, n.value, {values} \
+             FROM customers cu, n WHERE cu.tenant_id = $1 AND cu.id = $5 RETURNING id, number"
+        )
+    };
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(&c.subject)
+        .bind(&c.kind)
+        .bind(&c.channel)
+        .bind(c.customer_id.0)
+        .bind(c.household_id)
+        .bind(c.order_id)
+        .bind(&c.priority)
+        .bind(&c.status)
+        .bind(c.owner_id)
+        .bind(c.team_id)
+        .bind(c.parent_case_id)
+        .bind(&c.custom_fields)
+        .bind(now)
+        // The earliest of its targets (all new and running) is when the case is next due.
+        .bind(w.new_targets.iter().map(|t| t.due_at).min())
+        .fetch_all(&mut **tx)
+        .await?;
+    let Some(row) = row.first() else {
         return Err(StoreError::Conflict(
             "the customer does not exist in this tenant".into(),
         ));
     };
+    let (id, number): (i64, i64) = (row.try_get("id")?, row.try_get("number")?);
     let head = CaseHead {
         customer_id: c.customer_id.0,
         number,
@@ -2337,8 +2365,8 @@ pub(crate) async fn claim_dedupe_key(
 /// A unique-key violation on an inbound mail's deduplication key: another mail of the tenant
 /// holds it, so this one is a copy ([`StoreError::AlreadyLinked`]).
 fn key_taken(e: sqlx::Error, inbound: i64) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Conflict(_) => StoreError::AlreadyLinked(inbound),
-        other => other,
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyLinked(inbound),
+        _ => StoreError::from(e),
     }
 }
