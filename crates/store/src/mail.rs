@@ -180,6 +180,35 @@ impl Store {
                 .receive_mail_sqlite(tenant, mailbox, raw, raw_sha256, now)
                 .await;
         }
+        // One statement, its own transaction: `set_config(..., true)` turns the flush off for
+        // that transaction only (read when it commits); the mailbox row is inserted with the
+        // mail row, whether new or there already.
+        let cols = INBOUND_COLS;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true) AS s), \
+             ins AS (INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, \
+             state, received_at, processed_at) SELECT $1, $2, $3, $4, $5, 'processing', $6, $6 \
+             FROM cfg ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING {cols}), \
+             got AS (SELECT {cols}, CAST(1 AS BIGINT) AS inserted FROM ins UNION ALL \
+             SELECT {cols}, CAST(0 AS BIGINT) AS inserted FROM inbound_mail \
+             WHERE tenant_id = $1 AND raw_sha256 = $4), \
+             mb AS (INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, \
+             received_at) SELECT $1, id, $2, $6 FROM got ON CONFLICT (inbound_id, mailbox) \
+             DO NOTHING) SELECT * FROM got"
+        )))
+        .bind(tenant.0)
+        .bind(mailbox)
+        .bind(raw.to_vec())
+        .bind(raw_sha256)
+        .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        if let Some(r) = rows.first() {
+            return Ok((inbound_from(r)?, r.try_get::<i64, _>("inserted")? == 1));
+        }
+        // The same bytes were being inserted by another delivery when this statement began
+        // (it waited for that one's commit, then could not see the row): again, in steps.
         let mut conn = self.pool.acquire().await?;
         Self::receive_mail_on(&mut conn, tenant, mailbox, raw, raw_sha256, now).await
     }
@@ -230,7 +259,7 @@ impl Store {
         Ok((inbound_from(row)?, inserted))
     }
 
-    /// [`Store::receive_mail`] on PostgreSQL.
+    /// [`Store::receive_mail`] on PostgreSQL, statement by statement.
     async fn receive_mail_on(
         conn: &mut sqlx::AnyConnection,
         tenant: TenantId,
