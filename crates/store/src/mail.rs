@@ -137,6 +137,25 @@ pub struct MailContext {
 /// Most Message-IDs looked up at once (In-Reply-To plus References).
 pub const MAX_THREAD_IDS: usize = 50;
 
+/// `sql` taking in a raw delivery, with its parameters bound: `$1` tenant, `$2` mailbox, `$3`
+/// the raw bytes, `$4` their SHA-256, `$5` their size, `$6` now.
+fn receipt<'q>(
+    sql: String,
+    tenant: TenantId,
+    mailbox: &'q str,
+    raw: &[u8],
+    raw_sha256: &'q str,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(mailbox)
+        .bind(raw.to_vec())
+        .bind(raw_sha256)
+        .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+        .bind(now)
+}
+
 /// A SQLite connection whose commits are not flushed on their own (`synchronous = NORMAL`)
 /// until `restored`: if it is dropped before (an error, a cancelled request), it is closed
 /// instead of going back to the pool, so no other write ever runs on it unflushed.
@@ -184,8 +203,9 @@ impl Store {
         // that transaction only (read when it commits); the mailbox row is inserted with the
         // mail row, whether new or there already.
         let cols = INBOUND_COLS;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true) AS s), \
+        let rows = receipt(
+            format!(
+                "WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true) AS s), \
              ins AS (INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, \
              state, received_at, processed_at) SELECT $1, $2, $3, $4, $5, 'processing', $6, $6 \
              FROM cfg ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING {cols}), \
@@ -195,13 +215,13 @@ impl Store {
              mb AS (INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, \
              received_at) SELECT $1, id, $2, $6 FROM got ON CONFLICT (inbound_id, mailbox) \
              DO NOTHING) SELECT * FROM got"
-        )))
-        .bind(tenant.0)
-        .bind(mailbox)
-        .bind(raw.to_vec())
-        .bind(raw_sha256)
-        .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
-        .bind(now)
+            ),
+            tenant,
+            mailbox,
+            raw,
+            raw_sha256,
+            now,
+        )
         .fetch_all(&self.pool)
         .await?;
         if let Some(r) = rows.first() {
@@ -232,8 +252,9 @@ impl Store {
             restored: false,
         };
         // A new row answers its insert with a row of its own: two rows mean it was new.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; \
+        let rows = receipt(
+            format!(
+                "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; \
              INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
              received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
              ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING 1 AS inserted; \
@@ -242,13 +263,13 @@ impl Store {
              ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
              SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4; \
              COMMIT; PRAGMA synchronous = FULL;"
-        )))
-        .bind(tenant.0)
-        .bind(mailbox)
-        .bind(raw.to_vec())
-        .bind(raw_sha256)
-        .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
-        .bind(now)
+            ),
+            tenant,
+            mailbox,
+            raw,
+            raw_sha256,
+            now,
+        )
         .fetch_all(&mut *guard.conn)
         .await?;
         guard.restored = true;
@@ -273,17 +294,18 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         // A new row comes back from the insert itself; the same bytes again read the row there.
-        let new_row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
-             received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
-             ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING {INBOUND_COLS}"
-        )))
-        .bind(tenant.0)
-        .bind(mailbox)
-        .bind(raw.to_vec())
-        .bind(raw_sha256)
-        .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
-        .bind(now)
+        let new_row = receipt(
+            format!(
+                "INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
+                 received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
+                 ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING {INBOUND_COLS}"
+            ),
+            tenant,
+            mailbox,
+            raw,
+            raw_sha256,
+            now,
+        )
         .fetch_optional(&mut *tx)
         .await?;
         let inserted = new_row.is_some();
