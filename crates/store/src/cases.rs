@@ -793,9 +793,11 @@ async fn apply_parts(
     if !(head.fresh && w.targets.is_empty() && w.change.next_due_at.is_none()) {
         batch.push(
             "UPDATE cases SET next_due_at = (SELECT MIN(due_at) FROM case_targets \
-             WHERE case_id = $1 AND met_at IS NULL AND cancelled_at IS NULL \
-             AND paused_since IS NULL) WHERE id = $1",
-            vec![Val::Int(case_id)],
+             WHERE tenant_id = $2 AND case_id = $1 AND met_at IS NULL \
+             AND cancelled_at IS NULL AND paused_since IS NULL) WHERE id = $1",
+            // With the tenant, the targets' index (tenant, case) finds the case's targets;
+            // without it, every target of every tenant was read.
+            vec![Val::Int(case_id), Val::Int(tenant.0)],
         );
     }
     change_rows.push(change_row(tenant, "case", case_id, now));
