@@ -530,6 +530,46 @@ async fn flush_settings(store: &Store) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn the_same_delivery_arriving_many_times_at_once_is_one_row_with_every_mailbox() {
+    // An MTA retrying while the first delivery is still being taken in, and the same bytes
+    // through several mailboxes, all at the same moment: one row, inserted once, and every
+    // mailbox recorded on it.
+    let (_db, store) = fresh().await;
+    let t = store
+        .ensure_tenant("intake", "Intake", NOW)
+        .await
+        .unwrap()
+        .id;
+    let raw = b"Subject: once\r\nMessage-ID: <once@example.com>\r\n\r\nbody\r\n".to_vec();
+    for round in 0..5 {
+        let sha = format!("same-bytes-{round}");
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (store, raw, sha) = (store.clone(), raw.clone(), sha.clone());
+                tokio::spawn(async move {
+                    store
+                        .receive_mail(t, &format!("box-{}", i % 4), &raw, &sha, NOW)
+                        .await
+                })
+            })
+            .collect();
+        let mut ids = std::collections::BTreeSet::new();
+        let mut inserted = 0;
+        for task in tasks {
+            let (row, new) = task.await.unwrap().unwrap();
+            ids.insert(row.id);
+            inserted += usize::from(new);
+        }
+        assert_eq!(ids.len(), 1, "round {round}: one row for the same bytes");
+        assert_eq!(inserted, 1, "round {round}: inserted once");
+        let id = *ids.iter().next().unwrap();
+        let mut boxes = store.inbound_mailboxes(t, id).await.unwrap();
+        boxes.sort();
+        assert_eq!(boxes, ["box-0", "box-1", "box-2", "box-3"], "round {round}");
+    }
+}
+
+#[tokio::test]
 async fn a_received_mail_is_stored_and_leaves_every_connection_flushing_its_commits() {
     // The raw row's own commit is not flushed (the commit recording the mail's outcome is,
     // and carries it): no other write may ever run on a connection left that way.
