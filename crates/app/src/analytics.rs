@@ -599,7 +599,10 @@ pub async fn run(
     let gg = match fit_gamma_gamma(&hs) {
         Ok(f) => Some(f),
         Err(e) => {
-            notes.push(format!("Gamma-Gamma: {e}; CLV is not available this run"));
+            // CLV then falls back to each customer's mean spend (noted below, where it is).
+            notes.push(format!(
+                "Gamma-Gamma: {e}; the spend model is not used this run"
+            ));
             None
         }
     };

@@ -4,6 +4,7 @@
 //! messages, no NaN stored, other tenants and earlier results undisturbed. Both engines.
 
 use concierge_app::analytics::{AnalyticsRunError, DAY_MS, RunOptions, run};
+use concierge_app::generate::{GenOptions, generate};
 use concierge_app::{App, Config};
 use concierge_domain::TenantId;
 use concierge_store::bulk::{Val, insert_rows};
@@ -175,4 +176,55 @@ async fn no_orders_is_refused_and_disturbs_nothing() {
 
 fn concierge_analytics_day(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS)
+}
+
+#[tokio::test]
+async fn without_the_spend_model_clv_uses_mean_spend_and_the_notes_say_so_without_contradiction() {
+    // Generated history ending at this instant has spend data the Gamma-Gamma model cannot
+    // fit (seen when the web analytics tests ran at that hour).
+    const INSTANT_MS: i64 = 1_796_046_000_000; // 2026-11-30T13:40:00Z
+    let db = TestDb::new().await.unwrap();
+    let app = app(&db).await;
+    let now = app.now();
+    app.clock.advance_ms(INSTANT_MS - now);
+    let t = app
+        .store
+        .ensure_tenant("gg", "GG", app.now())
+        .await
+        .unwrap()
+        .id;
+    let opts = GenOptions {
+        seed: 11,
+        customers: 300,
+        households: None,
+        orders_per_customer: 6.0,
+        cases: 0,
+        messages_per_case: 1.0,
+        end_ms: app.now(),
+    };
+    generate(&app, t, &opts, &|_, _, _| {}).await.unwrap();
+    let r = run(&app, t, &RunOptions::default(), &|_, _, _| {})
+        .await
+        .unwrap();
+    assert!(r.bgnbd.is_some());
+    assert!(
+        r.gamma_gamma.is_none(),
+        "this history is one the spend model cannot fit"
+    );
+    // CLV is there for the customers, from their own mean spend, and the notes say that —
+    // none of them says CLV is unavailable.
+    let with_clv: u64 = r.clv_histogram.iter().map(|b| b.customers).sum();
+    assert!(with_clv > 0 && r.total_clv > 0.0, "{r:?}");
+    assert!(
+        r.model_notes.iter().any(|n| n.contains("own mean spend")),
+        "{:?}",
+        r.model_notes
+    );
+    assert!(
+        !r.model_notes
+            .iter()
+            .any(|n| n.contains("CLV is not available")),
+        "{:?}",
+        r.model_notes
+    );
 }
