@@ -529,17 +529,23 @@ async fn flush_settings(store: &Store) -> Vec<String> {
     out
 }
 
-#[tokio::test]
-async fn the_same_delivery_arriving_many_times_at_once_is_one_row_with_every_mailbox() {
-    // An MTA retrying while the first delivery is still being taken in, and the same bytes
-    // through several mailboxes, all at the same moment: one row, inserted once, and every
-    // mailbox recorded on it.
-    let (_db, store) = fresh().await;
+/// A fresh database with a tenant for mail intake.
+async fn fresh_intake() -> (TestDb, Store, TenantId) {
+    let (db, store) = fresh().await;
     let t = store
         .ensure_tenant("intake", "Intake", NOW)
         .await
         .unwrap()
         .id;
+    (db, store, t)
+}
+
+#[tokio::test]
+async fn the_same_delivery_arriving_many_times_at_once_is_one_row_with_every_mailbox() {
+    // An MTA retrying while the first delivery is still being taken in, and the same bytes
+    // through several mailboxes, all at the same moment: one row, inserted once, and every
+    // mailbox recorded on it.
+    let (_db, store, t) = fresh_intake().await;
     let raw = b"Subject: once\r\nMessage-ID: <once@example.com>\r\n\r\nbody\r\n".to_vec();
     for round in 0..5 {
         let sha = format!("same-bytes-{round}");
@@ -573,12 +579,7 @@ async fn the_same_delivery_arriving_many_times_at_once_is_one_row_with_every_mai
 async fn a_received_mail_is_stored_and_leaves_every_connection_flushing_its_commits() {
     // The raw row's own commit is not flushed (the commit recording the mail's outcome is,
     // and carries it): no other write may ever run on a connection left that way.
-    let (_db, store) = fresh().await;
-    let t = store
-        .ensure_tenant("intake", "Intake", NOW)
-        .await
-        .unwrap()
-        .id;
+    let (_db, store, t) = fresh_intake().await;
     let mails: Vec<Vec<u8>> = (0..24)
         .map(|i| format!("Subject: mail {i}\r\n\r\nbody {i}\r\n").into_bytes())
         .collect();
