@@ -173,6 +173,31 @@ pub struct NewCaseInput {
     pub attachments: Vec<NewAttachment>,
 }
 
+impl NewCaseInput {
+    /// A case of `customer` with nothing but its subject, first message and channel set.
+    pub fn new(
+        customer: CustomerRef,
+        subject: impl Into<String>,
+        body: impl Into<String>,
+        channel: &str,
+    ) -> NewCaseInput {
+        NewCaseInput {
+            subject: subject.into(),
+            body: body.into(),
+            channel: channel.to_string(),
+            kind: None,
+            priority: None,
+            customer,
+            team_id: None,
+            owner_id: None,
+            tags: Vec::new(),
+            order_id: None,
+            parent_case_id: None,
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// A change to a case as sent by a client; `None` leaves a field alone.
 #[derive(Debug, Clone, Default)]
 pub struct CasePatch {

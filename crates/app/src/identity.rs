@@ -228,8 +228,6 @@ fn pairs_of(
     (out, last_high, !full)
 }
 
-/// The key a customer created by the inbound find-or-create claims: the email when there is
-/// one, otherwise the phone.
 /// What a first contact creates: the customer's name (`name` trimmed and bounded; else the
 /// email's local part, the phone, or "customer") and their contact points.
 pub(crate) fn first_contact_parts(
@@ -269,7 +267,8 @@ pub(crate) fn first_contact_parts(
     (name, contacts)
 }
 
-/// The identity key a first contact with `keys` claims (see migration 0014).
+/// The identity key a first contact with `keys` claims (see migration 0014): the email when
+/// there is one, otherwise the phone.
 pub(crate) fn identity_key(keys: &ContactKeys) -> Option<String> {
     match (&keys.email, &keys.phone) {
         (Some(e), _) => Some(format!("email:{}", e.as_str())),

@@ -135,6 +135,25 @@ fn mailbox_ack_key(name: &str) -> String {
     format!("\u{0}mailbox.acknowledge\u{0}{name}")
 }
 
+/// A mailbox's acknowledgement switch as kept under [`mailbox_ack_key`]: `""` when the
+/// mailbox follows the tenant's setting.
+fn switch_text(switch: Option<bool>) -> &'static str {
+    match switch {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "",
+    }
+}
+
+/// The switch [`switch_text`] wrote.
+fn switch_of(text: Option<&str>) -> Option<bool> {
+    match text {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    }
+}
+
 /// The body of the acknowledgement when the tenant wrote none.
 pub const DEFAULT_ACK_BODY: &str = "Hello {{customer.first_name | \"there\"}},\n\n\
 Thank you for your message. We have opened a case for it and will answer as soon as we can. \
@@ -267,8 +286,6 @@ enum Sender {
     Unknown,
 }
 
-/// A fingerprint of what a mail says (not how it travelled): sender, recipients, subject,
-/// date, bodies and attachments. Trace headers added per mailbox do not change it.
 /// The address a mail is from (From, else Sender), when it is a usable address.
 fn sender_address(mail: &ParsedMail) -> Option<EmailAddress> {
     mail.from
@@ -284,6 +301,8 @@ struct KnownSender {
     customer: Option<CustomerId>,
 }
 
+/// A fingerprint of what a mail says (not how it travelled): sender, recipients, subject,
+/// date, bodies and attachments. Trace headers added per mailbox do not change it.
 fn content_fingerprint(mail: &ParsedMail) -> String {
     let mut s = String::new();
     let mut push = |label: &str, v: &str| {
@@ -592,11 +611,7 @@ impl App {
         // read ahead is `""` for a mailbox that follows the tenant's setting; none: no such
         // mailbox.
         let switch = match self.setting_read_ahead(tenant, &mailbox_ack_key(mailbox)) {
-            Some(v) => match v.as_deref() {
-                Some("true") => Some(true),
-                Some("false") => Some(false),
-                _ => None,
-            },
+            Some(v) => switch_of(v.as_deref()),
             None => match self.store.mailbox_by_name(tenant, mailbox).await? {
                 Some(mb) => mb.settings.acknowledge,
                 None => None,
@@ -769,19 +784,10 @@ impl App {
         {
             self.remember_rules(tenant, rules);
         }
-        let mailbox_ack = ctx.mailbox_ack;
         let ack_key = mailbox_ack_key(mailbox);
-        let ack_value = mailbox_ack.map(|a| {
-            (
-                ack_key.clone(),
-                match a {
-                    Some(true) => "true",
-                    Some(false) => "false",
-                    None => "",
-                }
-                .to_string(),
-            )
-        });
+        let ack_value = ctx
+            .mailbox_ack
+            .map(|a| (ack_key.clone(), switch_text(a).to_string()));
         self.remember_settings(tenant, &[ack_key.as_str()], ack_value.as_slice());
         let known = KnownSender {
             address: sender,
@@ -1105,18 +1111,13 @@ impl App {
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| "(no subject)".into());
         let new_case = |customer: i64, attachments: Vec<NewAttachment>| NewCaseInput {
-            subject: truncate_chars(&subject, SUBJECT_MAX),
-            body: body.clone(),
-            channel: "email".into(),
-            kind: None,
-            priority: None,
-            customer: CustomerRef::Id(customer),
-            team_id: None,
-            owner_id: None,
-            tags: Vec::new(),
-            order_id: None,
-            parent_case_id: None,
             attachments,
+            ..NewCaseInput::new(
+                CustomerRef::Id(customer),
+                truncate_chars(&subject, SUBJECT_MAX),
+                body.clone(),
+                "email",
+            )
         };
         let stored: Result<Option<Landed>, CaseError> = match sender {
             Sender::Staff(user) => {

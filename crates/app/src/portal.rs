@@ -344,18 +344,8 @@ impl App {
                 tenant,
                 Actor::Customer(customer),
                 &NewCaseInput {
-                    subject: subject.to_string(),
-                    body: body.to_string(),
-                    channel: "portal".into(),
-                    kind: None,
-                    priority: None,
-                    customer: CustomerRef::Id(customer.0),
-                    team_id: None,
-                    owner_id: None,
-                    tags: Vec::new(),
-                    order_id: None,
-                    parent_case_id: None,
                     attachments,
+                    ..NewCaseInput::new(CustomerRef::Id(customer.0), subject, body, "portal")
                 },
             )
             .await?;

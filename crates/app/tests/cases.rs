@@ -160,20 +160,7 @@ async fn set_tier(app: &App, t: TenantId, customer: i64, tier: &str) {
 }
 
 fn input(subject: &str, body: &str, customer: i64) -> NewCaseInput {
-    NewCaseInput {
-        subject: subject.into(),
-        body: body.into(),
-        channel: "web".into(),
-        kind: None,
-        priority: None,
-        customer: CustomerRef::Id(customer),
-        team_id: None,
-        owner_id: None,
-        tags: Vec::new(),
-        order_id: None,
-        parent_case_id: None,
-        attachments: Vec::new(),
-    }
+    NewCaseInput::new(CustomerRef::Id(customer), subject, body, "web")
 }
 
 fn reply(body: &str) -> ReplyInput {

@@ -137,7 +137,7 @@ pub(crate) async fn insert_rows_with(
     // statement and again when sqlx binds each value: quadratic in the parameters, which made
     // a 30,000-value insert spend over 90% of its time in `sqlite3_bind_parameter_name`.
     // Anonymous `?` parameters are bound by position without any lookup.
-    let anonymous = tx.backend_name().eq_ignore_ascii_case("sqlite");
+    let anonymous = is_sqlite(tx);
     let per = (MAX_PARAMS / columns.len()).max(1);
     for chunk in rows.chunks(per) {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
@@ -165,12 +165,10 @@ pub(crate) async fn insert_rows_with(
             sql.push_str(" RETURNING ");
             sql.push_str(r);
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(persistent);
-        for row in chunk {
-            for v in row {
-                q = bind_val(q, v);
-            }
-        }
+        let q = chunk.iter().fold(
+            sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(persistent),
+            |q, row| bind_all(q, row),
+        );
         if returning.is_some() {
             out.extend(q.fetch_all(&mut **tx).await?);
         } else {
@@ -180,11 +178,11 @@ pub(crate) async fn insert_rows_with(
     Ok(out)
 }
 
+/// A query of the `Any` driver with its arguments.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
 /// Binds one [`Val`] to `q`.
-pub(crate) fn bind_val<'q>(
-    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
-    v: &Val,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+pub(crate) fn bind_val<'q>(q: AnyQuery<'q>, v: &Val) -> AnyQuery<'q> {
     match v {
         Val::Int(i) => q.bind(*i),
         Val::Float(f) => q.bind(*f),
@@ -194,6 +192,29 @@ pub(crate) fn bind_val<'q>(
         Val::NullText => q.bind(Option::<String>::None),
         Val::NullFloat => q.bind(Option::<f64>::None),
     }
+}
+
+/// Binds `vals` to `q`, in order.
+pub(crate) fn bind_all<'q>(q: AnyQuery<'q>, vals: &[Val]) -> AnyQuery<'q> {
+    vals.iter().fold(q, bind_val)
+}
+
+/// `sql` (trusted text) with `vals` bound, in order.
+pub(crate) fn query_with<'q>(sql: String, vals: &[Val]) -> AnyQuery<'q> {
+    bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), vals)
+}
+
+/// Whether `tx` runs on SQLite.
+pub(crate) fn is_sqlite(tx: &Transaction<'static, Any>) -> bool {
+    tx.backend_name().eq_ignore_ascii_case("sqlite")
+}
+
+/// Numbered parameters `$first, ..., $(first + n - 1)`, comma-separated.
+pub(crate) fn params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Statements whose only answer is success or failure, sent together when [`Batch::run`]
@@ -235,13 +256,9 @@ impl Batch {
     }
 
     pub async fn run(self, tx: &mut Transaction<'static, Any>) -> Result<()> {
-        if !tx.backend_name().eq_ignore_ascii_case("sqlite") {
+        if !is_sqlite(tx) {
             for (sql, vals) in self.statements {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for v in &vals {
-                    q = bind_val(q, v);
-                }
-                q.execute(&mut **tx).await?;
+                query_with(sql, &vals).execute(&mut **tx).await?;
             }
             return Ok(());
         }
@@ -250,31 +267,24 @@ impl Batch {
         // to be unique across the whole text.
         let mut sql = String::new();
         let mut vals: Vec<Val> = Vec::new();
-        for (i, (text, own)) in self.statements.iter().enumerate() {
+        for (text, own) in &self.statements {
             let (text, own) = anonymous(text, own)?;
             if !vals.is_empty() && vals.len() + own.len() > MAX_PARAMS {
-                run_sqlite(tx, std::mem::take(&mut sql), std::mem::take(&mut vals)).await?;
+                query_with(std::mem::take(&mut sql), &std::mem::take(&mut vals))
+                    .execute(&mut **tx)
+                    .await?;
             }
-            if i > 0 && !sql.is_empty() {
+            if !sql.is_empty() {
                 sql.push_str(";\n");
             }
             sql.push_str(&text);
             vals.extend(own);
         }
         if !sql.is_empty() {
-            run_sqlite(tx, sql, vals).await?;
+            query_with(sql, &vals).execute(&mut **tx).await?;
         }
         Ok(())
     }
-}
-
-async fn run_sqlite(tx: &mut Transaction<'static, Any>, sql: String, vals: Vec<Val>) -> Result<()> {
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for v in &vals {
-        q = bind_val(q, v);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// `sql` with its numbered parameters `$n` replaced by `?`, and the values in the order the

@@ -846,13 +846,7 @@ async fn insert_message(
         Val::Int(now),
         m.mail_message_id.clone().into(),
     ];
-    let bind = |sql: String, vals: &[Val]| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for v in vals {
-            q = crate::bulk::bind_val(q, v);
-        }
-        q
-    };
+    let bind = crate::bulk::query_with;
     let Some(inbound) = m.inbound_mail_id else {
         let row = bind(format!("{insert} RETURNING id"), &vals)
             .fetch_one(&mut **tx)
@@ -874,7 +868,7 @@ async fn insert_message(
         }
         None => "case_id = $2",
     };
-    let sql = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
+    let sql = if crate::bulk::is_sqlite(tx) {
         format!(
             "{insert}; UPDATE inbound_mail SET message_id = last_insert_rowid(), {set} \
              WHERE tenant_id = $1 AND id = $15 AND message_id IS NULL RETURNING message_id"
@@ -937,9 +931,10 @@ async fn insert_task(
     now: i64,
 ) -> Result<()> {
     let (sql, vals) = task_insert(tenant, t, now);
-    let mut batch = crate::bulk::Batch::default();
-    batch.push(sql, vals);
-    batch.run(tx).await
+    crate::bulk::query_with(sql.to_string(), &vals)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Builds `UPDATE cases SET ...` for the set fields of `c`; binds are pushed to `vals` and
@@ -1025,7 +1020,6 @@ impl Store {
         now: i64,
     ) -> Result<Option<Applied>> {
         let mut tx = self.begin_write().await?;
-        // A write first, so SQLite takes the write lock at once (see `create_case_in`).
         let Some(customer_id) =
             crate::identity::insert_customer_in(&mut tx, tenant, customer, now).await?
         else {
@@ -1611,11 +1605,10 @@ impl Store {
             "SELECT COALESCE({key}, 0) AS k, c.id AS id FROM cases c WHERE {wh} \
              ORDER BY {key} {dir}, c.id {dir} LIMIT ${pl}"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
-        for v in &binds {
-            q = crate::bulk::bind_val(q, v);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        let rows = crate::bulk::bind_all(q, &binds)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("k")?, r.try_get("id")?)))
             .collect()
@@ -2267,7 +2260,7 @@ async fn create_case_in(
     let values = "$2, $3, $4, cu.id, COALESCE($6, (SELECT h.household_id \
         FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
         ORDER BY h.household_id LIMIT 1)), $7, $8, $9, $10, $11, $12, $13, $14, $14, $15";
-    let sql = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
+    let sql = if crate::bulk::is_sqlite(tx) {
         format!(
             "{counter}; {columns} SELECT $1, (SELECT value FROM counters WHERE tenant_id = $1 \
              AND name = 'case_number'), {values} FROM customers cu \
@@ -2329,13 +2322,10 @@ async fn apply_change_and_parts(
     let (sets, vals) = change_sql(&w.change, 2);
     if !sets.is_empty() {
         let sql = format!("UPDATE cases SET {sets} WHERE tenant_id = $1 AND id = $2");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(id);
-        for v in &vals {
-            q = crate::bulk::bind_val(q, v);
-        }
-        q.execute(&mut **tx).await?;
+        crate::bulk::bind_all(q, &vals).execute(&mut **tx).await?;
     }
     apply_parts(tx, tenant, id, head, w, now).await
 }

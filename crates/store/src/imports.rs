@@ -82,14 +82,6 @@ pub struct CustomerBatchOutcome {
     pub erased: Vec<String>,
 }
 
-/// `$a, $a+1, ...` for `n` values.
-fn params(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The rows of `select` (a `SELECT ... FROM table` without WHERE) of `tenant` whose `column`
 /// is one of `keys`, in lookups of at most 5,000 keys. Numbered parameters become anonymous on
 /// SQLite ([`positional`]); the statements are not kept prepared, because PostgreSQL would
@@ -103,11 +95,11 @@ async fn rows_by_keys(
     keys: &[&str],
 ) -> Result<Vec<AnyRow>> {
     let mut out = Vec::new();
-    let sqlite = tx.backend_name().eq_ignore_ascii_case("sqlite");
+    let sqlite = crate::bulk::is_sqlite(tx);
     for chunk in keys.chunks(5_000) {
         let sql = format!(
             "{select} WHERE tenant_id = $1 AND {column} IN ({})",
-            params(2, chunk.len())
+            crate::bulk::params(2, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(positional(sql, sqlite)))
             .persistent(false)

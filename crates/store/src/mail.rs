@@ -617,12 +617,11 @@ impl Store {
         if ids.is_empty() {
             return Ok(None);
         }
-        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT c.id, c.number, c.customer_id, c.subject, c.status, c.merged_into \
              FROM messages m JOIN cases c ON c.id = m.case_id \
              WHERE m.tenant_id = $1 AND m.mail_message_id IN ({}) ORDER BY m.id DESC LIMIT 1",
-            placeholders.join(", ")
+            crate::bulk::params(2, ids.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
         for id in ids {
@@ -802,8 +801,9 @@ impl Store {
     /// What taking in a parsed mail needs to know, in one statement: the tenant's settings
     /// among `keys` (as key, value), the acknowledgement switch of its mailbox named
     /// `mailbox` (`None`: no such mailbox; `Some(None)`: the mailbox follows the tenant's
-    /// setting), the inbound mail holding deduplication key `dedupe_key`, and — for a
-    /// `sender` address — the staff member and the (unmerged) customer with that address.
+    /// setting), the inbound mail holding deduplication key `dedupe_key`, for a `sender`
+    /// address the staff member and the (unmerged) customer with that address, and the
+    /// tenant's definitions of `definition_kinds` (what the case rules are built from).
     pub async fn mail_context(
         &self,
         tenant: TenantId,
@@ -813,23 +813,18 @@ impl Store {
         sender: Option<&str>,
         definition_kinds: &[&str],
     ) -> Result<MailContext> {
-        let marks = |from: usize, n: usize| -> String {
-            (0..n)
-                .map(|i| format!("${}", from + i))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        use crate::bulk::params;
         let in_keys = if keys.is_empty() {
             "1 = 0".to_string()
         } else {
-            format!("key IN ({})", marks(5, keys.len()))
+            format!("key IN ({})", params(5, keys.len()))
         };
         let in_kinds = if definition_kinds.is_empty() {
             "1 = 0".to_string()
         } else {
             format!(
                 "kind IN ({})",
-                marks(5 + keys.len(), definition_kinds.len())
+                params(5 + keys.len(), definition_kinds.len())
             )
         };
         // The definitions' own columns, NULL in every other row.

@@ -192,17 +192,12 @@ impl Store {
     /// upgrade a read lock after another process wrote. Writers in other processes (the pipe
     /// command) still meet in the busy handler. PostgreSQL: a plain transaction.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
-        if self.backend != Backend::Sqlite {
-            return Ok(WriteTx {
-                tx: self.pool.begin().await?,
-                _turn: None,
-            });
-        }
         let turn = self.write_turn().await;
-        Ok(WriteTx {
-            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            _turn: turn,
-        })
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     /// This process's turn to write on SQLite (`None` on PostgreSQL), for a write that is
