@@ -57,23 +57,15 @@ impl Env {
             .create_case(
                 self.t,
                 Actor::System,
-                &NewCaseInput {
-                    subject: subject.into(),
-                    body: "help".into(),
-                    channel: "portal".into(),
-                    kind: None,
-                    priority: None,
-                    customer: CustomerRef::Email {
+                &NewCaseInput::new(
+                    CustomerRef::Email {
                         email: email.into(),
                         name: Some("Kim".into()),
                     },
-                    team_id: None,
-                    owner_id: None,
-                    tags: Vec::new(),
-                    order_id: None,
-                    parent_case_id: None,
-                    attachments: Vec::new(),
-                },
+                    subject,
+                    "help",
+                    "portal",
+                ),
             )
             .await
             .unwrap();

@@ -67,20 +67,7 @@ impl Env {
             .create_case(
                 self.t,
                 Actor::System,
-                &NewCaseInput {
-                    subject: subject.into(),
-                    body: body.into(),
-                    channel: "email".into(),
-                    kind: None,
-                    priority: None,
-                    customer: CustomerRef::Id(self.customer),
-                    team_id: None,
-                    owner_id: None,
-                    tags: Vec::new(),
-                    order_id: None,
-                    parent_case_id: None,
-                    attachments: Vec::new(),
-                },
+                &NewCaseInput::new(CustomerRef::Id(self.customer), subject, body, "email"),
             )
             .await
             .unwrap();

@@ -1999,23 +1999,15 @@ mod console_http {
             .create_case(
                 acme,
                 Actor::System,
-                &NewCaseInput {
-                    subject: "Secret".into(),
-                    body: "acme only".into(),
-                    channel: "web".into(),
-                    kind: None,
-                    priority: None,
-                    customer: CustomerRef::Email {
+                &NewCaseInput::new(
+                    CustomerRef::Email {
                         email: "x@acme.example".into(),
                         name: None,
                     },
-                    team_id: None,
-                    owner_id: None,
-                    tags: Vec::new(),
-                    order_id: None,
-                    parent_case_id: None,
-                    attachments: Vec::new(),
-                },
+                    "Secret",
+                    "acme only",
+                    "web",
+                ),
             )
             .await
             .unwrap();
