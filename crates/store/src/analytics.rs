@@ -231,7 +231,7 @@ fn req(v: f64, what: &str) -> Result<Val> {
 /// declares a NULL float's type differently from a float's, so a statement prepared when a
 /// column was NULL would refuse a number in the next chunk ("incorrect binary data format").
 async fn insert_chunked(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     backend: Backend,
     table: &str,
     columns: &[&str],

@@ -3,6 +3,7 @@
 //! bound parameters; the caller decides the transaction.
 
 use crate::{Result, Store};
+use sqlx::AnyConnection;
 pub use sqlx::Row;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
@@ -108,7 +109,7 @@ pub const ORDER_LINES_COLUMNS: &[&str] = &[
 /// Inserts `rows` into `table` (`columns` in order). With `returning`, returns those columns
 /// of every inserted row. `table`, `columns` and `returning` must be trusted identifiers.
 pub async fn insert_rows(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     table: &str,
     columns: &[&str],
     rows: &[Vec<Val>],
@@ -122,7 +123,7 @@ pub async fn insert_rows(
 /// a NULL float differently from a float: loaders whose float columns may be NULL in one chunk
 /// and not in the next pass `false` there.
 pub(crate) async fn insert_rows_with(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     table: &str,
     columns: &[&str],
     rows: &[Vec<Val>],
@@ -170,9 +171,9 @@ pub(crate) async fn insert_rows_with(
             |q, row| bind_all(q, row),
         );
         if returning.is_some() {
-            out.extend(q.fetch_all(&mut **tx).await?);
+            out.extend(q.fetch_all(&mut *tx).await?);
         } else {
-            q.execute(&mut **tx).await?;
+            q.execute(&mut *tx).await?;
         }
     }
     Ok(out)
@@ -205,7 +206,7 @@ pub(crate) fn query_with<'q>(sql: String, vals: &[Val]) -> AnyQuery<'q> {
 }
 
 /// Whether `tx` runs on SQLite.
-pub(crate) fn is_sqlite(tx: &Transaction<'static, Any>) -> bool {
+pub(crate) fn is_sqlite(tx: &AnyConnection) -> bool {
     tx.backend_name().eq_ignore_ascii_case("sqlite")
 }
 
@@ -255,10 +256,10 @@ impl Batch {
         }
     }
 
-    pub async fn run(self, tx: &mut Transaction<'static, Any>) -> Result<()> {
+    pub async fn run(self, tx: &mut AnyConnection) -> Result<()> {
         if !is_sqlite(tx) {
             for (sql, vals) in self.statements {
-                query_with(sql, &vals).execute(&mut **tx).await?;
+                query_with(sql, &vals).execute(&mut *tx).await?;
             }
             return Ok(());
         }
@@ -271,7 +272,7 @@ impl Batch {
             let (text, own) = anonymous(text, own)?;
             if !vals.is_empty() && vals.len() + own.len() > MAX_PARAMS {
                 query_with(std::mem::take(&mut sql), &std::mem::take(&mut vals))
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await?;
             }
             if !sql.is_empty() {
@@ -281,7 +282,7 @@ impl Batch {
             vals.extend(own);
         }
         if !sql.is_empty() {
-            query_with(sql, &vals).execute(&mut **tx).await?;
+            query_with(sql, &vals).execute(&mut *tx).await?;
         }
         Ok(())
     }
@@ -355,7 +356,7 @@ impl Store {
 
     /// Reserves `n` consecutive values of a per-tenant counter; returns the first.
     pub async fn reserve_counter(
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         tenant: concierge_domain::TenantId,
         name: &str,
         n: i64,
@@ -368,7 +369,7 @@ impl Store {
         .bind(tenant.0)
         .bind(name)
         .bind(n)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
         Ok(last - n + 1)
     }

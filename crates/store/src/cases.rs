@@ -12,8 +12,9 @@
 use crate::{Backend, Result, Store, StoreError};
 use concierge_domain::{CaseId, CustomerId, TenantId};
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 /// A case with the names a reader needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -540,7 +541,7 @@ impl CaseHead {
 /// one multi-row statement each (timeline, events, targets, change log): every statement is a
 /// round trip.
 async fn apply_parts(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     case_id: i64,
     head: &CaseHead,
@@ -819,7 +820,7 @@ async fn apply_parts(
 /// link's UPDATE; on SQLite the two statements go as one query, the link taking the message
 /// id from `last_insert_rowid()`.
 async fn insert_message(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     case_id: i64,
     m: &NewMessage,
@@ -849,7 +850,7 @@ async fn insert_message(
     let bind = crate::bulk::query_with;
     let Some(inbound) = m.inbound_mail_id else {
         let row = bind(format!("{insert} RETURNING id"), &vals)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?;
         return Ok(row.try_get(0)?);
     };
@@ -881,7 +882,7 @@ async fn insert_message(
         )
     };
     let rows = bind(sql, &vals)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(|e| key_taken(e, inbound))?;
     match rows.first() {
@@ -925,14 +926,14 @@ fn task_insert(tenant: TenantId, t: &NewTask, now: i64) -> (&'static str, Vec<cr
 }
 
 async fn insert_task(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     t: &NewTask,
     now: i64,
 ) -> Result<()> {
     let (sql, vals) = task_insert(tenant, t, now);
     crate::bulk::query_with(sql.to_string(), &vals)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -1073,14 +1074,14 @@ impl Store {
         .bind(id.0)
         .bind(version)
         .bind(now)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(bumped) = bumped else {
             let exists: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant.0)
                     .bind(id.0)
-                    .fetch_one(&mut **tx)
+                    .fetch_one(&mut *tx)
                     .await?;
             return if exists == 0 {
                 Ok(None)
@@ -1228,7 +1229,7 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(self.case_select_with(&extra)))
             .bind(tenant.0)
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.warm_conn().await?)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let case = self.case_with_tags(&row)?;
@@ -2240,7 +2241,7 @@ fn attachment_from(r: &AnyRow) -> Result<AttachmentRow> {
 /// Creates a case (numbered per tenant) and applies `w` to it inside `tx`. `new_customer`:
 /// the case's customer was created in `tx` too (its change log row goes with the case's).
 async fn create_case_in(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     c: &NewCase,
     w: &CaseWrite,
@@ -2289,7 +2290,7 @@ async fn create_case_in(
         .bind(now)
         // The earliest of its targets (all new and running) is when the case is next due.
         .bind(w.new_targets.iter().map(|t| t.due_at).min())
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     let Some(row) = row.first() else {
         return Err(StoreError::Conflict(
@@ -2312,7 +2313,7 @@ async fn create_case_in(
 }
 
 async fn apply_change_and_parts(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     id: i64,
     head: &CaseHead,
@@ -2325,7 +2326,7 @@ async fn apply_change_and_parts(
         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(id);
-        crate::bulk::bind_all(q, &vals).execute(&mut **tx).await?;
+        crate::bulk::bind_all(q, &vals).execute(&mut *tx).await?;
     }
     apply_parts(tx, tenant, id, head, w, now).await
 }
@@ -2334,7 +2335,7 @@ async fn apply_change_and_parts(
 /// of the tenant holds (a copy of the same mail that won a race) refuses the write with
 /// [`StoreError::AlreadyLinked`], so the caller records this mail as a duplicate.
 pub(crate) async fn claim_dedupe_key(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     tenant: TenantId,
     inbound: i64,
     key: &str,
@@ -2348,7 +2349,7 @@ pub(crate) async fn claim_dedupe_key(
     .bind(inbound)
     .bind(key)
     .bind(header_message_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await;
     claimed.map_err(|e| key_taken(e, inbound))?;
     Ok(())

@@ -11,8 +11,9 @@ use crate::memory::NewContact;
 use crate::{Result, Store};
 use concierge_domain::{CustomerId, TenantId};
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 /// Most ids in one `IN (...)` list.
 const IDS_PER_QUERY: usize = 500;
@@ -217,7 +218,7 @@ fn row_json(r: &AnyRow, cols: &[(&str, Ty)]) -> Result<serde_json::Value> {
 }
 
 async fn ids_where(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     sql: &str,
     tenant: TenantId,
     customer: i64,
@@ -225,13 +226,13 @@ async fn ids_where(
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
         .bind(tenant.0)
         .bind(customer)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?)
 }
 
 /// `UPDATE {table} SET customer_id = to WHERE id IN ids AND customer_id = from`, in chunks.
 async fn move_ids(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     table: &str,
     column: &str,
     tenant: TenantId,
@@ -250,14 +251,14 @@ async fn move_ids(
             .bind(tenant.0)
             .bind(from)
             .bind(to)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(())
 }
 
 async fn log_change(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     entity: &str,
     id: i64,
@@ -271,14 +272,14 @@ async fn log_change(
     .bind(entity)
     .bind(id)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn timeline_event(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     customer: i64,
     kind: &str,
@@ -298,13 +299,13 @@ async fn timeline_event(
     .bind(actor)
     .bind(merge_id)
     .bind(summary.to_string())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 async fn state_in(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     id: i64,
 ) -> Result<Option<CustomerState>> {
@@ -313,7 +314,7 @@ async fn state_in(
     )
     .bind(tenant.0)
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.map(|r| {
         Ok(CustomerState {
@@ -356,7 +357,7 @@ pub struct FirstContact<'a> {
 /// nothing was written (on PostgreSQL the insert waits for a concurrent claim to commit or
 /// roll back first) and the caller rolls back.
 pub(crate) async fn insert_customer_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     tenant: TenantId,
     first: &FirstContact<'_>,
     now: i64,
@@ -371,7 +372,7 @@ pub(crate) async fn insert_customer_in(
     .bind(first.sort_name)
     .bind(first.identity_key)
     .bind(now)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else {
         return Ok(None);
@@ -389,7 +390,7 @@ pub(crate) async fn insert_customer_in(
         .bind(i16::from(c.primary))
         .bind(i16::from(c.verified))
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     Ok(Some(id))

@@ -14,8 +14,9 @@ use crate::{Result, Store};
 use concierge_domain::TenantId;
 use concierge_domain::customer::name_key;
 use concierge_domain::import::{CustomerRecord, ProductInfo};
+use sqlx::AnyConnection;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
 /// A customer an order refers to, with what the file says about them (used only to create
@@ -88,7 +89,7 @@ pub struct CustomerBatchOutcome {
 /// reuse a generic plan made while the table was still small (a sequential scan testing
 /// thousands of values per row: 43 s a batch at a million orders).
 async fn rows_by_keys(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     select: &str,
     column: &str,
@@ -107,7 +108,7 @@ async fn rows_by_keys(
         for k in chunk {
             q = q.bind(*k);
         }
-        out.extend(q.fetch_all(&mut **tx).await?);
+        out.extend(q.fetch_all(&mut *tx).await?);
     }
     Ok(out)
 }
@@ -115,7 +116,7 @@ async fn rows_by_keys(
 /// Customer ids by external id; a merged customer answers the customer it was merged into
 /// (its orders and profile live there now), following merges of merges to the survivor.
 async fn customer_ids_by_external(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     keys: &[&str],
 ) -> Result<HashMap<String, i64>> {
@@ -159,7 +160,7 @@ async fn customer_ids_by_external(
             );
             for r in sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
             {
                 next.insert(r.try_get(0)?, r.try_get(1)?);
@@ -178,7 +179,7 @@ async fn customer_ids_by_external(
 }
 
 async fn log_changes(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     customer_ids: &[i64],
     now: i64,
@@ -487,7 +488,7 @@ impl Store {
 
     async fn stored_orders(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         tenant: TenantId,
         keys: &[&str],
     ) -> Result<HashMap<String, StoredOrder>> {
@@ -535,7 +536,7 @@ impl Store {
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?;
             for r in rows {
                 let oid: i64 = r.try_get(0)?;
@@ -549,7 +550,7 @@ impl Store {
 
     async fn upsert_products(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         tenant: TenantId,
         products: &[ProductSpec],
         out: &mut OrderBatchOutcome,
@@ -601,7 +602,7 @@ impl Store {
                         .bind(want.category.as_deref())
                         .bind(want.unit.as_deref())
                         .bind(want.pack_size)
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await?;
                         out.products_updated += 1;
                     }

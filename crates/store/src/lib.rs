@@ -26,6 +26,7 @@ pub mod records;
 pub mod search_feed;
 mod store;
 pub mod testing;
+mod writer;
 pub use store::redact;
 
 pub use error::StoreError;

@@ -156,22 +156,6 @@ fn receipt<'q>(
         .bind(now)
 }
 
-/// A SQLite connection whose commits are not flushed on their own (`synchronous = NORMAL`)
-/// until `restored`: if it is dropped before (an error, a cancelled request), it is closed
-/// instead of going back to the pool, so no other write ever runs on it unflushed.
-struct UnflushedCommits {
-    conn: sqlx::pool::PoolConnection<sqlx::Any>,
-    restored: bool,
-}
-
-impl Drop for UnflushedCommits {
-    fn drop(&mut self) {
-        if !self.restored {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
 impl Store {
     /// Commits a raw delivery and records its mailbox, before anything is parsed. A new row
     /// is committed already leased for processing by the caller (state `processing` since
@@ -236,8 +220,10 @@ impl Store {
     /// [`Store::receive_mail`] on SQLite: the whole exchange — unflushed commits on, the
     /// transaction, the raw row, its mailbox, the row read back, commits flushed again — is
     /// one multi-statement query, so one hand-off to the connection's worker thread instead of
-    /// seven (the statements run one after another, as written; the first that fails stops
-    /// the rest and leaves the connection to be closed by [`UnflushedCommits`]).
+    /// seven (the statements run one after another, as written; when one fails the rest do
+    /// not run, and the connection is not used again). When other writers share an open
+    /// transaction (see [`crate::writer`]), the mail joins it in a savepoint instead, and is
+    /// committed, flushed, with them.
     async fn receive_mail_sqlite(
         &self,
         tenant: TenantId,
@@ -246,15 +232,24 @@ impl Store {
         raw_sha256: &str,
         now: i64,
     ) -> Result<(InboundMailRow, bool)> {
-        let _turn = self.write_turn().await;
-        let mut guard = UnflushedCommits {
-            conn: self.pool.acquire().await?,
-            restored: false,
+        let Some(mut turn) = self.write_turn().await? else {
+            return Err(crate::StoreError::Other(
+                "the SQLite receipt ran on another engine".into(),
+            ));
+        };
+        let shared = turn.in_group();
+        let (begin, end) = if shared {
+            ("SAVEPOINT w;", "RELEASE w;")
+        } else {
+            (
+                "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;",
+                "COMMIT; PRAGMA synchronous = FULL;",
+            )
         };
         // A new row answers its insert with a row of its own: two rows mean it was new.
         let rows = receipt(
             format!(
-                "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; \
+                "{begin} \
              INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
              received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
              ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING 1 AS inserted; \
@@ -262,7 +257,7 @@ impl Store {
              SELECT $1, id, $2, $6 FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4 \
              ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
              SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4; \
-             COMMIT; PRAGMA synchronous = FULL;"
+             {end}"
             ),
             tenant,
             mailbox,
@@ -270,9 +265,25 @@ impl Store {
             raw_sha256,
             now,
         )
-        .fetch_all(&mut *guard.conn)
-        .await?;
-        guard.restored = true;
+        .fetch_all(&mut *turn)
+        .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                if shared {
+                    turn.abandon_savepoint();
+                } else {
+                    // It may be left inside the transaction, or with unflushed commits.
+                    turn.discard_connection();
+                }
+                return Err(e.into());
+            }
+        };
+        if shared {
+            turn.wait_for_group().await?;
+        } else {
+            drop(turn);
+        }
         let inserted = rows.len() == 2;
         let row = rows.last().ok_or_else(|| {
             crate::StoreError::Other("the received mail was not found after its insert".into())
@@ -358,7 +369,7 @@ impl Store {
             .bind(*sha)
             .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
             .bind(now)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         }
@@ -487,7 +498,7 @@ impl Store {
         .bind(r.duplicate_of)
         .bind(r.detail.to_string())
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -588,7 +599,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.warm_conn().await?)
         .await?;
         row.as_ref().map(mail_case_from).transpose()
     }
@@ -627,7 +638,7 @@ impl Store {
         for id in ids {
             q = q.bind(id.clone());
         }
-        let row = q.fetch_optional(&self.pool).await?;
+        let row = q.fetch_optional(&mut *self.warm_conn().await?).await?;
         row.as_ref().map(mail_case_from).transpose()
     }
 
@@ -860,7 +871,7 @@ impl Store {
             q = q.bind(*k);
         }
         let mut ctx = MailContext::default();
-        for r in q.fetch_all(&self.pool).await? {
+        for r in q.fetch_all(&mut *self.warm_conn().await?).await? {
             let k: String = r.try_get("k")?;
             let v: Option<String> = r.try_get("v")?;
             let n: Option<i64> = r.try_get("n")?;

@@ -11,8 +11,9 @@
 use crate::{Result, Store};
 use concierge_domain::{CustomerId, TenantId};
 use serde::Serialize;
+use sqlx::AnyConnection;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 /// A contact point of a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -845,7 +846,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(customer.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.warm_conn().await?)
         .await?;
         let (mut flags, mut tier) = (Vec::new(), None);
         for r in &rows {
@@ -1056,7 +1057,7 @@ fn timeline_item(r: &AnyRow) -> Result<TimelineItem> {
 
 #[allow(clippy::too_many_arguments)]
 async fn insert_event(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     tenant: TenantId,
     customer: CustomerId,
     kind: &str,
@@ -1078,7 +1079,7 @@ async fn insert_event(
     .bind(ref_kind)
     .bind(ref_id)
     .bind(summary)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Opening the database: engine selection from the URL, SQLite pragmas, pool sizing, and the
 //! embedded migrations of each engine.
 
+use crate::writer::{Member, Turn, Writer};
 use crate::{Result, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Transaction};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
 use std::sync::Arc;
@@ -24,40 +26,79 @@ pub enum Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
-    /// SQLite's one writer: see [`Store::begin_write`].
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite: the one connection this process writes through, with group commit (see
+    /// [`crate::writer`]); `None` on PostgreSQL.
+    writer: Option<Arc<Writer>>,
 }
 
-/// A transaction that writes, begun by [`Store::begin_write`]; it holds this process's turn
-/// to write on SQLite until it is committed or dropped (dropped: rolled back).
-pub(crate) struct WriteTx {
-    // Declared first, so dropped first: the transaction ends before the turn passes on.
-    tx: Transaction<'static, Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// A transaction that writes, begun by [`Store::begin_write`]: on SQLite a part of the
+/// writer's shared transaction, on PostgreSQL a transaction of its own. Dropped without
+/// commit, it is rolled back.
+pub(crate) enum WriteTx {
+    Own(Transaction<'static, Any>),
+    Shared(Member),
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = Transaction<'static, Any>;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::Shared(m) => m,
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::Shared(m) => m,
+        }
     }
 }
 
 impl WriteTx {
+    /// Commits; on SQLite returns once the shared transaction holding this write is.
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
+        match self {
+            WriteTx::Own(tx) => tx.commit().await?,
+            WriteTx::Shared(m) => m.commit().await?,
+        }
         Ok(())
     }
 
     pub async fn rollback(self) -> Result<()> {
-        self.tx.rollback().await?;
+        match self {
+            WriteTx::Own(tx) => tx.rollback().await?,
+            WriteTx::Shared(m) => m.rollback().await?,
+        }
         Ok(())
+    }
+}
+
+/// A connection for a read that comes before a write: see [`Store::warm_conn`].
+pub(crate) enum WarmConn {
+    Pool(PoolConnection<Any>),
+    Writer(Turn),
+}
+
+impl std::ops::Deref for WarmConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            WarmConn::Pool(c) => c,
+            WarmConn::Writer(t) => t,
+        }
+    }
+}
+
+impl std::ops::DerefMut for WarmConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            WarmConn::Pool(c) => c,
+            WarmConn::Writer(t) => t,
+        }
     }
 }
 
@@ -147,19 +188,28 @@ impl Store {
         } else {
             opts
         };
-        let pool = opts
-            .connect(url)
-            .await
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::Other(m) => {
-                    StoreError::Unavailable(format!("cannot open database {}: {m}", redact(url)))
-                }
-                other => other,
-            })?;
+        let unavailable = |e: sqlx::Error| match StoreError::from(e) {
+            StoreError::Other(m) => {
+                StoreError::Unavailable(format!("cannot open database {}: {m}", redact(url)))
+            }
+            other => other,
+        };
+        // SQLite: every write goes through one connection (room for a replacement).
+        let writer = match backend {
+            Backend::Sqlite => Some(Arc::new(Writer::new(
+                opts.clone()
+                    .max_connections(2)
+                    .connect(url)
+                    .await
+                    .map_err(unavailable)?,
+            ))),
+            Backend::Postgres => None,
+        };
+        let pool = opts.connect(url).await.map_err(unavailable)?;
         Ok(Store {
             pool,
             backend,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer,
         })
     }
 
@@ -184,29 +234,35 @@ impl Store {
         self.backend
     }
 
-    /// Begins a transaction that writes. SQLite lets one connection write at a time: the
-    /// writers of this process wait for their turn here, in memory and in order of arrival,
-    /// instead of in SQLite's busy handler, which sleeps 1 to 100 ms between tries (under
-    /// concurrent mail delivery that made one mail in a hundred wait 60 ms). The transaction
+    /// Begins a transaction that writes. On SQLite the writers of this process take turns on
+    /// one connection and share transactions (see [`crate::writer`]); the shared transaction
     /// begins `IMMEDIATE`, holding the write lock from its start, so it never fails to
     /// upgrade a read lock after another process wrote. Writers in other processes (the pipe
-    /// command) still meet in the busy handler. PostgreSQL: a plain transaction.
+    /// command) meet in SQLite's busy handler. PostgreSQL: a plain transaction.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
-        let turn = self.write_turn().await;
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(WriteTx { tx, _turn: turn })
+        Ok(match &self.writer {
+            Some(w) => WriteTx::Shared(w.begin().await?),
+            None => WriteTx::Own(self.pool.begin().await?),
+        })
     }
 
-    /// This process's turn to write on SQLite (`None` on PostgreSQL), for a write that is
-    /// not a [`WriteTx`].
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
-            Backend::Postgres => None,
+    /// This process's turn on the SQLite write connection (`None` on PostgreSQL), for a write
+    /// that is not a [`WriteTx`].
+    pub(crate) async fn write_turn(&self) -> Result<Option<Turn>> {
+        Ok(match &self.writer {
+            Some(w) => Some(w.turn().await?),
+            None => None,
+        })
+    }
+
+    /// A connection for a read that comes just before a write: on SQLite the write
+    /// connection when it is free (its page cache holds what was just written), else one of
+    /// the pool.
+    pub(crate) async fn warm_conn(&self) -> Result<WarmConn> {
+        if let Some(t) = self.writer.as_ref().and_then(|w| w.try_read()) {
+            return Ok(WarmConn::Writer(t));
         }
+        Ok(WarmConn::Pool(self.pool.acquire().await?))
     }
 
     /// The underlying pool, for adapters that need raw SQL (benchmarks, bulk import).
@@ -225,6 +281,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         self.pool.close().await;
     }
 }

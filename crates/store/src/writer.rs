@@ -1,0 +1,448 @@
+//! SQLite's one writer, with group commit. SQLite lets one connection write at a time, so
+//! every write transaction of this process goes through one connection, taken in turn (in
+//! memory, in order of arrival, instead of in SQLite's busy handler, which sleeps 1 to 100 ms
+//! between tries). Its page cache stays warm: SQLite drops a connection's whole cache when it
+//! finds the database changed by another connection.
+//!
+//! Writers that arrive while one is writing share its transaction: each runs in a savepoint
+//! of one open transaction and, when done, waits for the commit — one commit, one disk flush,
+//! and each page written once for all of them. The commit is made by a task of its own
+//! ([`Writer::new`] starts it) once the writers that were waiting have had their turn; a
+//! writer is told it is committed only after that commit, and a writer that fails (or is
+//! dropped, as a cancelled request is) is rolled back to its savepoint without touching the
+//! others. If the commit itself fails, every writer of the group is told so.
+
+use crate::{Result, StoreError};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard, watch};
+
+/// What a group's members learn when it ends: committed, or why not.
+type Outcome = Option<std::result::Result<(), String>>;
+
+/// The write connection and the transaction its writers share.
+#[derive(Default)]
+pub(crate) struct WriterState {
+    conn: Option<PoolConnection<Any>>,
+    /// The open shared transaction (`None`: none is open), and how its members learn its end.
+    group: Option<watch::Sender<Outcome>>,
+    /// The last writer left without releasing its savepoint: it is rolled back first.
+    dirty: bool,
+}
+
+/// SQLite's one writer: see the module documentation.
+pub(crate) struct Writer {
+    pool: AnyPool,
+    state: Arc<Mutex<WriterState>>,
+    flush: Arc<Notify>,
+    closed: Arc<AtomicBool>,
+    /// Shared transactions committed so far.
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+/// This process's turn to write: the write connection, with no savepoint left open.
+pub(crate) struct Turn {
+    guard: OwnedMutexGuard<WriterState>,
+    flush: Arc<Notify>,
+}
+
+impl std::ops::Deref for Turn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match &self.guard.conn {
+            Some(c) => c,
+            None => unreachable!("a turn always holds the write connection"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Turn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.guard.conn {
+            Some(c) => c,
+            None => unreachable!("a turn always holds the write connection"),
+        }
+    }
+}
+
+impl Turn {
+    /// Whether a shared transaction is open (its members wait for its commit).
+    pub(crate) fn in_group(&self) -> bool {
+        self.guard.group.is_some()
+    }
+
+    /// Ends the turn after a statement that may have left the connection in a state no other
+    /// writer may inherit: the connection is closed and a new one taken next time.
+    pub(crate) fn discard_connection(mut self) {
+        if let Some(mut c) = self.guard.conn.take() {
+            c.close_on_drop();
+        }
+    }
+
+    /// Ends the turn of a writer that joined the open group with a savepoint it has released
+    /// (see [`Turn::in_group`]): the group is committed soon, and this waits for it.
+    pub(crate) async fn wait_for_group(self) -> Result<()> {
+        let done = self.guard.group.as_ref().map(watch::Sender::subscribe);
+        self.flush.notify_one();
+        drop(self);
+        match done {
+            Some(done) => wait(done).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Marks the savepoint named `w` as possibly open: it is rolled back before anyone else
+    /// writes (after a failed statement of a writer that joined the group).
+    pub(crate) fn abandon_savepoint(mut self) {
+        self.guard.dirty = true;
+        self.flush.notify_one();
+    }
+}
+
+/// A writer's part of the shared transaction: its savepoint, open until released.
+pub(crate) struct Member {
+    turn: Turn,
+    done: watch::Receiver<Outcome>,
+    open: bool,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if self.open {
+            // Dropped with its savepoint open (an error, a cancelled request): it is rolled
+            // back before the next writer's turn, and the group is committed without it.
+            self.turn.guard.dirty = true;
+            self.turn.flush.notify_one();
+        }
+    }
+}
+
+impl std::ops::Deref for Member {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.turn
+    }
+}
+
+impl std::ops::DerefMut for Member {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.turn
+    }
+}
+
+impl Member {
+    /// Waits for the group's commit. The savepoint is left in place (a round trip saved):
+    /// the next writer's savepoint nests in it, a rollback goes back to the latest one only,
+    /// and the commit ends them all.
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        self.open = false;
+        let done = self.done.clone();
+        self.turn.flush.notify_one();
+        drop(self);
+        wait(done).await
+    }
+
+    /// Rolls back what this writer did; the rest of the group is committed as it is.
+    pub(crate) async fn rollback(mut self) -> Result<()> {
+        self.execute("ROLLBACK TO w; RELEASE w").await?;
+        self.open = false;
+        self.turn.flush.notify_one();
+        Ok(())
+    }
+}
+
+/// Waits until a group ends; its commit's error when it failed.
+async fn wait(mut done: watch::Receiver<Outcome>) -> Result<()> {
+    loop {
+        if let Some(outcome) = done.borrow_and_update().clone() {
+            return outcome.map_err(StoreError::Unavailable);
+        }
+        if done.changed().await.is_err() {
+            return Err(StoreError::Unavailable(
+                "the database writer stopped before the write was committed".into(),
+            ));
+        }
+    }
+}
+
+impl Writer {
+    /// The writer on `pool` (the write connection comes from it; it needs room for two: the
+    /// one in use and its replacement), and the task that commits its groups.
+    pub(crate) fn new(pool: AnyPool) -> Writer {
+        let w = Writer {
+            pool,
+            state: Arc::new(Mutex::new(WriterState::default())),
+            flush: Arc::new(Notify::new()),
+            closed: Arc::new(AtomicBool::new(false)),
+            commits: Arc::new(AtomicU64::new(0)),
+        };
+        let (state, flush, closed, commits) = (
+            Arc::downgrade(&w.state),
+            w.flush.clone(),
+            w.closed.clone(),
+            w.commits.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                flush.notified().await;
+                let Some(state) = state.upgrade() else { break };
+                // Queued behind every writer already waiting for its turn: they join the
+                // group before it is committed.
+                let mut g = state.lock().await;
+                settle(&mut g).await;
+                commit_group(&mut g, &commits).await;
+                if closed.load(Ordering::Acquire) {
+                    break;
+                }
+            }
+        });
+        w
+    }
+
+    /// Waits for this process's turn to write.
+    pub(crate) async fn turn(&self) -> Result<Turn> {
+        let mut guard = self.state.clone().lock_owned().await;
+        settle(&mut guard).await;
+        if guard.conn.is_none() {
+            guard.conn = Some(self.pool.acquire().await?);
+        }
+        Ok(Turn {
+            guard,
+            flush: self.flush.clone(),
+        })
+    }
+
+    /// The write connection for a read, when no one is writing and no group is open (its
+    /// cache holds what was just written); `None` otherwise.
+    pub(crate) fn try_read(&self) -> Option<Turn> {
+        let guard = self.state.clone().try_lock_owned().ok()?;
+        if guard.group.is_some() || guard.dirty || guard.conn.is_none() {
+            return None;
+        }
+        Some(Turn {
+            guard,
+            flush: self.flush.clone(),
+        })
+    }
+
+    /// Begins this writer's part of the shared transaction (opening it, `IMMEDIATE`, when
+    /// none is open).
+    pub(crate) async fn begin(&self) -> Result<Member> {
+        let mut turn = self.turn().await?;
+        if turn.guard.group.is_none() {
+            if let Err(e) = turn.execute("BEGIN IMMEDIATE; SAVEPOINT w").await {
+                // BEGIN may have succeeded and SAVEPOINT not.
+                let _ = turn.execute("ROLLBACK").await;
+                return Err(e.into());
+            }
+            turn.guard.group = Some(watch::channel(None).0);
+        } else {
+            turn.execute("SAVEPOINT w").await?;
+        }
+        let done = match &turn.guard.group {
+            Some(g) => g.subscribe(),
+            None => watch::channel(None).1,
+        };
+        Ok(Member {
+            turn,
+            done,
+            open: true,
+        })
+    }
+
+    /// Commits what is open and gives the connection back (before its pool is closed).
+    pub(crate) async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let mut g = self.state.lock().await;
+        settle(&mut g).await;
+        commit_group(&mut g, &self.commits).await;
+        g.conn = None;
+        self.flush.notify_one();
+        drop(g);
+        self.pool.close().await;
+    }
+}
+
+/// Rolls back the savepoint a writer left open. When that fails, SQLite has already rolled
+/// back the whole transaction (it does on some errors): the group ends, failed.
+async fn settle(g: &mut WriterState) {
+    if !g.dirty {
+        return;
+    }
+    g.dirty = false;
+    let Some(conn) = g.conn.as_mut() else { return };
+    if let Err(e) = conn.execute("ROLLBACK TO w; RELEASE w").await {
+        let _ = conn.execute("ROLLBACK").await;
+        if let Some(group) = g.group.take() {
+            let _ = group.send(Some(Err(format!(
+                "the write was lost with another that failed ({e}); try again"
+            ))));
+        }
+    }
+}
+
+/// Commits the open group, if any, and tells its members.
+async fn commit_group(g: &mut WriterState, commits: &AtomicU64) {
+    let Some(group) = g.group.take() else { return };
+    let outcome = match g.conn.as_mut() {
+        Some(conn) => match conn.execute("COMMIT").await {
+            Ok(_) => {
+                commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(format!(
+                    "the database did not commit the write ({e}); try again"
+                ))
+            }
+        },
+        None => Err("the write connection was lost before the commit; try again".into()),
+    };
+    let _ = group.send(Some(outcome));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::time::Duration;
+
+    /// A writer on a fresh SQLite file with table `t (x UNIQUE)`, and a pool to read it
+    /// from another connection.
+    async fn writer() -> (tempfile::TempDir, Writer, AnyPool) {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .unwrap();
+        pool.execute("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER UNIQUE)")
+            .await
+            .unwrap();
+        let w = Writer::new(
+            sqlx::any::AnyPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .unwrap(),
+        );
+        (dir, w, pool)
+    }
+
+    async fn rows(pool: &AnyPool) -> Vec<i64> {
+        sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    async fn insert(m: &mut Member, x: i64) -> std::result::Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO t (x) VALUES ($1)")
+            .bind(x)
+            .execute(&mut **m)
+            .await
+            .map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn writers_waiting_for_their_turn_share_one_commit_and_see_it_before_returning() {
+        let (_dir, w, pool) = writer().await;
+        let w = Arc::new(w);
+        let mut first = w.begin().await.unwrap();
+        insert(&mut first, 1).await.unwrap();
+        // Two more writers queue up while the first holds the turn.
+        let mut later = Vec::new();
+        for x in [2, 3] {
+            let (w, pool) = (w.clone(), pool.clone());
+            later.push(tokio::spawn(async move {
+                let mut m = w.begin().await.unwrap();
+                insert(&mut m, x).await.unwrap();
+                m.commit().await.unwrap();
+                // Committed means visible to every other connection.
+                rows(&pool).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            rows(&pool).await.is_empty(),
+            "nothing is visible before the commit"
+        );
+        first.commit().await.unwrap();
+        assert_eq!(rows(&pool).await, vec![1, 2, 3]);
+        for l in later {
+            assert_eq!(l.await.unwrap(), vec![1, 2, 3]);
+        }
+        assert_eq!(
+            w.commits.load(Ordering::Relaxed),
+            1,
+            "one commit for three writers"
+        );
+        // Alone, a writer commits on its own.
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 4).await.unwrap();
+        m.commit().await.unwrap();
+        assert_eq!(rows(&pool).await, vec![1, 2, 3, 4]);
+        assert_eq!(w.commits.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_abandoned_writer_is_rolled_back_alone() {
+        let (_dir, w, pool) = writer().await;
+        let w = Arc::new(w);
+        let mut first = w.begin().await.unwrap();
+        insert(&mut first, 1).await.unwrap();
+        // Queued behind the first: one that fails half-way (its first row must go too), one
+        // dropped half-way (as a cancelled request is), and one that succeeds.
+        let failing = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let mut m = w.begin().await.unwrap();
+                insert(&mut m, 10).await.unwrap();
+                insert(&mut m, 1).await.expect_err("1 is taken");
+                // Returns the error: `m` is dropped without commit.
+            })
+        };
+        let dropped = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let mut m = w.begin().await.unwrap();
+                insert(&mut m, 20).await.unwrap();
+                drop(m);
+            })
+        };
+        let fine = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let mut m = w.begin().await.unwrap();
+                insert(&mut m, 30).await.unwrap();
+                m.commit().await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first.commit().await.unwrap();
+        failing.await.unwrap();
+        dropped.await.unwrap();
+        fine.await.unwrap().unwrap();
+        assert_eq!(rows(&pool).await, vec![1, 30]);
+        // An explicit rollback, then the writer goes on as before.
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 40).await.unwrap();
+        m.rollback().await.unwrap();
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 50).await.unwrap();
+        m.commit().await.unwrap();
+        assert_eq!(rows(&pool).await, vec![1, 30, 50]);
+        w.close().await;
+    }
+}
