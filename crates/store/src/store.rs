@@ -196,11 +196,11 @@ impl Store {
         };
         // SQLite: every write goes through one connection (room for a replacement).
         let writer = match backend {
+            // Opened on the first write: a process that only reads never opens it.
             Backend::Sqlite => Some(Arc::new(Writer::new(
                 opts.clone()
                     .max_connections(2)
-                    .connect(url)
-                    .await
+                    .connect_lazy(url)
                     .map_err(unavailable)?,
             ))),
             Backend::Postgres => None,
