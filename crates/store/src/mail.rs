@@ -156,6 +156,71 @@ fn receipt<'q>(
         .bind(now)
 }
 
+/// [`Store::receive_mail`] on SQLite: the whole exchange — unflushed commits on, the
+/// transaction, the raw row, its mailbox, the row read back, commits flushed again — is one
+/// multi-statement query, so one hand-off to the connection's worker thread instead of seven
+/// (the statements run one after another, as written; when one fails the rest do not run,
+/// and the connection is not used again). When other writers share an open transaction (see
+/// [`crate::writer`]), the mail joins it instead, and is committed, flushed, with them.
+async fn receive_mail_sqlite(
+    writer: &crate::writer::Writer,
+    tenant: TenantId,
+    mailbox: &str,
+    raw: &[u8],
+    raw_sha256: &str,
+    now: i64,
+) -> Result<(InboundMailRow, bool)> {
+    use crate::writer::Joined;
+    let joined = writer.join_or_turn().await?;
+    let (begin, end) = match joined {
+        Joined::Shared(_) => ("", ""),
+        Joined::Alone(_) => (
+            "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;",
+            "COMMIT; PRAGMA synchronous = FULL;",
+        ),
+    };
+    // A new row answers its insert with a row of its own: two rows mean it was new.
+    let query = receipt(
+        format!(
+            "{begin} \
+             INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
+             received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
+             ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING 1 AS inserted; \
+             INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
+             SELECT $1, id, $2, $6 FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4 \
+             ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
+             SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4; \
+             {end}"
+        ),
+        tenant,
+        mailbox,
+        raw,
+        raw_sha256,
+        now,
+    );
+    let rows = match joined {
+        // Dropped on error: rolled back to its savepoint.
+        Joined::Shared(mut m) => {
+            let rows = query.fetch_all(&mut *m).await?;
+            m.commit().await?;
+            rows
+        }
+        Joined::Alone(mut turn) => match query.fetch_all(&mut *turn).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // It may be left inside the transaction, or with unflushed commits.
+                turn.discard_connection();
+                return Err(e.into());
+            }
+        },
+    };
+    let inserted = rows.len() == 2;
+    let row = rows.last().ok_or_else(|| {
+        crate::StoreError::Other("the received mail was not found after its insert".into())
+    })?;
+    Ok((inbound_from(row)?, inserted))
+}
+
 impl Store {
     /// Commits a raw delivery and records its mailbox, before anything is parsed. A new row
     /// is committed already leased for processing by the caller (state `processing` since
@@ -178,10 +243,8 @@ impl Store {
         raw_sha256: &str,
         now: i64,
     ) -> Result<(InboundMailRow, bool)> {
-        if self.backend() == crate::Backend::Sqlite {
-            return self
-                .receive_mail_sqlite(tenant, mailbox, raw, raw_sha256, now)
-                .await;
+        if let Some(writer) = self.sqlite_writer() {
+            return receive_mail_sqlite(writer, tenant, mailbox, raw, raw_sha256, now).await;
         }
         // One statement, its own transaction: `set_config(..., true)` turns the flush off for
         // that transaction only (read when it commits); the mailbox row is inserted with the
@@ -215,80 +278,6 @@ impl Store {
         // (it waited for that one's commit, then could not see the row): again, in steps.
         let mut conn = self.pool.acquire().await?;
         Self::receive_mail_on(&mut conn, tenant, mailbox, raw, raw_sha256, now).await
-    }
-
-    /// [`Store::receive_mail`] on SQLite: the whole exchange — unflushed commits on, the
-    /// transaction, the raw row, its mailbox, the row read back, commits flushed again — is
-    /// one multi-statement query, so one hand-off to the connection's worker thread instead of
-    /// seven (the statements run one after another, as written; when one fails the rest do
-    /// not run, and the connection is not used again). When other writers share an open
-    /// transaction (see [`crate::writer`]), the mail joins it in a savepoint instead, and is
-    /// committed, flushed, with them.
-    async fn receive_mail_sqlite(
-        &self,
-        tenant: TenantId,
-        mailbox: &str,
-        raw: &[u8],
-        raw_sha256: &str,
-        now: i64,
-    ) -> Result<(InboundMailRow, bool)> {
-        let Some(mut turn) = self.write_turn().await? else {
-            return Err(crate::StoreError::Other(
-                "the SQLite receipt ran on another engine".into(),
-            ));
-        };
-        let shared = turn.in_group();
-        let (begin, end) = if shared {
-            ("SAVEPOINT w;", "RELEASE w;")
-        } else {
-            (
-                "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;",
-                "COMMIT; PRAGMA synchronous = FULL;",
-            )
-        };
-        // A new row answers its insert with a row of its own: two rows mean it was new.
-        let rows = receipt(
-            format!(
-                "{begin} \
-             INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
-             received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
-             ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING 1 AS inserted; \
-             INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
-             SELECT $1, id, $2, $6 FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4 \
-             ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
-             SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4; \
-             {end}"
-            ),
-            tenant,
-            mailbox,
-            raw,
-            raw_sha256,
-            now,
-        )
-        .fetch_all(&mut *turn)
-        .await;
-        let rows = match rows {
-            Ok(rows) => rows,
-            Err(e) => {
-                if shared {
-                    turn.abandon_savepoint();
-                } else {
-                    // It may be left inside the transaction, or with unflushed commits.
-                    turn.discard_connection();
-                }
-                return Err(e.into());
-            }
-        };
-        if shared {
-            turn.wait_for_group().await?;
-        } else {
-            drop(turn);
-        }
-        let inserted = rows.len() == 2;
-        let row = rows.last().ok_or_else(|| {
-            crate::StoreError::Other("the received mail was not found after its insert".into())
-        })?;
-        Ok((inbound_from(row)?, inserted))
     }
 
     /// [`Store::receive_mail`] on PostgreSQL, statement by statement.

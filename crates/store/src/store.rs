@@ -246,13 +246,9 @@ impl Store {
         })
     }
 
-    /// This process's turn on the SQLite write connection (`None` on PostgreSQL), for a write
-    /// that is not a [`WriteTx`].
-    pub(crate) async fn write_turn(&self) -> Result<Option<Turn>> {
-        Ok(match &self.writer {
-            Some(w) => Some(w.turn().await?),
-            None => None,
-        })
+    /// SQLite's writer (`None` on PostgreSQL), for a write that is not a [`WriteTx`].
+    pub(crate) fn sqlite_writer(&self) -> Option<&Writer> {
+        self.writer.as_deref()
     }
 
     /// A connection for a read that comes just before a write: on SQLite the write

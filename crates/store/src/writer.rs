@@ -74,36 +74,12 @@ impl std::ops::DerefMut for Turn {
 }
 
 impl Turn {
-    /// Whether a shared transaction is open (its members wait for its commit).
-    pub(crate) fn in_group(&self) -> bool {
-        self.guard.group.is_some()
-    }
-
     /// Ends the turn after a statement that may have left the connection in a state no other
     /// writer may inherit: the connection is closed and a new one taken next time.
     pub(crate) fn discard_connection(mut self) {
         if let Some(mut c) = self.guard.conn.take() {
             c.close_on_drop();
         }
-    }
-
-    /// Ends the turn of a writer that joined the open group with a savepoint it has released
-    /// (see [`Turn::in_group`]): the group is committed soon, and this waits for it.
-    pub(crate) async fn wait_for_group(self) -> Result<()> {
-        let done = self.guard.group.as_ref().map(watch::Sender::subscribe);
-        self.flush.notify_one();
-        drop(self);
-        match done {
-            Some(done) => wait(done).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Marks the savepoint named `w` as possibly open: it is rolled back before anyone else
-    /// writes (after a failed statement of a writer that joined the group).
-    pub(crate) fn abandon_savepoint(mut self) {
-        self.guard.dirty = true;
-        self.flush.notify_one();
     }
 }
 
@@ -156,6 +132,27 @@ impl Member {
         self.open = false;
         self.turn.flush.notify_one();
         Ok(())
+    }
+}
+
+/// See [`Writer::join_or_turn`].
+pub(crate) enum Joined {
+    Alone(Turn),
+    Shared(Member),
+}
+
+/// A writer's part of the shared transaction, once its savepoint is taken (the transaction
+/// is open).
+fn member(mut turn: Turn) -> Member {
+    let done = turn
+        .guard
+        .group
+        .get_or_insert_with(|| watch::channel(None).0)
+        .subscribe();
+    Member {
+        turn,
+        done,
+        open: true,
     }
 }
 
@@ -233,29 +230,32 @@ impl Writer {
         })
     }
 
+    /// This process's turn to write when no shared transaction is open (`Alone`), else a
+    /// part of the open one (`Shared`): for a write that is cheaper on its own than as a new
+    /// group (the raw-mail receipt).
+    pub(crate) async fn join_or_turn(&self) -> Result<Joined> {
+        let mut turn = self.turn().await?;
+        if turn.guard.group.is_none() {
+            return Ok(Joined::Alone(turn));
+        }
+        turn.execute("SAVEPOINT w").await?;
+        Ok(Joined::Shared(member(turn)))
+    }
+
     /// Begins this writer's part of the shared transaction (opening it, `IMMEDIATE`, when
     /// none is open).
     pub(crate) async fn begin(&self) -> Result<Member> {
-        let mut turn = self.turn().await?;
-        if turn.guard.group.is_none() {
-            if let Err(e) = turn.execute("BEGIN IMMEDIATE; SAVEPOINT w").await {
-                // BEGIN may have succeeded and SAVEPOINT not.
-                let _ = turn.execute("ROLLBACK").await;
-                return Err(e.into());
+        match self.join_or_turn().await? {
+            Joined::Shared(m) => Ok(m),
+            Joined::Alone(mut turn) => {
+                if let Err(e) = turn.execute("BEGIN IMMEDIATE; SAVEPOINT w").await {
+                    // BEGIN may have succeeded and SAVEPOINT not.
+                    let _ = turn.execute("ROLLBACK").await;
+                    return Err(e.into());
+                }
+                Ok(member(turn))
             }
-            turn.guard.group = Some(watch::channel(None).0);
-        } else {
-            turn.execute("SAVEPOINT w").await?;
         }
-        let done = match &turn.guard.group {
-            Some(g) => g.subscribe(),
-            None => watch::channel(None).1,
-        };
-        Ok(Member {
-            turn,
-            done,
-            open: true,
-        })
     }
 
     /// Commits what is open and gives the connection back (before its pool is closed).
