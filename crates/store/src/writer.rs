@@ -16,7 +16,7 @@ use crate::{Result, StoreError};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard, watch};
 
 /// What a group's members learn when it ends: committed, or why not.
@@ -30,6 +30,9 @@ pub(crate) struct WriterState {
     group: Option<watch::Sender<Outcome>>,
     /// The last writer left without releasing its savepoint: it is rolled back first.
     dirty: bool,
+    /// A writer's own commit was cancelled while under way: the transaction may still be
+    /// open (the statement runs to its end all the same), so it is rolled back first.
+    unsure: bool,
 }
 
 /// SQLite's one writer: see the module documentation.
@@ -40,6 +43,8 @@ pub(crate) struct Writer {
     closed: Arc<AtomicBool>,
     /// Shared transactions committed so far.
     commits: Arc<AtomicU64>,
+    /// Writers waiting for their turn.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -52,6 +57,8 @@ impl std::fmt::Debug for Writer {
 pub(crate) struct Turn {
     guard: OwnedMutexGuard<WriterState>,
     flush: Arc<Notify>,
+    commits: Arc<AtomicU64>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl std::ops::Deref for Turn {
@@ -88,10 +95,15 @@ pub(crate) struct Member {
     turn: Turn,
     done: watch::Receiver<Outcome>,
     open: bool,
+    /// Committing on its own (see [`Member::commit`]).
+    committing: bool,
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
+        if self.committing {
+            self.turn.guard.unsure = true;
+        }
         if self.open {
             // Dropped with its savepoint open (an error, a cancelled request): it is rolled
             // back before the next writer's turn, and the group is committed without it.
@@ -118,8 +130,26 @@ impl Member {
     /// Waits for the group's commit. The savepoint is left in place (a round trip saved):
     /// the next writer's savepoint nests in it, a rollback goes back to the latest one only,
     /// and the commit ends them all.
+    ///
+    /// A writer alone in its transaction, with no other writer waiting for a turn, commits
+    /// it itself: handing the commit to the committing task and being told by it would only
+    /// add two task switches.
     pub(crate) async fn commit(mut self) -> Result<()> {
         self.open = false;
+        let alone = self
+            .turn
+            .guard
+            .group
+            .as_ref()
+            .is_some_and(|g| g.receiver_count() == 1)
+            && self.turn.waiting.load(Ordering::Acquire) == 0;
+        if alone {
+            self.committing = true;
+            let commits = self.turn.commits.clone();
+            let outcome = commit_group(&mut self.turn.guard, &commits).await;
+            self.committing = false;
+            return outcome.map_err(StoreError::Unavailable);
+        }
         let done = self.done.clone();
         self.turn.flush.notify_one();
         drop(self);
@@ -153,6 +183,7 @@ fn member(mut turn: Turn) -> Member {
         turn,
         done,
         open: true,
+        committing: false,
     }
 }
 
@@ -180,6 +211,7 @@ impl Writer {
             flush: Arc::new(Notify::new()),
             closed: Arc::new(AtomicBool::new(false)),
             commits: Arc::new(AtomicU64::new(0)),
+            waiting: Arc::new(AtomicUsize::new(0)),
         };
         let (state, flush, closed, commits) = (
             Arc::downgrade(&w.state),
@@ -195,7 +227,7 @@ impl Writer {
                 // group before it is committed.
                 let mut g = state.lock().await;
                 settle(&mut g).await;
-                commit_group(&mut g, &commits).await;
+                let _ = commit_group(&mut g, &commits).await;
                 if closed.load(Ordering::Acquire) {
                     break;
                 }
@@ -206,28 +238,34 @@ impl Writer {
 
     /// Waits for this process's turn to write.
     pub(crate) async fn turn(&self) -> Result<Turn> {
-        let mut guard = self.state.clone().lock_owned().await;
+        let mut guard = {
+            let _waiting = Waiting::new(&self.waiting);
+            self.state.clone().lock_owned().await
+        };
         settle(&mut guard).await;
         if guard.conn.is_none() {
             guard.conn = Some(self.pool.acquire().await?);
         }
-        Ok(Turn {
+        Ok(self.turn_of(guard))
+    }
+
+    fn turn_of(&self, guard: OwnedMutexGuard<WriterState>) -> Turn {
+        Turn {
             guard,
             flush: self.flush.clone(),
-        })
+            commits: self.commits.clone(),
+            waiting: self.waiting.clone(),
+        }
     }
 
     /// The write connection for a read, when no one is writing and no group is open (its
     /// cache holds what was just written); `None` otherwise.
     pub(crate) fn try_read(&self) -> Option<Turn> {
         let guard = self.state.clone().try_lock_owned().ok()?;
-        if guard.group.is_some() || guard.dirty || guard.conn.is_none() {
+        if guard.group.is_some() || guard.dirty || guard.unsure || guard.conn.is_none() {
             return None;
         }
-        Some(Turn {
-            guard,
-            flush: self.flush.clone(),
-        })
+        Some(self.turn_of(guard))
     }
 
     /// This process's turn to write when no shared transaction is open (`Alone`), else a
@@ -263,7 +301,7 @@ impl Writer {
         self.closed.store(true, Ordering::Release);
         let mut g = self.state.lock().await;
         settle(&mut g).await;
-        commit_group(&mut g, &self.commits).await;
+        let _ = commit_group(&mut g, &self.commits).await;
         g.conn = None;
         self.flush.notify_one();
         drop(g);
@@ -274,6 +312,13 @@ impl Writer {
 /// Rolls back the savepoint a writer left open. When that fails, SQLite has already rolled
 /// back the whole transaction (it does on some errors): the group ends, failed.
 async fn settle(g: &mut WriterState) {
+    if g.unsure {
+        g.unsure = false;
+        if let Some(conn) = g.conn.as_mut() {
+            // An error here only says that the commit went through.
+            let _ = conn.execute("ROLLBACK").await;
+        }
+    }
     if !g.dirty {
         return;
     }
@@ -289,9 +334,30 @@ async fn settle(g: &mut WriterState) {
     }
 }
 
-/// Commits the open group, if any, and tells its members.
-async fn commit_group(g: &mut WriterState, commits: &AtomicU64) {
-    let Some(group) = g.group.take() else { return };
+/// A writer counted in [`Writer::waiting`] while it waits for its turn.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::AcqRel);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Commits the open group, if any, and tells its members; the outcome.
+async fn commit_group(
+    g: &mut WriterState,
+    commits: &AtomicU64,
+) -> std::result::Result<(), String> {
+    let Some(group) = g.group.take() else {
+        return Ok(());
+    };
     let outcome = match g.conn.as_mut() {
         Some(conn) => match conn.execute("COMMIT").await {
             Ok(_) => {
@@ -307,7 +373,8 @@ async fn commit_group(g: &mut WriterState, commits: &AtomicU64) {
         },
         None => Err("the write connection was lost before the commit; try again".into()),
     };
-    let _ = group.send(Some(outcome));
+    let _ = group.send(Some(outcome.clone()));
+    outcome
 }
 
 #[cfg(test)]
@@ -443,6 +510,30 @@ mod tests {
         insert(&mut m, 50).await.unwrap();
         m.commit().await.unwrap();
         assert_eq!(rows(&pool).await, vec![1, 30, 50]);
+        w.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_writer_cancelled_while_committing_alone_leaves_a_clean_connection() {
+        let (_dir, w, pool) = writer().await;
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 1).await.unwrap();
+        // Alone, it commits itself; cancelled after the COMMIT was sent (as a request whose
+        // client went away).
+        let cancelled = tokio::time::timeout(Duration::ZERO, m.commit()).await;
+        assert!(cancelled.is_err(), "the commit was cut short");
+        // The next writer starts a transaction of its own, and both rows end up committed
+        // (the COMMIT ran to its end) or only the second: never an error, never a write
+        // nested in a transaction nobody commits.
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 2).await.unwrap();
+        m.commit().await.unwrap();
+        let got = rows(&pool).await;
+        assert!(got == vec![1, 2] || got == vec![2], "rows: {got:?}");
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 3).await.unwrap();
+        m.commit().await.unwrap();
+        assert!(rows(&pool).await.ends_with(&[2, 3]));
         w.close().await;
     }
 }
