@@ -183,8 +183,7 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
             set.spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(m), Some(sha)) =
-                        (mails.get(i).filter(|_| i < end), shas.get(i))
+                    let (Some(m), Some(sha)) = (mails.get(i).filter(|_| i < end), shas.get(i))
                     else {
                         break;
                     };

@@ -351,10 +351,7 @@ impl Drop for Waiting<'_> {
 }
 
 /// Commits the open group, if any, and tells its members; the outcome.
-async fn commit_group(
-    g: &mut WriterState,
-    commits: &AtomicU64,
-) -> std::result::Result<(), String> {
+async fn commit_group(g: &mut WriterState, commits: &AtomicU64) -> std::result::Result<(), String> {
     let Some(group) = g.group.take() else {
         return Ok(());
     };
