@@ -517,8 +517,10 @@ mod tests {
         insert(&mut m, 1).await.unwrap();
         // Alone, it commits itself; cancelled after the COMMIT was sent (as a request whose
         // client went away).
-        let cancelled = tokio::time::timeout(Duration::ZERO, m.commit()).await;
-        assert!(cancelled.is_err(), "the commit was cut short");
+        // (Should the commit finish within its first poll, it must have succeeded.)
+        if let Ok(done) = tokio::time::timeout(Duration::ZERO, m.commit()).await {
+            done.unwrap();
+        }
         // The next writer starts a transaction of its own, and both rows end up committed
         // (the COMMIT ran to its end) or only the second: never an error, never a write
         // nested in a transaction nobody commits.
