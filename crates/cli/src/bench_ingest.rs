@@ -131,18 +131,13 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
             stopped,
         ));
         // `workers` deliveries at a time (as parallel MTA deliveries or webhook calls).
-        let next = Arc::new(AtomicUsize::new(start));
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..workers {
-            let (app, mails, next, bar) = (app.clone(), mails.clone(), next.clone(), bar.clone());
+        let deliver = {
+            let (app, mails, bar) = (app.clone(), mails.clone(), bar.clone());
             let (after, finished) = (after.clone(), finished.clone());
-            set.spawn(async move {
-                let mut done = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(m) = mails.get(i).filter(|_| i < end) else {
-                        break;
-                    };
+            move |i: usize| {
+                let (app, mails, bar) = (app.clone(), mails.clone(), bar.clone());
+                let (after, finished) = (after.clone(), finished.clone());
+                async move {
                     if let Some(prev) = after.get(i).copied().flatten() {
                         while !finished[prev].load(Ordering::Acquire) {
                             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -150,20 +145,16 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
                     }
                     let t = Instant::now();
                     let out = app
-                        .ingest_raw(tenant, MAILBOX, &m.raw)
+                        .ingest_raw(tenant, MAILBOX, &mails[i].raw)
                         .await
                         .map_err(|e| anyhow!("message {i}: {e}"))?;
-                    done.push((i, out, t.elapsed().as_secs_f64() * 1000.0));
                     finished[i].store(true, Ordering::Release);
                     bar.inc(1);
+                    Ok((i, out, t.elapsed().as_secs_f64() * 1000.0))
                 }
-                anyhow::Ok(done)
-            });
-        }
-        let mut outcomes = Vec::with_capacity(end - start);
-        while let Some(r) = set.join_next().await {
-            outcomes.extend(r??);
-        }
+            }
+        };
+        let mut outcomes = spread(start..end, workers, deliver).await?;
         // The chunk is through once the index has caught up with its last mail.
         let t_index = Instant::now();
         let _ = stop.send(true);
@@ -176,27 +167,24 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
 
         // The bare inserts of the same raw bytes, nothing else.
         let t = Instant::now();
-        let next = Arc::new(AtomicUsize::new(start));
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..workers {
-            let (app, mails, shas, next) = (app.clone(), mails.clone(), shas.clone(), next.clone());
-            set.spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(m), Some(sha)) = (mails.get(i).filter(|_| i < end), shas.get(i))
-                    else {
-                        break;
-                    };
+        let insert = {
+            let (app, mails, shas) = (app.clone(), mails.clone(), shas.clone());
+            move |i: usize| {
+                let (app, mails, shas) = (app.clone(), mails.clone(), shas.clone());
+                async move {
                     app.store
-                        .insert_raw_mails_bare(t_bare_each, MAILBOX, &[(&m.raw, sha)], stamp)
+                        .insert_raw_mails_bare(
+                            t_bare_each,
+                            MAILBOX,
+                            &[(&mails[i].raw, &shas[i])],
+                            stamp,
+                        )
                         .await?;
+                    Ok(())
                 }
-                anyhow::Ok(())
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            r??;
-        }
+            }
+        };
+        spread(start..end, workers, insert).await?;
         each_s += t.elapsed().as_secs_f64();
 
         outcomes.sort_by_key(|o| o.0);
@@ -281,6 +269,41 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
         pipe_latency(g, &slug, &pipe_mails)?;
     }
     Ok(())
+}
+
+/// Runs `work(i)` for every `i` of `range`, `workers` at a time (each worker takes the next
+/// index when it is done), and gathers what the runs give back (in no particular order).
+async fn spread<T, Fut>(
+    range: std::ops::Range<usize>,
+    workers: usize,
+    work: impl Fn(usize) -> Fut + Clone + Send + 'static,
+) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send,
+{
+    let end = range.end;
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let (next, work) = (next.clone(), work.clone());
+        set.spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    break;
+                }
+                done.push(work(i).await?);
+            }
+            anyhow::Ok(done)
+        });
+    }
+    let mut all = Vec::with_capacity(range.len());
+    while let Some(r) = set.join_next().await {
+        all.extend(r??);
+    }
+    Ok(all)
 }
 
 fn count(mails: &[GenMail], f: impl Fn(&GenMail) -> bool) -> usize {

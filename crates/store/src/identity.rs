@@ -356,6 +356,21 @@ pub struct FirstContact<'a> {
 /// it). `Ok(None)` when a live customer of the tenant already holds the identity key; then
 /// nothing was written (on PostgreSQL the insert waits for a concurrent claim to commit or
 /// roll back first) and the caller rolls back.
+/// A query for the id of the customer (not merged away) of tenant `tenant` with a contact
+/// of kind `kind` and normalised value `normalized` (each a parameter or a literal), the
+/// lowest id when several have it. `+` keeps the order from choosing the index by customer,
+/// which reads every contact of the tenant: without table statistics SQLite took it, and
+/// each mail from a known sender read more the more customers there were. The lookup by
+/// value finds the one or two rows; they are sorted.
+pub(crate) fn customer_by_contact_sql(tenant: &str, kind: &str, normalized: &str) -> String {
+    format!(
+        "SELECT k.customer_id FROM customer_contacts k JOIN customers c \
+         ON c.id = k.customer_id AND c.tenant_id = k.tenant_id \
+         WHERE k.tenant_id = {tenant} AND k.kind = {kind} AND k.normalized = {normalized} \
+         AND c.merged_into IS NULL ORDER BY +k.customer_id LIMIT 1"
+    )
+}
+
 pub(crate) async fn insert_customer_in(
     tx: &mut sqlx::AnyConnection,
     tenant: TenantId,
@@ -410,22 +425,16 @@ impl Store {
     }
 
     /// The customer (not merged away) that has a contact of `kind` whose normalised value is
-    /// `normalized`; the lowest id when several do. (`+` keeps the order from choosing the
-    /// index by customer, which reads every contact of the tenant: without table statistics
-    /// SQLite took it, and each mail from a known sender read more the more customers there
-    /// were. The address lookup finds the one or two rows; they are sorted.)
+    /// `normalized`; the lowest id when several do.
     pub async fn customer_by_contact(
         &self,
         tenant: TenantId,
         kind: &str,
         normalized: &str,
     ) -> Result<Option<CustomerId>> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT k.customer_id FROM customer_contacts k JOIN customers c \
-             ON c.id = k.customer_id AND c.tenant_id = k.tenant_id \
-             WHERE k.tenant_id = $1 AND k.kind = $2 AND k.normalized = $3 \
-             AND c.merged_into IS NULL ORDER BY +k.customer_id LIMIT 1",
-        )
+        let id: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(customer_by_contact_sql(
+            "$1", "$2", "$3",
+        )))
         .bind(tenant.0)
         .bind(kind)
         .bind(normalized)

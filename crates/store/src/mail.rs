@@ -830,10 +830,9 @@ impl Store {
         // The definitions' own columns, NULL in every other row.
         let none = "CAST(NULL AS TEXT) AS d_name, CAST(NULL AS TEXT) AS d_event, \
             CAST(NULL AS BIGINT) AS d_position, CAST(NULL AS SMALLINT) AS d_active";
+        let customer = crate::identity::customer_by_contact_sql("$1", "'email'", "$4");
         // One row per answer, told apart by `k`: a setting's key, '' for the mailbox, and
-        // '#…' for the rest (no setting key starts with '#'). The sender's customer is found
-        // by address (`+` as in `Store::customer_by_contact`: not by scanning the tenant's
-        // contacts in customer order).
+        // '#…' for the rest (no setting key starts with '#').
         let sql = format!(
             "SELECT key AS k, value AS v, CAST(NULL AS BIGINT) AS n, {none} FROM tenant_settings \
              WHERE tenant_id = $1 AND {in_keys} \
@@ -845,10 +844,7 @@ impl Store {
              UNION ALL SELECT '#user' AS k, CAST(NULL AS TEXT) AS v, id AS n, {none} FROM users \
              WHERE tenant_id = $1 AND email = $4 \
              UNION ALL SELECT '#customer' AS k, CAST(NULL AS TEXT) AS v, \
-             (SELECT k.customer_id FROM customer_contacts k JOIN customers c \
-             ON c.id = k.customer_id AND c.tenant_id = k.tenant_id \
-             WHERE k.tenant_id = $1 AND k.kind = 'email' AND k.normalized = $4 \
-             AND c.merged_into IS NULL ORDER BY +k.customer_id LIMIT 1) AS n, {none} \
+             ({customer}) AS n, {none} \
              UNION ALL SELECT '#def:' || kind AS k, spec AS v, id AS n, name AS d_name, \
              event AS d_event, position AS d_position, active AS d_active FROM definitions \
              WHERE tenant_id = $1 AND {in_kinds}"

@@ -162,15 +162,15 @@ impl Store {
             opts.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     // SQLite's default page cache is 2 MiB per connection: at a million
-                    // cases every read beyond it is a system call. 32 MiB per connection keeps
-                    // hot pages close. `optimize`
-                    // (with a bounded sample) keeps the planner's table statistics current, so
-                    // it knows that `tenant_id = ?` matches most of a table. The write-ahead log
-                    // is copied back into the database every 10,000 pages (40 MiB) instead of
-                    // SQLite's 1,000: a page written by many commits in between (the right-hand
-                    // leaves of the busy tables and indexes) is copied back once, and a mail's
-                    // commit runs a checkpoint ten times less often (issue 5's ingest benchmark:
-                    // +25 % messages/s; a bare insert gains little).
+                    // cases every read beyond it is a system call. 32 MiB per connection
+                    // keeps hot pages close. `optimize` (with a bounded sample) keeps the
+                    // planner's table statistics current, so it knows that `tenant_id = ?`
+                    // matches most of a table. The write-ahead log is copied back into the
+                    // database every 10,000 pages (40 MiB) instead of SQLite's 1,000: a page
+                    // written by many commits in between (the right-hand leaves of the busy
+                    // tables and indexes) is copied back once, and a mail's commit runs a
+                    // checkpoint ten times less often (issue 5's ingest benchmark: +25 %
+                    // messages/s; a bare insert gains little).
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
                          PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 10000; \
