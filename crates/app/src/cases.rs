@@ -20,9 +20,9 @@ use concierge_domain::sla::{
 };
 use concierge_domain::{CaseId, CustomerId, EmailAddress, Role, TeamId, TenantId, UserId};
 use concierge_store::cases::{
-    CaseEventRow, CaseFilter, CaseRow, CaseWrite, HandoffRow, InboundRecord, MessageRow,
-    NewAttachment, NewCase, NewEvent, NewHandoff, NewMessage, NewNotification, NewTarget, NewTask,
-    PresenceRow, QueueOrder, TargetRow, TeamRow,
+    CaseEventRow, CaseFilter, CaseRow, CaseWithTargets, CaseWrite, HandoffRow, InboundRecord,
+    MessageRow, NewAttachment, NewCase, NewEvent, NewHandoff, NewMessage, NewNotification,
+    NewTarget, NewTask, PresenceRow, QueueOrder, TargetRow, TeamRow,
 };
 use concierge_store::{StoreError, UserRow};
 use serde::Serialize;
@@ -1709,12 +1709,15 @@ impl App {
         attachments: Vec<NewAttachment>,
     ) -> Result<CaseId> {
         let landed = self
-            .customer_reply_linked(tenant, customer, id, body, attachments, None)
+            .customer_reply_linked(tenant, customer, id, body, attachments, None, None)
             .await?;
         Ok(CaseId(landed.case_id))
     }
 
-    /// [`App::customer_reply`] for a message that came in by mail (`link`).
+    /// [`App::customer_reply`] for a message that came in by mail (`link`). `read` is the
+    /// case as just read with its targets and tier (by threading), used for the first try
+    /// (a write that finds the case changed since reads it again).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn customer_reply_linked(
         &self,
         tenant: TenantId,
@@ -1723,13 +1726,15 @@ impl App {
         body: &str,
         attachments: Vec<NewAttachment>,
         link: Option<&MailLink>,
+        mut read: Option<CaseWithTargets>,
     ) -> Result<Landed> {
         let body = case::body(body)?;
         for _ in 0..RETRIES {
-            let (case, targets, tier) = self
-                .store
-                .case_with_targets(tenant, id)
-                .await?
+            let read = match read.take().filter(|(c, _, _)| c.id == id.0) {
+                Some(r) => Some(r),
+                None => self.store.case_with_targets(tenant, id).await?,
+            };
+            let (case, targets, tier) = read
                 .filter(|(c, _, _)| c.customer_id == customer.0)
                 .ok_or(CaseError::NotFound("case"))?;
             let rules = self.case_rules(tenant).await?;

@@ -36,7 +36,9 @@ use concierge_mail::{
     delivery_report, normalize_subject, subject_match_key,
 };
 use concierge_store::StoreError;
-use concierge_store::cases::{CaseWrite, InboundRecord, NewAttachment, NewEvent, NewMessage};
+use concierge_store::cases::{
+    CaseWithTargets, CaseWrite, InboundRecord, NewAttachment, NewEvent, NewMessage,
+};
 use concierge_store::mail::{InboundMailRow, InboundResult, MailCaseRow, OutboundRow};
 use serde::Serialize;
 use std::time::Duration;
@@ -209,6 +211,9 @@ struct Lookup<'a> {
     workflow: &'a Workflow,
     /// Cases read by number for this mail (the decision and the write read the same one).
     seen: std::sync::Mutex<std::collections::HashMap<i64, Option<MailCaseRow>>>,
+    /// The case found by In-Reply-To/References, as a reply's write reads it first (one
+    /// read for both).
+    found: std::sync::Mutex<Option<CaseWithTargets>>,
 }
 
 impl Lookup<'_> {
@@ -227,6 +232,15 @@ impl Lookup<'_> {
         }
         Ok(c)
     }
+
+    /// The case found by Message-IDs, with its targets and tier, when it is case `id`.
+    fn take_found(&self, id: i64) -> Option<CaseWithTargets> {
+        self.found
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .filter(|(c, _, _)| c.id == id)
+    }
 }
 
 impl CaseLookup for Lookup<'_> {
@@ -240,18 +254,31 @@ impl CaseLookup for Lookup<'_> {
     }
 
     async fn case_by_message_ids(&self, ids: &[String]) -> Result<Option<i64>, StoreError> {
-        // The case comes with its number: the decision reads it next, and the write after.
-        let Some(c) = self
+        // The case comes with its number: the decision reads it next, and the write after
+        // (with its targets and tier, as a reply's write reads it).
+        let Some(found) = self
             .app
             .store
-            .mail_case_by_mail_ids(self.tenant, ids)
+            .case_with_targets_by_mail_ids(self.tenant, ids)
             .await?
         else {
             return Ok(None);
         };
+        let c = &found.0;
         let number = c.number;
+        let row = MailCaseRow {
+            id: c.id,
+            number,
+            customer_id: c.customer_id,
+            subject: c.subject.clone(),
+            status: c.status.clone(),
+            merged_into: c.merged_into,
+        };
         if let Ok(mut m) = self.seen.lock() {
-            m.insert(number, Some(c));
+            m.insert(number, Some(row));
+        }
+        if let Ok(mut f) = self.found.lock() {
+            *f = Some(found);
         }
         Ok(Some(number))
     }
@@ -998,6 +1025,7 @@ impl App {
             tenant,
             workflow: &rules.workflow,
             seen: Default::default(),
+            found: Default::default(),
         };
         let decision = decide_thread(mail, &token_key, customer, &lookup).await?;
         let (matched, via) = match decision {
@@ -1165,6 +1193,7 @@ impl App {
                             &body,
                             attachments,
                             Some(&link),
+                            lookup.take_found(case.id),
                         )
                         .await
                         .map(Some),

@@ -16,6 +16,10 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+/// A case with its service-level targets (by id) and its customer's tier: what changing
+/// it needs to read first ([`Store::case_with_targets`]).
+pub type CaseWithTargets = (CaseRow, Vec<TargetRow>, Option<String>);
+
 /// A case with the names a reader needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseRow {
@@ -1209,7 +1213,51 @@ impl Store {
         &self,
         tenant: TenantId,
         id: CaseId,
-    ) -> Result<Option<(CaseRow, Vec<TargetRow>, Option<String>)>> {
+    ) -> Result<Option<CaseWithTargets>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(
+            self.case_select_where(&self.targets_and_tier(), "$2"),
+        ))
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&mut *self.warm_conn().await?)
+        .await?;
+        row.as_ref()
+            .map(|r| self.case_with_targets_from(r))
+            .transpose()
+    }
+
+    /// [`Store::case_with_targets`] of the case holding the newest message with any of these
+    /// Message-IDs (inbound or outbound): what threading a reply by In-Reply-To/References
+    /// finds, and the reply's write then needs, in one read. At most
+    /// [`crate::mail::MAX_THREAD_IDS`] ids are looked at.
+    pub async fn case_with_targets_by_mail_ids(
+        &self,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Option<CaseWithTargets>> {
+        let ids: Vec<&String> = ids.iter().take(crate::mail::MAX_THREAD_IDS).collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let case_id = format!(
+            "(SELECT m.case_id FROM messages m WHERE m.tenant_id = $1 AND m.mail_message_id \
+             IN ({}) ORDER BY m.id DESC LIMIT 1)",
+            crate::bulk::params(2, ids.len())
+        );
+        let sql = self.case_select_where(&self.targets_and_tier(), &case_id);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        let row = q.fetch_optional(&mut *self.warm_conn().await?).await?;
+        row.as_ref()
+            .map(|r| self.case_with_targets_from(r))
+            .transpose()
+    }
+
+    /// The extra columns of [`Store::case_with_targets`]: the targets as a JSON array and
+    /// the customer's tier.
+    fn targets_and_tier(&self) -> String {
         let fields = "'id', t.id, 'case_id', t.case_id, 'kind', t.kind, 'team_id', t.team_id, \
             'policy_id', t.policy_id, 'started_at', t.started_at, 'business_ms', t.business_ms, \
             'due_at', t.due_at, 'paused_since', t.paused_since, 'met_at', t.met_at, \
@@ -1222,17 +1270,15 @@ impl Store {
                 "(SELECT COALESCE(json_agg(json_build_object({fields})), '[]')::text FROM case_targets t WHERE t.tenant_id = c.tenant_id AND t.case_id = c.id)"
             ),
         };
-        let extra = format!(
+        format!(
             ", {targets} AS targets, (SELECT tier FROM customer_tiers ct \
              WHERE ct.tenant_id = c.tenant_id AND ct.customer_id = c.customer_id) AS tier"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(self.case_select_with(&extra)))
-            .bind(tenant.0)
-            .bind(id.0)
-            .fetch_optional(&mut *self.warm_conn().await?)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let case = self.case_with_tags(&row)?;
+        )
+    }
+
+    /// A row of [`Store::targets_and_tier`]'s select as a case with its targets and tier.
+    fn case_with_targets_from(&self, row: &AnyRow) -> Result<CaseWithTargets> {
+        let case = self.case_with_tags(row)?;
         let targets: String = row.try_get("targets")?;
         let mut targets: Vec<TargetRow> = serde_json::from_str(&targets).map_err(|e| {
             StoreError::Other(format!(
@@ -1241,12 +1287,18 @@ impl Store {
             ))
         })?;
         targets.sort_by_key(|t| t.id);
-        Ok(Some((case, targets, row.try_get("tier")?)))
+        Ok((case, targets, row.try_get("tier")?))
     }
 
     /// `SELECT` of one case by `$1` tenant and `$2` id, with its tags (as a JSON array) and
     /// the `extra` columns (`, expr AS name`).
     fn case_select_with(&self, extra: &str) -> String {
+        self.case_select_where(extra, "$2")
+    }
+
+    /// [`Store::case_select_with`] of the case whose id is `id` (a parameter or a scalar
+    /// subquery).
+    fn case_select_where(&self, extra: &str, id: &str) -> String {
         // SQLite's `json_group_array` takes no ORDER BY before 3.44: the tags are sorted
         // after reading, in byte order, which is SQLite's `ORDER BY tag`. PostgreSQL orders
         // them in the aggregate, by the database's collation, as `ORDER BY tag` does.
@@ -1262,7 +1314,7 @@ impl Store {
             &format!(", {tags} AS tags{extra} FROM cases c"),
             1,
         );
-        format!("{select} WHERE c.tenant_id = $1 AND c.id = $2")
+        format!("{select} WHERE c.tenant_id = $1 AND c.id = {id}")
     }
 
     /// A row of [`Store::case_select_with`] as a case with its tags.

@@ -1,4 +1,5 @@
-//! Mail (issue 5): raw inbound deliveries kept before parsing, their mailboxes, the
+//! Mail (issue 5): raw inbound deliveries kept before parsing, their mailboxes (the first on
+//! the delivery's row, any other in `inbound_mail_mailboxes`), the
 //! Message-IDs of stored messages (for threading by In-Reply-To/References), the lookups the
 //! threading decision needs, and the outbound delivery queue over `messages`.
 //!
@@ -157,7 +158,8 @@ fn receipt<'q>(
 }
 
 /// [`Store::receive_mail`] on SQLite: the whole exchange — unflushed commits on, the
-/// transaction, the raw row, its mailbox, the row read back, commits flushed again — is one
+/// transaction, the raw row, its mailbox when the row was there with another one, the row
+/// read back, commits flushed again — is one
 /// multi-statement query, so one hand-off to the connection's worker thread instead of seven
 /// (the statements run one after another, as written; when one fails the rest do not run,
 /// and the connection is not used again). When other writers share an open transaction (see
@@ -188,7 +190,7 @@ async fn receive_mail_sqlite(
              ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING 1 AS inserted; \
              INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
              SELECT $1, id, $2, $6 FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4 \
-             ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
+             AND mailbox <> $2 ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
              SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4; \
              {end}"
         ),
@@ -260,8 +262,8 @@ impl Store {
              SELECT {cols}, CAST(0 AS BIGINT) AS inserted FROM inbound_mail \
              WHERE tenant_id = $1 AND raw_sha256 = $4), \
              mb AS (INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, \
-             received_at) SELECT $1, id, $2, $6 FROM got ON CONFLICT (inbound_id, mailbox) \
-             DO NOTHING) SELECT * FROM got"
+             received_at) SELECT $1, id, $2, $6 FROM got WHERE mailbox <> $2 \
+             ON CONFLICT (inbound_id, mailbox) DO NOTHING) SELECT * FROM got"
             ),
             tenant,
             mailbox,
@@ -320,16 +322,18 @@ impl Store {
             .await?,
         };
         let row = inbound_from(&row)?;
-        sqlx::query(
-            "INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (inbound_id, mailbox) DO NOTHING",
-        )
-        .bind(tenant.0)
-        .bind(row.id)
-        .bind(mailbox)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        if row.mailbox != mailbox {
+            sqlx::query(
+                "INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (inbound_id, mailbox) DO NOTHING",
+            )
+            .bind(tenant.0)
+            .bind(row.id)
+            .bind(mailbox)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok((row, inserted))
     }
@@ -493,7 +497,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records that inbound mail `id` (also) came through `mailbox`.
+    /// Records that inbound mail `id` (also) came through `mailbox`. Its own mailbox (the
+    /// first it came through) is on its row, so only another one is added.
     pub async fn add_inbound_mailbox(
         &self,
         tenant: TenantId,
@@ -503,7 +508,8 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (inbound_id, mailbox) DO NOTHING",
+             SELECT $1, id, $3, $4 FROM inbound_mail WHERE tenant_id = $1 AND id = $2 \
+             AND mailbox <> $3 ON CONFLICT (inbound_id, mailbox) DO NOTHING",
         )
         .bind(tenant.0)
         .bind(id)
@@ -514,10 +520,12 @@ impl Store {
         Ok(())
     }
 
-    /// Every mailbox inbound mail `id` came through, by name.
+    /// Every mailbox inbound mail `id` came through, by name: its own (the first) and the
+    /// others recorded beside it.
     pub async fn inbound_mailboxes(&self, tenant: TenantId, id: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT mailbox FROM inbound_mail_mailboxes WHERE tenant_id = $1 AND inbound_id = $2 \
+            "SELECT mailbox FROM inbound_mail WHERE tenant_id = $1 AND id = $2 UNION \
+             SELECT mailbox FROM inbound_mail_mailboxes WHERE tenant_id = $1 AND inbound_id = $2 \
              ORDER BY mailbox",
         )
         .bind(tenant.0)
