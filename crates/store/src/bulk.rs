@@ -263,17 +263,25 @@ impl Batch {
             }
             return Ok(());
         }
+        for (sql, vals) in self.sqlite_queries()? {
+            query_with(sql, &vals).execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+
+    /// The batch as SQLite multi-statement queries (one unless it binds more than
+    /// [`MAX_PARAMS`] values), in order.
+    pub(crate) fn sqlite_queries(self) -> Result<Vec<(String, Vec<Val>)>> {
         // Anonymous parameters, each statement's values in order of appearance: sqlx binds a
         // multi-statement query's `?` statement by statement, where numbered ones would have
         // to be unique across the whole text.
+        let mut out = Vec::new();
         let mut sql = String::new();
         let mut vals: Vec<Val> = Vec::new();
         for (text, own) in &self.statements {
             let (text, own) = anonymous(text, own)?;
             if !vals.is_empty() && vals.len() + own.len() > MAX_PARAMS {
-                query_with(std::mem::take(&mut sql), &std::mem::take(&mut vals))
-                    .execute(&mut *tx)
-                    .await?;
+                out.push((std::mem::take(&mut sql), std::mem::take(&mut vals)));
             }
             if !sql.is_empty() {
                 sql.push_str(";\n");
@@ -282,9 +290,9 @@ impl Batch {
             vals.extend(own);
         }
         if !sql.is_empty() {
-            query_with(sql, &vals).execute(&mut *tx).await?;
+            out.push((sql, vals));
         }
-        Ok(())
+        Ok(out)
     }
 }
 

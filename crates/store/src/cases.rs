@@ -9,6 +9,7 @@
 //! causes are committed together or not at all. The store records; the rules that decide
 //! what to write live in the domain crate and the application layer.
 
+use crate::bulk::Batch;
 use crate::{Backend, Result, Store, StoreError};
 use concierge_domain::{CaseId, CustomerId, TenantId};
 use serde::{Deserialize, Serialize};
@@ -551,10 +552,9 @@ async fn apply_parts(
     head: &CaseHead,
     w: &CaseWrite,
     now: i64,
+    batch: &mut Batch,
 ) -> Result<Applied> {
-    use crate::bulk::{Batch, Val};
-    // Everything that answers nothing but success goes in one batch, sent at the end.
-    let mut batch = Batch::default();
+    use crate::bulk::Val;
     let customer_id = head.customer_id;
     let number = head.number;
     let subject = head.subject.as_str();
@@ -811,7 +811,6 @@ async fn apply_parts(
         &["tenant_id", "entity", "entity_id", "op", "at"],
         &change_rows,
     );
-    batch.run(tx).await?;
     Ok(applied)
 }
 
@@ -1005,8 +1004,8 @@ impl Store {
         now: i64,
     ) -> Result<Applied> {
         let mut tx = self.begin_write().await?;
-        let applied = create_case_in(&mut tx, tenant, c, w, now, None).await?;
-        tx.commit().await?;
+        let (applied, batch) = create_case_in(&mut tx, tenant, c, w, now, None).await?;
+        tx.commit_with(batch).await?;
         Ok(applied)
     }
 
@@ -1052,8 +1051,9 @@ impl Store {
                 t.customer_id = Some(customer_id);
             }
         }
-        let applied = create_case_in(&mut tx, tenant, &c, &w, now, Some(customer_id)).await?;
-        tx.commit().await?;
+        let (applied, batch) =
+            create_case_in(&mut tx, tenant, &c, &w, now, Some(customer_id)).await?;
+        tx.commit_with(batch).await?;
         Ok(Some(applied))
     }
 
@@ -1097,8 +1097,8 @@ impl Store {
             };
         };
         let head = CaseHead::from_row(&bumped, w)?;
-        let applied = apply_change_and_parts(&mut tx, tenant, id.0, &head, w, now).await?;
-        tx.commit().await?;
+        let (applied, batch) = apply_change_and_parts(&mut tx, tenant, id.0, &head, w, now).await?;
+        tx.commit_with(batch).await?;
         Ok(Some(applied))
     }
 
@@ -1152,7 +1152,8 @@ impl Store {
             ));
         };
         let head = CaseHead::from_row(&bumped, w)?;
-        apply_change_and_parts(&mut tx, tenant, case.0, &head, w, now).await?;
+        let (_, batch) = apply_change_and_parts(&mut tx, tenant, case.0, &head, w, now).await?;
+        batch.run(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1816,7 +1817,8 @@ impl Store {
         let sql = format!(
             "SELECT u.id, u.display_name, u.email, u.role, m.cap, m.available, \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM cases c WHERE c.tenant_id = $1 \
-              AND c.owner_id = u.id AND c.status IN ({})) AS open_cases \
+              AND c.owner_id = u.id AND c.status IN ({}) AND c.merged_into IS NULL) \
+             AS open_cases \
              FROM team_members m JOIN users u ON u.id = m.user_id \
              WHERE m.tenant_id = $1 AND m.team_id = $2 AND u.active = 1 ORDER BY u.id",
             if ps.is_empty() {
@@ -2290,8 +2292,10 @@ fn attachment_from(r: &AnyRow) -> Result<AttachmentRow> {
     })
 }
 
-/// Creates a case (numbered per tenant) and applies `w` to it inside `tx`. `new_customer`:
-/// the case's customer was created in `tx` too (its change log row goes with the case's).
+/// Creates a case (numbered per tenant) and applies `w` to it inside `tx`, but for the
+/// returned batch, which the caller runs with its commit (see [`apply_change_and_parts`]).
+/// `new_customer`: the case's customer was created in `tx` too (its change log row goes
+/// with the case's).
 async fn create_case_in(
     tx: &mut AnyConnection,
     tenant: TenantId,
@@ -2299,7 +2303,7 @@ async fn create_case_in(
     w: &CaseWrite,
     now: i64,
     new_customer: Option<i64>,
-) -> Result<Applied> {
+) -> Result<(Applied, Batch)> {
     // The number (the tenant's counter, incremented) and the case in one round trip: on
     // PostgreSQL the counter is a CTE of the case's INSERT, on SQLite the two statements go
     // as one query and the case reads the counter back. One statement: the customer must be
@@ -2364,6 +2368,9 @@ async fn create_case_in(
     apply_change_and_parts(tx, tenant, id, &head, w, now).await
 }
 
+/// Applies `w` to case `id` inside `tx`: the message is inserted at once (its id is needed);
+/// the change to the case row and every other part are returned as a [`Batch`] for the
+/// caller to run with its commit ([`crate::store::WriteTx::commit_with`]: one round trip).
 async fn apply_change_and_parts(
     tx: &mut AnyConnection,
     tenant: TenantId,
@@ -2371,16 +2378,19 @@ async fn apply_change_and_parts(
     head: &CaseHead,
     w: &CaseWrite,
     now: i64,
-) -> Result<Applied> {
-    let (sets, vals) = change_sql(&w.change, 2);
+) -> Result<(Applied, Batch)> {
+    let mut batch = Batch::default();
+    let (sets, mut vals) = change_sql(&w.change, 2);
     if !sets.is_empty() {
-        let sql = format!("UPDATE cases SET {sets} WHERE tenant_id = $1 AND id = $2");
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.0)
-            .bind(id);
-        crate::bulk::bind_all(q, &vals).execute(&mut *tx).await?;
+        let mut all = vec![crate::bulk::Val::Int(tenant.0), crate::bulk::Val::Int(id)];
+        all.append(&mut vals);
+        batch.push(
+            format!("UPDATE cases SET {sets} WHERE tenant_id = $1 AND id = $2"),
+            all,
+        );
     }
-    apply_parts(tx, tenant, id, head, w, now).await
+    let applied = apply_parts(tx, tenant, id, head, w, now, &mut batch).await?;
+    Ok((applied, batch))
 }
 
 /// Claims deduplication key `key` for inbound mail `inbound` inside `tx`: a key another mail

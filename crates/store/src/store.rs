@@ -68,6 +68,19 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Runs `batch` (statements that answer nothing but success) and commits; on SQLite, a
+    /// writer alone sends both as one query.
+    pub(crate) async fn commit_with(self, batch: crate::bulk::Batch) -> Result<()> {
+        match self {
+            WriteTx::Own(mut tx) => {
+                batch.run(&mut tx).await?;
+                tx.commit().await?;
+            }
+            WriteTx::Shared(m) => m.commit_with(batch).await?,
+        }
+        Ok(())
+    }
+
     pub async fn rollback(self) -> Result<()> {
         match self {
             WriteTx::Own(tx) => tx.rollback().await?,

@@ -141,14 +141,7 @@ impl Member {
     /// add two task switches.
     pub(crate) async fn commit(mut self) -> Result<()> {
         self.open = false;
-        let alone = self
-            .turn
-            .guard
-            .group
-            .as_ref()
-            .is_some_and(|g| g.receiver_count() == 1)
-            && self.turn.signals.waiting.load(Ordering::Acquire) == 0;
-        if alone {
+        if self.alone() {
             self.committing = true;
             let signals = self.turn.signals.clone();
             let outcome = commit_group(&mut self.turn.guard, &signals.commits).await;
@@ -159,6 +152,69 @@ impl Member {
         self.turn.signals.flush.notify_one();
         drop(self);
         wait(done).await
+    }
+
+    /// Runs `batch` (statements that answer nothing but success), then commits as
+    /// [`Member::commit`] does. A writer alone sends the batch and its `COMMIT` as one
+    /// query: one hand-off to the connection's worker thread less.
+    pub(crate) async fn commit_with(mut self, batch: crate::bulk::Batch) -> Result<()> {
+        if !self.alone() {
+            batch.run(&mut self).await?;
+            return self.commit().await;
+        }
+        let mut queries = batch.sqlite_queries()?;
+        let Some((last, vals)) = queries.pop() else {
+            return self.commit().await;
+        };
+        for (sql, vals) in queries {
+            crate::bulk::query_with(sql, &vals)
+                .execute(&mut *self)
+                .await?;
+        }
+        self.open = false;
+        // Cancelled while under way, the query runs to its end all the same: whether it
+        // committed is unknown, and the next turn rolls back what may be left open.
+        self.committing = true;
+        let signals = self.turn.signals.clone();
+        let g = &mut self.turn.guard;
+        // Taken first, as `commit_group` does: a cancelled commit leaves no group behind.
+        let group = g.group.take();
+        let result = match g.conn.as_mut() {
+            Some(conn) => crate::bulk::query_with(format!("{last};\nCOMMIT"), &vals)
+                .execute(&mut **conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from),
+            None => Err(StoreError::Unavailable(
+                "the write connection was lost before the commit; try again".into(),
+            )),
+        };
+        if let Err(e) = &result {
+            // The batch or the commit failed: the transaction, this writer's alone, is
+            // rolled back whole (an error here says it already was).
+            if let Some(conn) = g.conn.as_mut() {
+                let _ = conn.execute("ROLLBACK").await;
+            }
+            if let Some(group) = group {
+                let _ = group.send(Some(Err(e.to_string())));
+            }
+        } else if let Some(group) = group {
+            signals.commits.fetch_add(1, Ordering::Relaxed);
+            let _ = group.send(Some(Ok(())));
+        }
+        self.committing = false;
+        result
+    }
+
+    /// Alone in its transaction, with no other writer waiting for a turn: it may commit
+    /// the transaction itself.
+    fn alone(&self) -> bool {
+        self.turn
+            .guard
+            .group
+            .as_ref()
+            .is_some_and(|g| g.receiver_count() == 1)
+            && self.turn.signals.waiting.load(Ordering::Acquire) == 0
     }
 
     /// Rolls back what this writer did; the rest of the group is committed as it is.
@@ -453,6 +509,67 @@ mod tests {
         m.commit().await.unwrap();
         assert_eq!(rows(&pool).await, vec![1, 2, 3, 4]);
         assert_eq!(w.signals.commits.load(Ordering::Relaxed), 2);
+    }
+
+    /// A batch of `INSERT INTO t` rows.
+    fn batch_of(xs: &[i64]) -> crate::bulk::Batch {
+        let mut b = crate::bulk::Batch::default();
+        for x in xs {
+            b.push(
+                "INSERT INTO t (x) VALUES ($1)",
+                vec![crate::bulk::Val::Int(*x)],
+            );
+        }
+        b
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_committed_with_the_write_or_not_at_all() {
+        let (_dir, w, pool) = writer().await;
+        let w = Arc::new(w);
+        // Alone: the batch and the commit go as one query.
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 1).await.unwrap();
+        m.commit_with(batch_of(&[2, 3])).await.unwrap();
+        assert_eq!(rows(&pool).await, vec![1, 2, 3]);
+        assert_eq!(w.signals.commits.load(Ordering::Relaxed), 1);
+        // A batch that fails half-way (3 is taken) takes the whole write with it, and the
+        // next writer starts clean.
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 4).await.unwrap();
+        m.commit_with(batch_of(&[5, 3]))
+            .await
+            .expect_err("3 is taken");
+        assert_eq!(rows(&pool).await, vec![1, 2, 3]);
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 6).await.unwrap();
+        m.commit_with(batch_of(&[])).await.unwrap();
+        assert_eq!(rows(&pool).await, vec![1, 2, 3, 6]);
+        // Shared: a writer queued behind another runs its batch in the group, and a failing
+        // batch of one member leaves the others' writes.
+        let mut first = w.begin().await.unwrap();
+        insert(&mut first, 7).await.unwrap();
+        let later = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let mut m = w.begin().await.unwrap();
+                insert(&mut m, 8).await.unwrap();
+                m.commit_with(batch_of(&[9])).await
+            })
+        };
+        let failing = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let mut m = w.begin().await.unwrap();
+                insert(&mut m, 10).await.unwrap();
+                m.commit_with(batch_of(&[11, 1])).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first.commit_with(batch_of(&[12])).await.unwrap();
+        later.await.unwrap().unwrap();
+        failing.await.unwrap().expect_err("1 is taken");
+        assert_eq!(rows(&pool).await, vec![1, 2, 3, 6, 7, 8, 9, 12]);
     }
 
     #[tokio::test]
