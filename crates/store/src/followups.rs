@@ -163,7 +163,7 @@ impl Store {
         summary: &serde_json::Value,
         now: i64,
     ) -> Result<Option<TaskRow>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE tasks SET status = 'done', outcome = $3, done_at = $4 \
              WHERE tenant_id = $1 AND id = $2 AND status = 'open'",

@@ -315,7 +315,7 @@ impl Store {
         actor: Option<i64>,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
@@ -520,7 +520,7 @@ impl Store {
         p: &NewPreference<'_>,
         now: i64,
     ) -> Result<Option<(PreferenceRow, PrefChange)>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
@@ -668,7 +668,7 @@ impl Store {
         author: Option<i64>,
         now: i64,
     ) -> Result<Option<NoteRow>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
@@ -755,7 +755,7 @@ impl Store {
         actor: Option<i64>,
         now: i64,
     ) -> Result<Option<Option<FlagRow>>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
@@ -915,7 +915,7 @@ impl Store {
         summary: &serde_json::Value,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)

@@ -223,7 +223,7 @@ impl Store {
         hash: &str,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2 \
              WHERE tenant_id = $3 AND id = $4",

@@ -517,7 +517,7 @@ impl Store {
         members: &[(i64, &str)],
         now: i64,
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO households (tenant_id, name, created_at) VALUES ($1, $2, $3) \
              RETURNING id",

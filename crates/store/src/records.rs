@@ -40,7 +40,7 @@ impl Store {
         external_id: Option<&str>,
         now: i64,
     ) -> Result<CustomerRow> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO customers (tenant_id, external_id, display_name, sort_name, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",

@@ -327,7 +327,85 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    /// Migration 0017 rebuilds SQLite's `inbound_mail`, which `inbound_mail_mailboxes` refers
+    /// to: a database with mail in it comes through whole, and new mail gets new ids.
+    #[tokio::test]
+    async fn the_inbound_mail_rebuild_keeps_every_mail_and_mailbox() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut before = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                SQLITE_MIGRATIONS
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version < 17)
+                    .cloned()
+                    .collect(),
+            ),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before.set_locking(false);
+        before.run(&store.pool).await.unwrap();
+        store
+            .pool
+            .execute(
+                "INSERT INTO tenants (id, slug, name, created_at) VALUES (1, 't', 'T', 0); \
+                 INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, \
+                 dedupe_key, state, received_at) VALUES \
+                 (1, 'support', x'41', 'a', 1, 'k1', 'processed', 1), \
+                 (1, 'support', x'42', 'b', 1, NULL, 'quarantined', 2); \
+                 INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, \
+                 received_at) VALUES (1, 1, 'support', 1), (1, 1, 'billing', 3), \
+                 (1, 2, 'support', 2)",
+            )
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let t = concierge_domain::TenantId(1);
+        assert_eq!(
+            store.inbound_mailboxes(t, 1).await.unwrap(),
+            vec!["billing".to_string(), "support".to_string()]
+        );
+        assert_eq!(
+            store.inbound_mailboxes(t, 2).await.unwrap(),
+            vec!["support"]
+        );
+        assert_eq!(
+            store.inbound_mail_raw(t, 2).await.unwrap(),
+            Some(b"B".to_vec())
+        );
+        assert_eq!(store.mail_key_holder(t, "k1").await.unwrap(), Some(1));
+        // The key stays unique where set; unset keys do not collide.
+        let dup = store
+            .pool
+            .execute(
+                "INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, \
+                 dedupe_key, state, received_at) VALUES (1, 'x', x'43', 'c', 1, 'k1', 'processed', 4)",
+            )
+            .await;
+        assert!(dup.is_err(), "a second mail with key k1 is refused");
+        let (row, inserted) = store
+            .receive_mail(t, "support", b"C", "c", 5)
+            .await
+            .unwrap();
+        assert!(inserted);
+        assert_eq!(row.id, 3, "new mail continues the ids");
+        let (again, inserted) = store
+            .receive_mail(t, "billing", b"C", "c", 6)
+            .await
+            .unwrap();
+        assert!(!inserted);
+        assert_eq!(again.id, 3);
+        assert_eq!(
+            store.inbound_mailboxes(t, 3).await.unwrap(),
+            vec!["billing".to_string(), "support".to_string()]
+        );
+    }
 
     #[test]
     fn redacts_passwords() {

@@ -20,9 +20,11 @@ DROP INDEX cases_owner;
 --     receipt no longer adds a NULL entry that its finish then removes;
 --   - ids without AUTOINCREMENT (no sqlite_sequence page in every receipt's commit). Inbound
 --     mail is never deleted (erasure blanks it), so ids still only grow and none is reused.
---   Foreign keys are checked at commit: inbound_mail_mailboxes refers to the rebuilt table by
---   its name.
-PRAGMA defer_foreign_keys = ON;
+--   The rows of inbound_mail_mailboxes, which refer to it, are set aside and put back
+--   (dropping a table that rows refer to fails their foreign key, and SQLite does not
+--   count a renamed table as their parent again).
+CREATE TABLE inbound_mail_mailboxes_kept AS SELECT * FROM inbound_mail_mailboxes;
+DELETE FROM inbound_mail_mailboxes;
 CREATE TABLE inbound_mail_rebuilt (
     id INTEGER PRIMARY KEY,
     tenant_id BIGINT NOT NULL REFERENCES tenants(id),
@@ -55,3 +57,6 @@ DROP TABLE inbound_mail;
 ALTER TABLE inbound_mail_rebuilt RENAME TO inbound_mail;
 CREATE UNIQUE INDEX inbound_mail_dedupe ON inbound_mail (tenant_id, dedupe_key)
     WHERE dedupe_key IS NOT NULL;
+INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at)
+SELECT tenant_id, inbound_id, mailbox, received_at FROM inbound_mail_mailboxes_kept;
+DROP TABLE inbound_mail_mailboxes_kept;
