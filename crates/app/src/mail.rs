@@ -214,6 +214,9 @@ struct Lookup<'a> {
     /// The case found by In-Reply-To/References, as a reply's write reads it first (one
     /// read for both).
     found: std::sync::Mutex<Option<CaseWithTargets>>,
+    /// The case of the mail's Message-IDs as read with the mail's context (SQLite), for
+    /// those ids.
+    prefetched: std::sync::Mutex<Option<(Vec<String>, Option<CaseWithTargets>)>>,
 }
 
 impl Lookup<'_> {
@@ -256,12 +259,22 @@ impl CaseLookup for Lookup<'_> {
     async fn case_by_message_ids(&self, ids: &[String]) -> Result<Option<i64>, StoreError> {
         // The case comes with its number: the decision reads it next, and the write after
         // (with its targets and tier, as a reply's write reads it).
-        let Some(found) = self
-            .app
-            .store
-            .case_with_targets_by_mail_ids(self.tenant, ids)
-            .await?
-        else {
+        let prefetched = self
+            .prefetched
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .filter(|(read_for, _)| read_for.as_slice() == ids);
+        let found = match prefetched {
+            Some((_, found)) => found,
+            None => {
+                self.app
+                    .store
+                    .case_with_targets_by_mail_ids(self.tenant, ids)
+                    .await?
+            }
+        };
+        let Some(found) = found else {
             return Ok(None);
         };
         let c = &found.0;
@@ -786,6 +799,7 @@ impl App {
         // What the rest needs of the tenant's settings and rule definitions, of the mailbox,
         // of the holder of the key and of the sender, in one read.
         let sender = sender_address(&mail);
+        let thread_ids = concierge_mail::reference_ids(&mail);
         let ctx = self
             .store
             .mail_context(
@@ -795,8 +809,10 @@ impl App {
                 &key,
                 sender.as_ref().map(EmailAddress::as_str),
                 &crate::cases::RULE_DEFINITION_KINDS,
+                &thread_ids,
             )
             .await?;
+        let thread = ctx.thread_read.then_some((thread_ids, ctx.thread_case));
         if let Some(first) = ctx.key_holder.filter(|h| *h != row.id) {
             return self
                 .duplicate_result(tenant, row.id, first, mail.message_id.clone())
@@ -822,7 +838,7 @@ impl App {
             customer: ctx.sender_customer,
         };
         let mut result = self
-            .process_parsed(tenant, row, &mail, &dedupe, known)
+            .process_parsed(tenant, row, &mail, &dedupe, known, thread)
             .await?;
         if !result.recorded {
             result.dedupe = Some(dedupe);
@@ -858,6 +874,7 @@ impl App {
     /// [`App::process`] once the mail is parsed and no other mail holds its deduplication
     /// key: classify, find the sender, thread, store. `dedupe` (key, Message-ID) is claimed
     /// with the message; results not recorded with a message claim it when finished.
+    /// `thread`: the case of the mail's Message-IDs, when read with its context.
     async fn process_parsed(
         &self,
         tenant: TenantId,
@@ -865,6 +882,7 @@ impl App {
         mail: &ParsedMail,
         dedupe: &(String, Option<String>),
         known: KnownSender,
+        thread: Option<(Vec<String>, Option<CaseWithTargets>)>,
     ) -> Result<InboundResult, IngestError> {
         let from = self.mail_from();
         let class = classify(mail, &[from.address.as_str()]);
@@ -1026,6 +1044,7 @@ impl App {
             workflow: &rules.workflow,
             seen: Default::default(),
             found: Default::default(),
+            prefetched: std::sync::Mutex::new(thread),
         };
         let decision = decide_thread(mail, &token_key, customer, &lookup).await?;
         let (matched, via) = match decision {

@@ -53,7 +53,9 @@ pub use parse::{
 pub use reply::{FoldedReply, Fragment, fold_reply};
 pub use sanitize::{is_dangerous_filename, sanitize_filename, sanitize_html};
 pub use subject::{extract_subject_token, has_reply_prefix, normalize_subject, subject_match_key};
-pub use threading::{CaseLookup, CaseState, ThreadDecision, ThreadVia, decide_thread};
+pub use threading::{
+    CaseLookup, CaseState, ThreadDecision, ThreadVia, decide_thread, reference_ids,
+};
 pub use tls::ExtraRoots;
 pub use token::{TokenError, TokenKey, TokenSource, VerifiedToken};
 

@@ -98,6 +98,18 @@ fn decided(case_id: CaseId, state: CaseState, via: ThreadVia) -> ThreadDecision 
     }
 }
 
+/// The Message-IDs a mail answers, as threading looks them up: In-Reply-To first, then
+/// References newest first, each once, never the mail's own.
+pub fn reference_ids(mail: &ParsedMail) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::with_capacity(mail.in_reply_to.len() + mail.references.len());
+    for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
+        if !ids.contains(id) && mail.message_id.as_ref() != Some(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
+}
+
 /// Decides which case `mail` belongs to.
 ///
 /// `customer` is the customer the sender resolved to (None when unknown or when the sender is
@@ -129,12 +141,7 @@ pub async fn decide_thread<L: CaseLookup>(
     }
 
     // 3. In-Reply-To / References against every stored message.
-    let mut ids: Vec<String> = Vec::with_capacity(mail.in_reply_to.len() + mail.references.len());
-    for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
-        if !ids.contains(id) && mail.message_id.as_ref() != Some(id) {
-            ids.push(id.clone());
-        }
-    }
+    let ids = reference_ids(mail);
     if !ids.is_empty()
         && let Some(case_id) = lookup.case_by_message_ids(&ids).await?
         && let Some(state) = lookup.case_state(case_id).await?

@@ -1240,12 +1240,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(None);
         }
-        let case_id = format!(
-            "(SELECT m.case_id FROM messages m WHERE m.tenant_id = $1 AND m.mail_message_id \
-             IN ({}) ORDER BY m.id DESC LIMIT 1)",
-            crate::bulk::params(2, ids.len())
-        );
-        let sql = self.case_select_where(&self.targets_and_tier(), &case_id);
+        let sql = self.case_by_mail_ids_sql(2, ids.len());
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
         for id in ids {
             q = q.bind(id.clone());
@@ -1256,9 +1251,20 @@ impl Store {
             .transpose()
     }
 
+    /// [`Store::case_with_targets_by_mail_ids`]'s query, `$1` the tenant and the `n`
+    /// Message-IDs numbered from `$first`.
+    pub(crate) fn case_by_mail_ids_sql(&self, first: usize, n: usize) -> String {
+        let case_id = format!(
+            "(SELECT m.case_id FROM messages m WHERE m.tenant_id = $1 AND m.mail_message_id \
+             IN ({}) ORDER BY m.id DESC LIMIT 1)",
+            crate::bulk::params(first, n)
+        );
+        self.case_select_where(&self.targets_and_tier(), &case_id)
+    }
+
     /// The extra columns of [`Store::case_with_targets`]: the targets as a JSON array and
     /// the customer's tier.
-    fn targets_and_tier(&self) -> String {
+    pub(crate) fn targets_and_tier(&self) -> String {
         let fields = "'id', t.id, 'case_id', t.case_id, 'kind', t.kind, 'team_id', t.team_id, \
             'policy_id', t.policy_id, 'started_at', t.started_at, 'business_ms', t.business_ms, \
             'due_at', t.due_at, 'paused_since', t.paused_since, 'met_at', t.met_at, \
@@ -1278,7 +1284,7 @@ impl Store {
     }
 
     /// A row of [`Store::targets_and_tier`]'s select as a case with its targets and tier.
-    fn case_with_targets_from(&self, row: &AnyRow) -> Result<CaseWithTargets> {
+    pub(crate) fn case_with_targets_from(&self, row: &AnyRow) -> Result<CaseWithTargets> {
         let case = self.case_with_tags(row)?;
         let targets: String = row.try_get("targets")?;
         let mut targets: Vec<TargetRow> = serde_json::from_str(&targets).map_err(|e| {
@@ -1299,7 +1305,7 @@ impl Store {
 
     /// [`Store::case_select_with`] of the case whose id is `id` (a parameter or a scalar
     /// subquery).
-    fn case_select_where(&self, extra: &str, id: &str) -> String {
+    pub(crate) fn case_select_where(&self, extra: &str, id: &str) -> String {
         // SQLite's `json_group_array` takes no ORDER BY before 3.44: the tags are sorted
         // after reading, in byte order, which is SQLite's `ORDER BY tag`. PostgreSQL orders
         // them in the aggregate, by the database's collation, as `ORDER BY tag` does.

@@ -11,8 +11,8 @@
 use crate::{Result, Store};
 use concierge_domain::TenantId;
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Column, Row};
 
 /// An inbound mail as stored (without its raw bytes).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -133,6 +133,12 @@ pub struct MailContext {
     /// The tenant's definitions of the kinds asked for, each with its kind, by kind then
     /// position then id.
     pub definitions: Vec<(String, crate::cases::SpecRow)>,
+    /// The case holding the newest message with any of the Message-IDs asked for, with its
+    /// targets and tier ([`Store::case_with_targets_by_mail_ids`]), when `thread_read`.
+    pub thread_case: Option<crate::cases::CaseWithTargets>,
+    /// Whether that case was read (on SQLite, with Message-IDs to look up); otherwise the
+    /// caller reads it when it needs it.
+    pub thread_read: bool,
 }
 
 /// Most Message-IDs looked up at once (In-Reply-To plus References).
@@ -812,6 +818,7 @@ impl Store {
     /// setting), the inbound mail holding deduplication key `dedupe_key`, for a `sender`
     /// address the staff member and the (unmerged) customer with that address, and the
     /// tenant's definitions of `definition_kinds` (what the case rules are built from).
+    #[allow(clippy::too_many_arguments)]
     pub async fn mail_context(
         &self,
         tenant: TenantId,
@@ -820,6 +827,7 @@ impl Store {
         dedupe_key: &str,
         sender: Option<&str>,
         definition_kinds: &[&str],
+        thread_ids: &[String],
     ) -> Result<MailContext> {
         use crate::bulk::params;
         let in_keys = if keys.is_empty() {
@@ -857,6 +865,19 @@ impl Store {
              event AS d_event, position AS d_position, active AS d_active FROM definitions \
              WHERE tenant_id = $1 AND {in_kinds}"
         );
+        // On SQLite the case the mail answers is read by the same query (a second statement,
+        // its rows told apart by their columns): one hand-off to the worker thread less.
+        let thread_ids: Vec<&String> = thread_ids.iter().take(MAX_THREAD_IDS).collect();
+        let with_thread = self.backend() == crate::Backend::Sqlite && !thread_ids.is_empty();
+        let sql = if with_thread {
+            let first = 5 + keys.len() + definition_kinds.len();
+            format!(
+                "{sql};\n{}",
+                self.case_by_mail_ids_sql(first, thread_ids.len())
+            )
+        } else {
+            sql
+        };
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(mailbox)
@@ -865,8 +886,17 @@ impl Store {
         for k in keys.iter().chain(definition_kinds) {
             q = q.bind(*k);
         }
+        if with_thread {
+            for id in &thread_ids {
+                q = q.bind((*id).clone());
+            }
+        }
         let mut ctx = MailContext::default();
         for r in q.fetch_all(&mut *self.warm_conn().await?).await? {
+            if r.columns().iter().any(|c| c.name() == "targets") {
+                ctx.thread_case = Some(self.case_with_targets_from(&r)?);
+                continue;
+            }
             let k: String = r.try_get("k")?;
             let v: Option<String> = r.try_get("v")?;
             let n: Option<i64> = r.try_get("n")?;
@@ -902,6 +932,7 @@ impl Store {
         // In the order `Store::definitions_of_kinds` gives them.
         ctx.definitions
             .sort_by(|a, b| (&a.0, a.1.position, a.1.id).cmp(&(&b.0, b.1.position, b.1.id)));
+        ctx.thread_read = with_thread;
         Ok(ctx)
     }
 
