@@ -1068,19 +1068,16 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Option<Applied>> {
-        let mut tx = self.begin_write().await?;
-        let bumped = sqlx::query(
-            "UPDATE cases SET version = version + 1, updated_at = $4 \
-             WHERE tenant_id = $1 AND id = $2 AND version = $3 \
-             RETURNING customer_id, number, subject",
-        )
-        .bind(tenant.0)
-        .bind(id.0)
-        .bind(version)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(bumped) = bumped else {
+        // The version bump opens the transaction (with its BEGIN, on SQLite).
+        let (mut tx, bumped) = self
+            .begin_write_with(
+                "UPDATE cases SET version = version + 1, updated_at = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND version = $3 \
+                 RETURNING customer_id, number, subject",
+                |q| q.bind(tenant.0).bind(id.0).bind(version).bind(now),
+            )
+            .await?;
+        let Some(bumped) = bumped.into_iter().next() else {
             let exists: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant.0)

@@ -264,6 +264,29 @@ impl Store {
         })
     }
 
+    /// [`Store::begin_write`] and the transaction's first statement, `sql` (numbered
+    /// parameters bound by `bind`), with its rows: on SQLite a writer opening the shared
+    /// transaction sends its `BEGIN` with it (one round trip).
+    pub(crate) async fn begin_write_with(
+        &self,
+        sql: &str,
+        bind: impl FnOnce(crate::writer::AnyQuery<'_>) -> crate::writer::AnyQuery<'_>,
+    ) -> Result<(WriteTx, Vec<sqlx::any::AnyRow>)> {
+        Ok(match &self.writer {
+            Some(w) => {
+                let (m, rows) = w.begin_with(sql, bind).await?;
+                (WriteTx::Shared(m), rows)
+            }
+            None => {
+                let mut tx = self.pool.begin().await?;
+                let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                (WriteTx::Own(tx), rows)
+            }
+        })
+    }
+
     /// SQLite's writer (`None` on PostgreSQL), for a write that is not a [`WriteTx`].
     pub(crate) fn sqlite_writer(&self) -> Option<&Writer> {
         self.writer.as_deref()

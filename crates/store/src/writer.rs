@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard, watch};
 
+/// A query on any engine, with its parameters bound.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
 /// What a group's members learn when it ends: committed, or why not.
 type Outcome = Option<std::result::Result<(), String>>;
 
@@ -347,6 +350,45 @@ impl Writer {
         }
     }
 
+    /// [`Writer::begin`] and the writer's first statement, `query` (numbered parameters), with
+    /// its rows: opening the transaction, the `BEGIN` goes in the same query (one hand-off to
+    /// the connection's worker thread less). When that query fails, or is cancelled while
+    /// under way, the transaction it may have opened is rolled back before anyone else uses
+    /// the connection.
+    pub(crate) async fn begin_with(
+        &self,
+        sql: &str,
+        bind: impl FnOnce(AnyQuery<'_>) -> AnyQuery<'_>,
+    ) -> Result<(Member, Vec<sqlx::any::AnyRow>)> {
+        match self.join_or_turn().await? {
+            Joined::Shared(mut m) => {
+                let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())))
+                    .fetch_all(&mut *m)
+                    .await?;
+                Ok((m, rows))
+            }
+            Joined::Alone(mut turn) => {
+                // Until the group is registered, the transaction may be open unseen.
+                turn.guard.unsure = true;
+                let query = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "BEGIN IMMEDIATE; SAVEPOINT w; {sql}"
+                ))));
+                match query.fetch_all(&mut *turn).await {
+                    Ok(rows) => {
+                        turn.guard.unsure = false;
+                        Ok((member(turn), rows))
+                    }
+                    Err(e) => {
+                        // BEGIN may have succeeded and what follows not.
+                        let _ = turn.execute("ROLLBACK").await;
+                        turn.guard.unsure = false;
+                        Err(e.into())
+                    }
+                }
+            }
+        }
+    }
+
     /// Commits what is open and gives the connection back (before its pool is closed).
     pub(crate) async fn close(&self) {
         self.signals.closed.store(true, Ordering::Release);
@@ -570,6 +612,59 @@ mod tests {
         later.await.unwrap().unwrap();
         failing.await.unwrap().expect_err("1 is taken");
         assert_eq!(rows(&pool).await, vec![1, 2, 3, 6, 7, 8, 9, 12]);
+    }
+
+    #[tokio::test]
+    async fn a_first_statement_sent_with_begin_leaves_no_transaction_behind() {
+        let (_dir, w, pool) = writer().await;
+        let w = Arc::new(w);
+        let first = "INSERT INTO t (x) VALUES ($1) RETURNING x";
+        // Opening the transaction: its rows come back, and the write commits as any other.
+        let (m, got) = w.begin_with(first, |q| q.bind(1_i64)).await.unwrap();
+        assert_eq!(got.len(), 1);
+        m.commit().await.unwrap();
+        assert_eq!(rows(&pool).await, vec![1]);
+        // A first statement that fails (1 is taken): nothing stays open.
+        assert!(
+            w.begin_with(first, |q| q.bind(1_i64)).await.is_err(),
+            "1 is taken"
+        );
+        // Cancelled while under way (a slow statement, abandoned): whatever it opened is
+        // rolled back before the next writer, and reads on the write connection see what
+        // other connections commit meanwhile (no transaction left open with an old view).
+        let slow = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let _ = w
+                    .begin_with(
+                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                         WHERE i < 3000000) SELECT COUNT(*) FROM n",
+                        |q| q,
+                    )
+                    .await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        slow.abort();
+        let _ = slow.await;
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 2).await.unwrap();
+        m.commit().await.unwrap();
+        sqlx::query("INSERT INTO t (x) VALUES (3)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut read = loop {
+            if let Some(t) = w.try_read() {
+                break t;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let seen: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+            .fetch_all(&mut *read)
+            .await
+            .unwrap();
+        assert_eq!(seen, vec![1, 2, 3]);
     }
 
     #[tokio::test]
