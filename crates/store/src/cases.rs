@@ -1003,8 +1003,13 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Applied> {
-        let mut tx = self.begin_write().await?;
-        let (applied, batch) = create_case_in(&mut tx, tenant, c, w, now, None).await?;
+        // The case's insert opens the transaction (with its BEGIN, on SQLite).
+        let (mut tx, rows) = self
+            .begin_write_with(&case_insert_sql(self.backend() == Backend::Sqlite), |q| {
+                bind_case_insert(q, tenant, c, w, now)
+            })
+            .await?;
+        let (applied, batch) = case_inserted(&mut tx, &rows, tenant, c, w, now, None).await?;
         tx.commit_with(batch).await?;
         Ok(applied)
     }
@@ -2307,11 +2312,19 @@ async fn create_case_in(
     now: i64,
     new_customer: Option<i64>,
 ) -> Result<(Applied, Batch)> {
-    // The number (the tenant's counter, incremented) and the case in one round trip: on
-    // PostgreSQL the counter is a CTE of the case's INSERT, on SQLite the two statements go
-    // as one query and the case reads the counter back. One statement: the customer must be
-    // the tenant's (no row is inserted otherwise), and the case belongs to the customer's
-    // household (the first, when several).
+    let sql = case_insert_sql(crate::bulk::is_sqlite(tx));
+    let rows = bind_case_insert(sqlx::query(sqlx::AssertSqlSafe(sql)), tenant, c, w, now)
+        .fetch_all(&mut *tx)
+        .await?;
+    case_inserted(tx, &rows, tenant, c, w, now, new_customer).await
+}
+
+/// The statement inserting a case with its number (see [`bind_case_insert`]): the tenant's
+/// counter, incremented, and the case in one round trip. On PostgreSQL the counter is a CTE
+/// of the case's INSERT, on SQLite the two statements go as one query and the case reads the
+/// counter back. The customer must be the tenant's (no row is inserted otherwise), and the
+/// case belongs to the customer's household (the first, when several).
+fn case_insert_sql(sqlite: bool) -> String {
     let counter = "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
         ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1";
     let columns = "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
@@ -2320,7 +2333,7 @@ async fn create_case_in(
     let values = "$2, $3, $4, cu.id, COALESCE($6, (SELECT h.household_id \
         FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
         ORDER BY h.household_id LIMIT 1)), $7, $8, $9, $10, $11, $12, $13, $14, $14, $15";
-    let sql = if crate::bulk::is_sqlite(tx) {
+    if sqlite {
         format!(
             "{counter}; {columns} SELECT $1, (SELECT value FROM counters WHERE tenant_id = $1 \
              AND name = 'case_number'), {values} FROM customers cu \
@@ -2331,27 +2344,46 @@ async fn create_case_in(
             "WITH n AS ({counter} RETURNING value) {columns} SELECT $1, n.value, {values} \
              FROM customers cu, n WHERE cu.tenant_id = $1 AND cu.id = $5 RETURNING id, number"
         )
-    };
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.0)
-        .bind(&c.subject)
-        .bind(&c.kind)
-        .bind(&c.channel)
+    }
+}
+
+/// [`case_insert_sql`]'s parameters.
+fn bind_case_insert<'q>(
+    q: crate::writer::AnyQuery<'q>,
+    tenant: TenantId,
+    c: &NewCase,
+    w: &CaseWrite,
+    now: i64,
+) -> crate::writer::AnyQuery<'q> {
+    q.bind(tenant.0)
+        .bind(c.subject.clone())
+        .bind(c.kind.clone())
+        .bind(c.channel.clone())
         .bind(c.customer_id.0)
         .bind(c.household_id)
         .bind(c.order_id)
-        .bind(&c.priority)
-        .bind(&c.status)
+        .bind(c.priority.clone())
+        .bind(c.status.clone())
         .bind(c.owner_id)
         .bind(c.team_id)
         .bind(c.parent_case_id)
-        .bind(&c.custom_fields)
+        .bind(c.custom_fields.clone())
         .bind(now)
         // The earliest of its targets (all new and running) is when the case is next due.
         .bind(w.new_targets.iter().map(|t| t.due_at).min())
-        .fetch_all(&mut *tx)
-        .await?;
-    let Some(row) = row.first() else {
+}
+
+/// The rest of [`create_case_in`] once [`case_insert_sql`] answered `rows`.
+async fn case_inserted(
+    tx: &mut AnyConnection,
+    rows: &[AnyRow],
+    tenant: TenantId,
+    c: &NewCase,
+    w: &CaseWrite,
+    now: i64,
+    new_customer: Option<i64>,
+) -> Result<(Applied, Batch)> {
+    let Some(row) = rows.first() else {
         return Err(StoreError::Conflict(
             "the customer does not exist in this tenant".into(),
         ));
