@@ -2129,7 +2129,7 @@ impl Store {
 
     /// Creates a task outside a case write (follow-ups, win-back).
     pub async fn create_task(&self, tenant: TenantId, t: &NewTask, now: i64) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.pool.begin().await?;
         insert_task(&mut tx, tenant, t, now).await?;
         tx.commit().await?;
         Ok(())
@@ -2138,7 +2138,7 @@ impl Store {
     /// Creates many tasks in one transaction; a task whose `unique_key` exists is skipped.
     /// Returns how many were new.
     pub async fn create_tasks(&self, tenant: TenantId, tasks: &[NewTask], now: i64) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.pool.begin().await?;
         let mut created = 0;
         for t in tasks {
             let n = sqlx::query(
