@@ -236,13 +236,10 @@ impl Lookup<'_> {
         Ok(c)
     }
 
-    /// The case found by Message-IDs, with its targets and tier, when it is case `id`.
-    fn take_found(&self, id: i64) -> Option<CaseWithTargets> {
-        self.found
-            .lock()
-            .ok()
-            .and_then(|mut f| f.take())
-            .filter(|(c, _, _)| c.id == id)
+    /// The case found by Message-IDs, with its targets and tier (the reply's write uses it
+    /// when it is the case written to).
+    fn take_found(&self) -> Option<CaseWithTargets> {
+        self.found.lock().ok().and_then(|mut f| f.take())
     }
 }
 
@@ -812,7 +809,7 @@ impl App {
                 &thread_ids,
             )
             .await?;
-        let thread = ctx.thread_read.then_some((thread_ids, ctx.thread_case));
+        let thread = ctx.thread_case.map(|found| (thread_ids, found));
         if let Some(first) = ctx.key_holder.filter(|h| *h != row.id) {
             return self
                 .duplicate_result(tenant, row.id, first, mail.message_id.clone())
@@ -1212,7 +1209,7 @@ impl App {
                             &body,
                             attachments,
                             Some(&link),
-                            lookup.take_found(case.id),
+                            lookup.take_found(),
                         )
                         .await
                         .map(Some),

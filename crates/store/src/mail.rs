@@ -134,11 +134,9 @@ pub struct MailContext {
     /// position then id.
     pub definitions: Vec<(String, crate::cases::SpecRow)>,
     /// The case holding the newest message with any of the Message-IDs asked for, with its
-    /// targets and tier ([`Store::case_with_targets_by_mail_ids`]), when `thread_read`.
-    pub thread_case: Option<crate::cases::CaseWithTargets>,
-    /// Whether that case was read (on SQLite, with Message-IDs to look up); otherwise the
-    /// caller reads it when it needs it.
-    pub thread_read: bool,
+    /// targets and tier ([`Store::case_with_targets_by_mail_ids`]): `Some` when it was read
+    /// (on SQLite, with Message-IDs to look up), else the caller reads it when it needs it.
+    pub thread_case: Option<Option<crate::cases::CaseWithTargets>>,
 }
 
 /// Most Message-IDs looked up at once (In-Reply-To plus References).
@@ -891,10 +889,13 @@ impl Store {
                 q = q.bind((*id).clone());
             }
         }
-        let mut ctx = MailContext::default();
+        let mut ctx = MailContext {
+            thread_case: with_thread.then_some(None),
+            ..MailContext::default()
+        };
         for r in q.fetch_all(&mut *self.warm_conn().await?).await? {
             if r.columns().iter().any(|c| c.name() == "targets") {
-                ctx.thread_case = Some(self.case_with_targets_from(&r)?);
+                ctx.thread_case = Some(Some(self.case_with_targets_from(&r)?));
                 continue;
             }
             let k: String = r.try_get("k")?;
@@ -932,7 +933,6 @@ impl Store {
         // In the order `Store::definitions_of_kinds` gives them.
         ctx.definitions
             .sort_by(|a, b| (&a.0, a.1.position, a.1.id).cmp(&(&b.0, b.1.position, b.1.id)));
-        ctx.thread_read = with_thread;
         Ok(ctx)
     }
 

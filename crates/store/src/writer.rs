@@ -142,19 +142,9 @@ impl Member {
     /// A writer alone in its transaction, with no other writer waiting for a turn, commits
     /// it itself: handing the commit to the committing task and being told by it would only
     /// add two task switches.
-    pub(crate) async fn commit(mut self) -> Result<()> {
-        self.open = false;
-        if self.alone() {
-            self.committing = true;
-            let signals = self.turn.signals.clone();
-            let outcome = commit_group(&mut self.turn.guard, &signals.commits).await;
-            self.committing = false;
-            return outcome.map_err(StoreError::Unavailable);
-        }
-        let done = self.done.clone();
-        self.turn.signals.flush.notify_one();
-        drop(self);
-        wait(done).await
+    pub(crate) async fn commit(self) -> Result<()> {
+        let alone = self.alone();
+        self.end(alone, None).await
     }
 
     /// Runs `batch` (statements that answer nothing but success), then commits as
@@ -163,50 +153,40 @@ impl Member {
     pub(crate) async fn commit_with(mut self, batch: crate::bulk::Batch) -> Result<()> {
         if !self.alone() {
             batch.run(&mut self).await?;
-            return self.commit().await;
+            return self.end(false, None).await;
         }
         let mut queries = batch.sqlite_queries()?;
-        let Some((last, vals)) = queries.pop() else {
-            return self.commit().await;
-        };
+        let tail = queries.pop();
         for (sql, vals) in queries {
             crate::bulk::query_with(sql, &vals)
                 .execute(&mut *self)
                 .await?;
         }
+        self.end(true, tail).await
+    }
+
+    /// Ends this writer's part: `alone`, it commits the transaction itself, sending `tail`
+    /// (the rest of its statements) with the `COMMIT`; otherwise it hands the commit to the
+    /// committing task (`tail` is then `None`) and waits for it.
+    async fn end(
+        mut self,
+        alone: bool,
+        tail: Option<(String, Vec<crate::bulk::Val>)>,
+    ) -> Result<()> {
         self.open = false;
-        // Cancelled while under way, the query runs to its end all the same: whether it
+        if !alone {
+            let done = self.done.clone();
+            self.turn.signals.flush.notify_one();
+            drop(self);
+            return wait(done).await;
+        }
+        // Cancelled while under way, the commit runs to its end all the same: whether it
         // committed is unknown, and the next turn rolls back what may be left open.
         self.committing = true;
         let signals = self.turn.signals.clone();
-        let g = &mut self.turn.guard;
-        // Taken first, as `commit_group` does: a cancelled commit leaves no group behind.
-        let group = g.group.take();
-        let result = match g.conn.as_mut() {
-            Some(conn) => crate::bulk::query_with(format!("{last};\nCOMMIT"), &vals)
-                .execute(&mut **conn)
-                .await
-                .map(|_| ())
-                .map_err(StoreError::from),
-            None => Err(StoreError::Unavailable(
-                "the write connection was lost before the commit; try again".into(),
-            )),
-        };
-        if let Err(e) = &result {
-            // The batch or the commit failed: the transaction, this writer's alone, is
-            // rolled back whole (an error here says it already was).
-            if let Some(conn) = g.conn.as_mut() {
-                let _ = conn.execute("ROLLBACK").await;
-            }
-            if let Some(group) = group {
-                let _ = group.send(Some(Err(e.to_string())));
-            }
-        } else if let Some(group) = group {
-            signals.commits.fetch_add(1, Ordering::Relaxed);
-            let _ = group.send(Some(Ok(())));
-        }
+        let outcome = commit_group(&mut self.turn.guard, &signals.commits, tail).await;
         self.committing = false;
-        result
+        outcome
     }
 
     /// Alone in its transaction, with no other writer waiting for a turn: it may commit
@@ -283,7 +263,7 @@ impl Writer {
                 // group before it is committed.
                 let mut g = state.lock().await;
                 settle(&mut g).await;
-                let _ = commit_group(&mut g, &signals.commits).await;
+                let _ = commit_group(&mut g, &signals.commits, None).await;
                 if signals.closed.load(Ordering::Acquire) {
                     break;
                 }
@@ -394,7 +374,7 @@ impl Writer {
         self.signals.closed.store(true, Ordering::Release);
         let mut g = self.state.lock().await;
         settle(&mut g).await;
-        let _ = commit_group(&mut g, &self.signals.commits).await;
+        let _ = commit_group(&mut g, &self.signals.commits, None).await;
         g.conn = None;
         self.signals.flush.notify_one();
         drop(g);
@@ -443,27 +423,53 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Commits the open group, if any, and tells its members; the outcome.
-async fn commit_group(g: &mut WriterState, commits: &AtomicU64) -> std::result::Result<(), String> {
+/// Commits the open group, if any, and tells its members; the outcome. `tail`: the last
+/// writer's remaining statements (SQL and values), sent with the `COMMIT` as one query; an
+/// error of theirs is returned as it is (the whole transaction is rolled back either way).
+async fn commit_group(
+    g: &mut WriterState,
+    commits: &AtomicU64,
+    tail: Option<(String, Vec<crate::bulk::Val>)>,
+) -> Result<()> {
+    // Taken first: a commit cancelled while under way leaves no group behind.
     let Some(group) = g.group.take() else {
         return Ok(());
     };
     let outcome = match g.conn.as_mut() {
-        Some(conn) => match conn.execute("COMMIT").await {
-            Ok(_) => {
-                commits.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+        Some(conn) => {
+            let done = match &tail {
+                Some((sql, vals)) => {
+                    crate::bulk::query_with(format!("{sql};\nCOMMIT"), vals)
+                        .execute(&mut **conn)
+                        .await
+                }
+                None => conn.execute("COMMIT").await,
+            };
+            match done {
+                Ok(_) => {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(e) => {
+                    // An error here says it was rolled back already.
+                    let _ = conn.execute("ROLLBACK").await;
+                    Err(match tail {
+                        Some(_) => StoreError::from(e),
+                        None => StoreError::Unavailable(format!(
+                            "the database did not commit the write ({e}); try again"
+                        )),
+                    })
+                }
             }
-            Err(e) => {
-                let _ = conn.execute("ROLLBACK").await;
-                Err(format!(
-                    "the database did not commit the write ({e}); try again"
-                ))
-            }
-        },
-        None => Err("the write connection was lost before the commit; try again".into()),
+        }
+        None => Err(StoreError::Unavailable(
+            "the write connection was lost before the commit; try again".into(),
+        )),
     };
-    let _ = group.send(Some(outcome.clone()));
+    let _ = group.send(Some(outcome.as_ref().map(|_| ()).map_err(|e| match e {
+        StoreError::Unavailable(m) => m.clone(),
+        other => other.to_string(),
+    })));
     outcome
 }
 
@@ -744,7 +750,7 @@ mod tests {
         m.open = false;
         m.committing = true;
         let signals = m.turn.signals.clone();
-        commit_group(&mut m.turn.guard, &signals.commits)
+        commit_group(&mut m.turn.guard, &signals.commits, None)
             .await
             .unwrap();
         drop(m);
