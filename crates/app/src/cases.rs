@@ -381,7 +381,12 @@ const MINUTE_MS: i64 = 60_000;
 tokio::task_local! {
     static RULES_MEMO: std::cell::RefCell<std::collections::HashMap<TenantId, Rules>>;
     static SETTINGS_MEMO: std::cell::RefCell<SettingsMemo>;
+    static FLAGS_MEMO: std::cell::RefCell<FlagsMemo>;
 }
+
+/// Customers' flags and tiers read ahead for one scope of [`with_rules_memo`], each for its
+/// next use only.
+type FlagsMemo = std::collections::HashMap<(TenantId, i64), (BTreeSet<String>, Option<String>)>;
 
 /// Tenant settings read ahead for one scope of [`with_rules_memo`]: `None` is a setting the
 /// tenant does not have (a key that was not read ahead is not in the map).
@@ -390,12 +395,13 @@ type SettingsMemo = std::collections::HashMap<(TenantId, String), Option<String>
 /// Runs `f` with the case rules read at most once per tenant: one inbound mail reads them
 /// for threading, the case write, and the triggers. Tenant settings read ahead in the scope
 /// ([`App::remember_settings`]) are not read again in it. A rule or setting changed
-/// meanwhile applies from the next scope on.
+/// meanwhile applies from the next scope on. A customer's flags and tier read ahead
+/// ([`App::remember_flags_and_tier`]) serve the next read of them.
 pub async fn with_rules_memo<F: std::future::Future>(f: F) -> F::Output {
     RULES_MEMO
         .scope(
             Default::default(),
-            SETTINGS_MEMO.scope(Default::default(), f),
+            SETTINGS_MEMO.scope(Default::default(), FLAGS_MEMO.scope(Default::default(), f)),
         )
         .await
 }
@@ -648,12 +654,31 @@ pub(crate) fn rules_from(
 }
 
 impl App {
-    /// The flags set now on a customer and their tier, in one read.
+    /// Inside [`with_rules_memo`]: keeps a customer's flags (set now) and tier, read ahead,
+    /// for the next [`App::flags_and_tier`] of that customer in the scope.
+    pub(crate) fn remember_flags_and_tier(
+        &self,
+        tenant: TenantId,
+        customer: i64,
+        flags: Vec<String>,
+        tier: Option<String>,
+    ) {
+        let _ = FLAGS_MEMO.try_with(|m| {
+            m.borrow_mut()
+                .insert((tenant, customer), (flags.into_iter().collect(), tier))
+        });
+    }
+
+    /// The flags set now on a customer and their tier, in one read (or as read ahead).
     async fn flags_and_tier(
         &self,
         tenant: TenantId,
         customer: i64,
     ) -> Result<(BTreeSet<String>, Option<String>)> {
+        if let Ok(Some(read)) = FLAGS_MEMO.try_with(|m| m.borrow_mut().remove(&(tenant, customer)))
+        {
+            return Ok(read);
+        }
         let (flags, tier) = self
             .store
             .customer_flags_and_tier(tenant, CustomerId(customer))

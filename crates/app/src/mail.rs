@@ -829,6 +829,11 @@ impl App {
             .mailbox_ack
             .map(|a| (ack_key.clone(), switch_text(a).to_string()));
         self.remember_settings(tenant, &[ack_key.as_str()], ack_value.as_slice());
+        // A known sender's mail may open a case: their flags and tier decide its routing
+        // and targets.
+        if let Some(c) = ctx.sender_customer {
+            self.remember_flags_and_tier(tenant, c.0, ctx.sender_flags, ctx.sender_tier);
+        }
         let known = KnownSender {
             address: sender,
             user: ctx.sender_user,

@@ -287,6 +287,167 @@ async fn a_new_mail_creates_a_case_and_a_customer() {
 }
 
 #[tokio::test]
+async fn first_mails_from_one_new_address_at_once_make_one_customer_with_every_case() {
+    let e = env().await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let app = e.app.clone();
+        let t = e.t;
+        // The same person, written in several ways.
+        let from = if i % 2 == 0 {
+            "Li Na <Li.Na@Example.cn>"
+        } else {
+            "li.na@example.CN"
+        };
+        let raw = mail(
+            from,
+            &format!("Question {i}"),
+            Some(&format!("first-{i}@example.cn")),
+            "",
+            &format!("Question number {i}"),
+        );
+        set.spawn(async move { app.ingest_raw(t, "support", &raw).await.unwrap() });
+    }
+    let mut cases = Vec::new();
+    while let Some(o) = set.join_next().await {
+        let o = o.unwrap();
+        assert_eq!(o.state, IngestState::Processed, "{o:?}");
+        cases.push(o.case_id.unwrap());
+    }
+    cases.sort_unstable();
+    cases.dedup();
+    assert_eq!(cases.len(), 8, "every first mail opens its own case");
+    let customer = e
+        .app
+        .store
+        .customer_by_email(e.t, "li.na@example.cn")
+        .await
+        .unwrap()
+        .expect("the sender became a customer");
+    for c in &cases {
+        let case = e.app.store.case(e.t, CaseId(*c)).await.unwrap().unwrap();
+        assert_eq!(case.customer_id, customer.id.0, "case {c}");
+        let msgs = e.messages(*c).await;
+        assert_eq!(msgs[0].author_customer_id, Some(customer.id.0), "case {c}");
+    }
+    let (customers, contacts): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM customers WHERE tenant_id = $1), \
+         (SELECT COUNT(*) FROM customer_contacts WHERE tenant_id = $1)",
+    )
+    .bind(e.t.0)
+    .fetch_one(e.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (customers, contacts),
+        (1, 1),
+        "one customer with one address"
+    );
+}
+
+#[tokio::test]
+async fn a_known_senders_tier_sets_the_targets_of_the_case_their_mail_opens() {
+    use concierge_store::bulk::{Val, insert_rows};
+    let e = env().await;
+    let first = e
+        .ingest(&mail(
+            "Wang Fang <fang@example.cn>",
+            "Hello",
+            Some("w1@example.cn"),
+            "",
+            "Hi",
+        ))
+        .await;
+    let plain = e
+        .ingest(&mail(
+            "Kim Minji <minji@example.kr>",
+            "Hello",
+            Some("k1@example.kr"),
+            "",
+            "Hi",
+        ))
+        .await;
+    let gold = e
+        .app
+        .store
+        .case(e.t, CaseId(first.case_id.unwrap()))
+        .await
+        .unwrap()
+        .unwrap()
+        .customer_id;
+    let mut tx = e.app.store.begin().await.unwrap();
+    insert_rows(
+        &mut tx,
+        "customer_tiers",
+        &[
+            "tenant_id",
+            "customer_id",
+            "tier",
+            "reason",
+            "since",
+            "evaluated_at",
+        ],
+        &[vec![
+            Val::Int(e.t.0),
+            Val::Int(gold),
+            Val::Text("Gold".into()),
+            Val::Text("spend over the Gold threshold".into()),
+            Val::Int(e.app.now()),
+            Val::Int(e.app.now()),
+        ]],
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let policy_of = |o: IngestOutcome| {
+        let app = e.app.clone();
+        let t = e.t;
+        async move {
+            let d = app
+                .case_detail(t, CaseId(o.case_id.unwrap()), true)
+                .await
+                .unwrap();
+            let policy = d
+                .events
+                .iter()
+                .find(|ev| ev.kind == "targets")
+                .map(|ev| ev.detail["policy"].as_str().unwrap_or("").to_string());
+            (d.tier, policy)
+        }
+    };
+    // Opened before the tier was given (the case shows the customer's tier as it is now).
+    let (_, policy) = policy_of(first).await;
+    assert_eq!(policy.as_deref(), Some("Standard"));
+    let again = e
+        .ingest(&mail(
+            "Wang Fang <fang@example.cn>",
+            "Another thing",
+            Some("w2@example.cn"),
+            "",
+            "Hi",
+        ))
+        .await;
+    let (tier, policy) = policy_of(again).await;
+    assert_eq!(
+        (tier.as_deref(), policy.as_deref()),
+        (Some("Gold"), Some("Gold"))
+    );
+    let other = e
+        .ingest(&mail(
+            "Kim Minji <minji@example.kr>",
+            "Another thing",
+            Some("k2@example.kr"),
+            "",
+            "Hi",
+        ))
+        .await;
+    assert_ne!(other.case_id, plain.case_id);
+    let (tier, policy) = policy_of(other).await;
+    assert_eq!((tier, policy.as_deref()), (None, Some("Standard")));
+}
+
+#[tokio::test]
 async fn the_same_delivery_twice_is_one_message() {
     let e = env().await;
     let raw = mail(

@@ -1005,9 +1005,10 @@ impl Store {
     ) -> Result<Applied> {
         // The case's insert opens the transaction (with its BEGIN, on SQLite).
         let (mut tx, rows) = self
-            .begin_write_with(&case_insert_sql(self.backend() == Backend::Sqlite), |q| {
-                bind_case_insert(q, tenant, c, w, now)
-            })
+            .begin_write_with(
+                &case_insert_sql(self.backend() == Backend::Sqlite, "$5"),
+                |q| bind_case_insert(q, tenant, c, w, now),
+            )
             .await?;
         let (applied, batch) = case_inserted(&mut tx, &rows, tenant, c, w, now, None).await?;
         tx.commit_with(batch).await?;
@@ -1028,6 +1029,11 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Option<Applied>> {
+        if self.sqlite_writer().is_some() {
+            return self
+                .create_case_for_new_customer_sqlite(tenant, customer, c, w, now)
+                .await;
+        }
         let mut tx = self.begin_write().await?;
         let Some(customer_id) =
             crate::identity::insert_customer_in(&mut tx, tenant, customer, now).await?
@@ -1035,29 +1041,78 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         };
-        let stand_in = c.customer_id.0;
-        let c = NewCase {
-            customer_id: CustomerId(customer_id),
-            ..c.clone()
-        };
-        let mut w = w.clone();
-        for m in &mut w.messages {
-            if m.author_customer_id == Some(stand_in) {
-                m.author_customer_id = Some(customer_id);
-            }
-        }
-        for e in &mut w.events {
-            if e.actor_kind == "customer" && e.actor_id == Some(stand_in) {
-                e.actor_id = Some(customer_id);
-            }
-        }
-        for t in &mut w.tasks {
-            if t.customer_id == Some(stand_in) {
-                t.customer_id = Some(customer_id);
-            }
-        }
+        let (c, w) = with_new_customer(c, w, customer_id);
         let (applied, batch) =
             create_case_in(&mut tx, tenant, &c, &w, now, Some(customer_id)).await?;
+        tx.commit_with(batch).await?;
+        Ok(Some(applied))
+    }
+
+    /// [`Store::create_case_for_new_customer`] on SQLite: the customer, their contacts, the
+    /// case number and the case go as one query, with the transaction's `BEGIN`. The
+    /// customer is the newest row of `customers` (the write lock is held), and a live
+    /// customer holding the identity key fails the customer's insert, so nothing after it
+    /// runs and the transaction is rolled back.
+    async fn create_case_for_new_customer_sqlite(
+        &self,
+        tenant: TenantId,
+        customer: &crate::identity::FirstContact<'_>,
+        c: &NewCase,
+        w: &CaseWrite,
+        now: i64,
+    ) -> Result<Option<Applied>> {
+        let newest = "(SELECT max(id) FROM customers)";
+        let mut sql = String::from(
+            "INSERT INTO customers (tenant_id, display_name, sort_name, identity_key, \
+             created_at, updated_at) VALUES ($1, $16, $17, $18, $14, $14);\n",
+        );
+        if !customer.contacts.is_empty() {
+            let values: Vec<String> = (0..customer.contacts.len())
+                .map(|i| format!("({})", crate::bulk::params(19 + 5 * i, 5)))
+                .collect();
+            sql.push_str(&format!(
+                "INSERT INTO customer_contacts (tenant_id, customer_id, kind, value, normalized, \
+                 is_primary, verified, created_at) SELECT $1, {newest}, column1, column2, \
+                 column3, column4, column5, $14 FROM (VALUES {});\n",
+                values.join(", ")
+            ));
+        }
+        sql.push_str(&case_insert_sql(true, newest));
+        let contacts = customer.contacts;
+        let taken = |e: &StoreError| matches!(e, StoreError::Conflict(m) if m.contains("customers.identity_key"));
+        let (mut tx, rows) = match self
+            .begin_write_with(&sql, |q| {
+                let mut q = bind_case_insert(q, tenant, c, w, now)
+                    .bind(customer.display_name.to_string())
+                    .bind(customer.sort_name.to_string())
+                    .bind(customer.identity_key.map(str::to_string));
+                for k in contacts {
+                    q = q
+                        .bind(k.kind.clone())
+                        .bind(k.value.clone())
+                        .bind(k.normalized.clone())
+                        .bind(i16::from(k.primary))
+                        .bind(i16::from(k.verified));
+                }
+                q
+            })
+            .await
+        {
+            Ok(done) => done,
+            Err(e) if taken(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let customer_id: i64 = match rows.first() {
+            Some(r) => r.try_get("customer_id")?,
+            None => {
+                return Err(StoreError::Other(
+                    "the new customer's case was not inserted".into(),
+                ));
+            }
+        };
+        let (c, w) = with_new_customer(c, w, customer_id);
+        let (applied, batch) =
+            case_inserted(&mut tx, &rows, tenant, &c, &w, now, Some(customer_id)).await?;
         tx.commit_with(batch).await?;
         Ok(Some(applied))
     }
@@ -2312,19 +2367,47 @@ async fn create_case_in(
     now: i64,
     new_customer: Option<i64>,
 ) -> Result<(Applied, Batch)> {
-    let sql = case_insert_sql(crate::bulk::is_sqlite(tx));
+    let sql = case_insert_sql(crate::bulk::is_sqlite(tx), "$5");
     let rows = bind_case_insert(sqlx::query(sqlx::AssertSqlSafe(sql)), tenant, c, w, now)
         .fetch_all(&mut *tx)
         .await?;
     case_inserted(tx, &rows, tenant, c, w, now, new_customer).await
 }
 
+/// `c` and `w` for the customer `customer_id` created with the case: `c.customer_id`, and
+/// every customer id in `w` equal to it, stand for that customer.
+fn with_new_customer(c: &NewCase, w: &CaseWrite, customer_id: i64) -> (NewCase, CaseWrite) {
+    let stand_in = c.customer_id.0;
+    let c = NewCase {
+        customer_id: CustomerId(customer_id),
+        ..c.clone()
+    };
+    let mut w = w.clone();
+    for m in &mut w.messages {
+        if m.author_customer_id == Some(stand_in) {
+            m.author_customer_id = Some(customer_id);
+        }
+    }
+    for e in &mut w.events {
+        if e.actor_kind == "customer" && e.actor_id == Some(stand_in) {
+            e.actor_id = Some(customer_id);
+        }
+    }
+    for t in &mut w.tasks {
+        if t.customer_id == Some(stand_in) {
+            t.customer_id = Some(customer_id);
+        }
+    }
+    (c, w)
+}
+
 /// The statement inserting a case with its number (see [`bind_case_insert`]): the tenant's
 /// counter, incremented, and the case in one round trip. On PostgreSQL the counter is a CTE
 /// of the case's INSERT, on SQLite the two statements go as one query and the case reads the
 /// counter back. The customer must be the tenant's (no row is inserted otherwise), and the
-/// case belongs to the customer's household (the first, when several).
-fn case_insert_sql(sqlite: bool) -> String {
+/// case belongs to the customer's household (the first, when several). `customer`: the
+/// customer's id, `$5` or an expression.
+fn case_insert_sql(sqlite: bool, customer: &str) -> String {
     let counter = "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
         ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1";
     let columns = "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
@@ -2337,12 +2420,13 @@ fn case_insert_sql(sqlite: bool) -> String {
         format!(
             "{counter}; {columns} SELECT $1, (SELECT value FROM counters WHERE tenant_id = $1 \
              AND name = 'case_number'), {values} FROM customers cu \
-             WHERE cu.tenant_id = $1 AND cu.id = $5 RETURNING id, number"
+             WHERE cu.tenant_id = $1 AND cu.id = {customer} RETURNING id, number, customer_id"
         )
     } else {
         format!(
             "WITH n AS ({counter} RETURNING value) {columns} SELECT $1, n.value, {values} \
-             FROM customers cu, n WHERE cu.tenant_id = $1 AND cu.id = $5 RETURNING id, number"
+             FROM customers cu, n WHERE cu.tenant_id = $1 AND cu.id = {customer} \
+             RETURNING id, number, customer_id"
         )
     }
 }

@@ -130,6 +130,10 @@ pub struct MailContext {
     pub sender_user: Option<i64>,
     /// The customer with the sender's address.
     pub sender_customer: Option<concierge_domain::CustomerId>,
+    /// That customer's tier, if they have one.
+    pub sender_tier: Option<String>,
+    /// That customer's flags set now.
+    pub sender_flags: Vec<String>,
     /// The tenant's definitions of the kinds asked for, each with its kind, by kind then
     /// position then id.
     pub definitions: Vec<(String, crate::cases::SpecRow)>,
@@ -814,8 +818,9 @@ impl Store {
     /// among `keys` (as key, value), the acknowledgement switch of its mailbox named
     /// `mailbox` (`None`: no such mailbox; `Some(None)`: the mailbox follows the tenant's
     /// setting), the inbound mail holding deduplication key `dedupe_key`, for a `sender`
-    /// address the staff member and the (unmerged) customer with that address, and the
-    /// tenant's definitions of `definition_kinds` (what the case rules are built from).
+    /// address the staff member and the (unmerged) customer with that address with their
+    /// tier and flags, and the tenant's definitions of `definition_kinds` (what the case
+    /// rules are built from).
     #[allow(clippy::too_many_arguments)]
     pub async fn mail_context(
         &self,
@@ -859,6 +864,11 @@ impl Store {
              WHERE tenant_id = $1 AND email = $4 \
              UNION ALL SELECT '#customer' AS k, CAST(NULL AS TEXT) AS v, \
              ({customer}) AS n, {none} \
+             UNION ALL SELECT '#tier' AS k, tier AS v, CAST(NULL AS BIGINT) AS n, {none} \
+             FROM customer_tiers WHERE tenant_id = $1 AND customer_id = ({customer}) \
+             UNION ALL SELECT '#flag' AS k, flag AS v, CAST(NULL AS BIGINT) AS n, {none} \
+             FROM customer_flags WHERE tenant_id = $1 AND customer_id = ({customer}) \
+             AND cleared_at IS NULL \
              UNION ALL SELECT '#def:' || kind AS k, spec AS v, id AS n, name AS d_name, \
              event AS d_event, position AS d_position, active AS d_active FROM definitions \
              WHERE tenant_id = $1 AND {in_kinds}"
@@ -912,6 +922,8 @@ impl Store {
                 "#dedupe" => ctx.key_holder = n,
                 "#user" => ctx.sender_user = n,
                 "#customer" => ctx.sender_customer = n.map(concierge_domain::CustomerId),
+                "#tier" => ctx.sender_tier = v,
+                "#flag" => ctx.sender_flags.extend(v),
                 _ => match k.strip_prefix("#def:") {
                     Some(kind) => ctx.definitions.push((
                         kind.to_string(),
