@@ -524,6 +524,11 @@ struct CaseHead {
     /// A customer inserted in this transaction (its change log row is written with the
     /// case's).
     new_customer: Option<i64>,
+    /// On SQLite, the highest message id ever given (`sqlite_sequence`), read by the
+    /// transaction's first statement under the write lock: the write's messages take the
+    /// next ids and go with its batch. `None`: they are inserted one by one, each answering
+    /// its id.
+    messages_seq: Option<i64>,
 }
 
 impl CaseHead {
@@ -538,8 +543,30 @@ impl CaseHead {
             },
             fresh: false,
             new_customer: None,
+            messages_seq: messages_seq(r),
         })
     }
+}
+
+/// On SQLite, the column a write's first statement returns with the highest message id ever
+/// given ([`CaseHead::messages_seq`]); nothing on PostgreSQL.
+fn messages_seq_column(sqlite: bool) -> &'static str {
+    if sqlite {
+        ", (SELECT seq FROM sqlite_sequence WHERE name = 'messages') AS messages_seq"
+    } else {
+        ""
+    }
+}
+
+/// [`messages_seq_column`] read back: `None` when the row does not have it (0 when no
+/// message was ever stored).
+fn messages_seq(r: &AnyRow) -> Option<i64> {
+    use sqlx::Column;
+    r.columns()
+        .iter()
+        .any(|c| c.name() == "messages_seq")
+        .then(|| r.try_get::<Option<i64>, _>("messages_seq").ok().flatten())
+        .map(Option::unwrap_or_default)
 }
 
 /// Applies everything in `w` except the case-row change, inside `tx`. Rows of one kind go in
@@ -600,8 +627,15 @@ async fn apply_parts(
         case_number: number,
         message_ids: Vec::new(),
     };
-    for m in &w.messages {
-        let id = insert_message(tx, tenant, case_id, m, now).await?;
+    for (i, m) in w.messages.iter().enumerate() {
+        let id = match head.messages_seq {
+            Some(seq) => {
+                let id = seq + 1 + i64::try_from(i).unwrap_or(i64::MAX - seq - 1);
+                batch_message(batch, tenant, case_id, m, now, id);
+                id
+            }
+            None => insert_message(tx, tenant, case_id, m, now).await?,
+        };
         let attachment_rows: Vec<Vec<Val>> = m
             .attachments
             .iter()
@@ -814,6 +848,61 @@ async fn apply_parts(
     Ok(applied)
 }
 
+/// The columns of a message row ([`message_vals`]), `$1`..`$14`.
+const MESSAGE_INSERT: &str = "INSERT INTO messages (tenant_id, case_id, author_kind, \
+    author_user_id, author_customer_id, author_email, visibility, channel, route, body_text, \
+    body_html, delivery_state, created_at, mail_message_id";
+
+/// The values of message `m` of case `case_id`, in [`MESSAGE_INSERT`]'s order.
+fn message_vals(tenant: TenantId, case_id: i64, m: &NewMessage, now: i64) -> Vec<crate::bulk::Val> {
+    use crate::bulk::Val;
+    vec![
+        Val::Int(tenant.0),
+        Val::Int(case_id),
+        Val::Text(m.author_kind.clone()),
+        m.author_user_id.into(),
+        m.author_customer_id.into(),
+        m.author_email.clone().into(),
+        Val::Text(m.visibility.clone()),
+        Val::Text(m.channel.clone()),
+        m.route.clone().into(),
+        Val::Text(m.body_text.clone()),
+        m.body_html.clone().into(),
+        m.delivery_state.clone().into(),
+        Val::Int(now),
+        m.mail_message_id.clone().into(),
+    ]
+}
+
+/// What linking inbound mail `$15` to its message sets besides `message_id`, with its values
+/// (`$16`..`$19`) pushed to `vals`: with mail intake's record, the deduplication key, the
+/// outcome and `state = 'processed'`; `state` is given as `state_when_unlinked` wrapped by
+/// the caller's choice.
+fn link_set(
+    m: &NewMessage,
+    now: i64,
+    vals: &mut Vec<crate::bulk::Val>,
+) -> (&'static str, &'static str) {
+    use crate::bulk::Val;
+    match &m.inbound_record {
+        Some(rec) => {
+            vals.extend([
+                Val::Text(rec.detail.clone()),
+                Val::Int(now),
+                Val::Text(rec.dedupe_key.clone()),
+                rec.header_message_id.clone().into(),
+            ]);
+            (
+                "header_message_id = CASE WHEN dedupe_key IS NULL OR dedupe_key = $18 \
+                 THEN $19 ELSE header_message_id END, dedupe_key = COALESCE(dedupe_key, $18), \
+                 case_id = $2, error = NULL, detail = $16, processed_at = $17",
+                "'processed'",
+            )
+        }
+        None => ("case_id = $2", "state"),
+    }
+}
+
 /// Inserts message `m` of case `case_id` and returns its id. A message made from an inbound
 /// mail is linked to the mail in the same statement — exactly once: the mail takes the
 /// message only if it has none yet, else the whole write is refused with
@@ -830,26 +919,10 @@ async fn insert_message(
     now: i64,
 ) -> Result<i64> {
     use crate::bulk::Val;
-    let insert = "INSERT INTO messages (tenant_id, case_id, author_kind, author_user_id, \
-        author_customer_id, author_email, visibility, channel, route, body_text, body_html, \
-        delivery_state, created_at, mail_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-        $9, $10, $11, $12, $13, $14)";
-    let mut vals: Vec<Val> = vec![
-        Val::Int(tenant.0),
-        Val::Int(case_id),
-        Val::Text(m.author_kind.clone()),
-        m.author_user_id.into(),
-        m.author_customer_id.into(),
-        m.author_email.clone().into(),
-        Val::Text(m.visibility.clone()),
-        Val::Text(m.channel.clone()),
-        m.route.clone().into(),
-        Val::Text(m.body_text.clone()),
-        m.body_html.clone().into(),
-        m.delivery_state.clone().into(),
-        Val::Int(now),
-        m.mail_message_id.clone().into(),
-    ];
+    let insert = format!(
+        "{MESSAGE_INSERT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    );
+    let mut vals = message_vals(tenant, case_id, m, now);
     let bind = crate::bulk::query_with;
     let Some(inbound) = m.inbound_mail_id else {
         let row = bind(format!("{insert} RETURNING id"), &vals)
@@ -858,29 +931,17 @@ async fn insert_message(
         return Ok(row.try_get(0)?);
     };
     vals.push(Val::Int(inbound));
-    let set = match &m.inbound_record {
-        Some(rec) => {
-            vals.extend([
-                Val::Text(rec.detail.clone()),
-                Val::Int(now),
-                Val::Text(rec.dedupe_key.clone()),
-                rec.header_message_id.clone().into(),
-            ]);
-            "header_message_id = CASE WHEN dedupe_key IS NULL OR dedupe_key = $18 \
-             THEN $19 ELSE header_message_id END, dedupe_key = COALESCE(dedupe_key, $18), \
-             case_id = $2, state = 'processed', error = NULL, detail = $16, processed_at = $17"
-        }
-        None => "case_id = $2",
-    };
+    let (set, state) = link_set(m, now, &mut vals);
     let sql = if crate::bulk::is_sqlite(tx) {
         format!(
-            "{insert}; UPDATE inbound_mail SET message_id = last_insert_rowid(), {set} \
-             WHERE tenant_id = $1 AND id = $15 AND message_id IS NULL RETURNING message_id"
+            "{insert}; UPDATE inbound_mail SET message_id = last_insert_rowid(), {set}, \
+             state = {state} WHERE tenant_id = $1 AND id = $15 AND message_id IS NULL \
+             RETURNING message_id"
         )
     } else {
         format!(
-            "WITH m AS ({insert} RETURNING id) UPDATE inbound_mail SET message_id = m.id, {set} \
-             FROM m WHERE inbound_mail.tenant_id = $1 AND inbound_mail.id = $15 \
+            "WITH m AS ({insert} RETURNING id) UPDATE inbound_mail SET message_id = m.id, {set}, \
+             state = {state} FROM m WHERE inbound_mail.tenant_id = $1 AND inbound_mail.id = $15 \
              AND inbound_mail.message_id IS NULL RETURNING m.id"
         )
     };
@@ -892,6 +953,71 @@ async fn insert_message(
         Some(r) => Ok(r.try_get(0)?),
         None => Err(StoreError::AlreadyLinked(inbound)),
     }
+}
+
+/// [`insert_message`] as statements of `batch`, with the message's id given (`id`; on
+/// SQLite, under the write lock, see [`CaseHead::messages_seq`]). A mail linked already
+/// fails the link's statement (its `state` would become NULL), and a deduplication key
+/// another mail holds fails it too: the batch stops there and the transaction is rolled
+/// back; [`link_refused`] turns either error into [`StoreError::AlreadyLinked`].
+fn batch_message(
+    batch: &mut Batch,
+    tenant: TenantId,
+    case_id: i64,
+    m: &NewMessage,
+    now: i64,
+    id: i64,
+) {
+    use crate::bulk::Val;
+    let mut vals = message_vals(tenant, case_id, m, now);
+    vals.push(Val::Int(id));
+    batch.push(
+        format!(
+            "{MESSAGE_INSERT}, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15)"
+        ),
+        vals,
+    );
+    let Some(inbound) = m.inbound_mail_id else {
+        return;
+    };
+    let mut vals = vec![Val::Int(tenant.0), Val::Int(case_id)];
+    // `$3`..`$14` unused, so that `link_set`'s numbers hold.
+    vals.extend(std::iter::repeat_n(Val::Null, 12));
+    vals.push(Val::Int(inbound));
+    let (set, state) = link_set(m, now, &mut vals);
+    vals.push(Val::Int(id));
+    let id_param = vals.len();
+    batch.push(
+        format!(
+            "UPDATE inbound_mail SET message_id = ${id_param}, {set}, \
+             state = CASE WHEN message_id IS NULL THEN {state} END \
+             WHERE tenant_id = $1 AND id = $15"
+        ),
+        vals,
+    );
+}
+
+/// A batch's error from linking inbound mail `inbound` to its message ([`batch_message`]) as
+/// [`StoreError::AlreadyLinked`]; any other error as it is.
+fn link_refused(e: StoreError, inbound: Option<i64>) -> StoreError {
+    let refused =
+        |m: &str| m.contains("inbound_mail.state") || m.contains("inbound_mail.dedupe_key");
+    match (&e, inbound) {
+        (StoreError::Conflict(m) | StoreError::Other(m), Some(id)) if refused(m) => {
+            StoreError::AlreadyLinked(id)
+        }
+        _ => e,
+    }
+}
+
+/// Commits a case write `w` with its `batch` ([`crate::store::WriteTx::commit_with`]); a
+/// mail link refused in the batch is [`StoreError::AlreadyLinked`].
+async fn commit_case_write(tx: crate::store::WriteTx, batch: Batch, w: &CaseWrite) -> Result<()> {
+    let inbound = w.messages.iter().find_map(|m| m.inbound_mail_id);
+    tx.commit_with(batch)
+        .await
+        .map_err(|e| link_refused(e, inbound))
 }
 
 /// A row of the ordered change log that every node's search index follows.
@@ -1011,7 +1137,7 @@ impl Store {
             )
             .await?;
         let (applied, batch) = case_inserted(&mut tx, &rows, tenant, c, w, now, None).await?;
-        tx.commit_with(batch).await?;
+        commit_case_write(tx, batch, w).await?;
         Ok(applied)
     }
 
@@ -1044,7 +1170,7 @@ impl Store {
         let (c, w) = with_new_customer(c, w, customer_id);
         let (applied, batch) =
             create_case_in(&mut tx, tenant, &c, &w, now, Some(customer_id)).await?;
-        tx.commit_with(batch).await?;
+        commit_case_write(tx, batch, &w).await?;
         Ok(Some(applied))
     }
 
@@ -1113,7 +1239,7 @@ impl Store {
         let (c, w) = with_new_customer(c, w, customer_id);
         let (applied, batch) =
             case_inserted(&mut tx, &rows, tenant, &c, &w, now, Some(customer_id)).await?;
-        tx.commit_with(batch).await?;
+        commit_case_write(tx, batch, &w).await?;
         Ok(Some(applied))
     }
 
@@ -1131,9 +1257,12 @@ impl Store {
         // The version bump opens the transaction (with its BEGIN, on SQLite).
         let (mut tx, bumped) = self
             .begin_write_with(
-                "UPDATE cases SET version = version + 1, updated_at = $4 \
-                 WHERE tenant_id = $1 AND id = $2 AND version = $3 \
-                 RETURNING customer_id, number, subject",
+                &format!(
+                    "UPDATE cases SET version = version + 1, updated_at = $4 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $3 \
+                     RETURNING customer_id, number, subject{}",
+                    messages_seq_column(self.backend() == Backend::Sqlite)
+                ),
                 |q| q.bind(tenant.0).bind(id.0).bind(version).bind(now),
             )
             .await?;
@@ -1155,7 +1284,7 @@ impl Store {
         };
         let head = CaseHead::from_row(&bumped, w)?;
         let (applied, batch) = apply_change_and_parts(&mut tx, tenant, id.0, &head, w, now).await?;
-        tx.commit_with(batch).await?;
+        commit_case_write(tx, batch, w).await?;
         Ok(Some(applied))
     }
 
@@ -2420,7 +2549,8 @@ fn case_insert_sql(sqlite: bool, customer: &str) -> String {
         format!(
             "{counter}; {columns} SELECT $1, (SELECT value FROM counters WHERE tenant_id = $1 \
              AND name = 'case_number'), {values} FROM customers cu \
-             WHERE cu.tenant_id = $1 AND cu.id = {customer} RETURNING id, number, customer_id"
+             WHERE cu.tenant_id = $1 AND cu.id = {customer} RETURNING id, number, customer_id{}",
+            messages_seq_column(true)
         )
     } else {
         format!(
@@ -2483,6 +2613,7 @@ async fn case_inserted(
             .unwrap_or_else(|| c.subject.clone()),
         fresh: true,
         new_customer,
+        messages_seq: messages_seq(row),
     };
     apply_change_and_parts(tx, tenant, id, &head, w, now).await
 }

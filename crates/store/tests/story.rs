@@ -630,3 +630,125 @@ async fn a_received_mail_is_stored_and_leaves_every_connection_flushing_its_comm
         "every pooled connection flushes its commits: {settings:?}"
     );
 }
+
+/// A message with the given body and attachment names.
+fn message(body: &str, files: &[&str]) -> concierge_store::cases::NewMessage {
+    concierge_store::cases::NewMessage {
+        author_kind: "customer".into(),
+        visibility: "public".into(),
+        channel: "email".into(),
+        body_text: body.into(),
+        attachments: files
+            .iter()
+            .map(|f| concierge_store::cases::NewAttachment {
+                filename: (*f).into(),
+                content_type: "text/plain".into(),
+                size: 1,
+                sha256: format!("{f:0>64}"),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn messages_written_together_each_keep_their_own_id_and_attachments() {
+    use concierge_store::cases::{CaseWrite, NewCase};
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
+    let customer = store
+        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
+        .await
+        .unwrap();
+    let new = NewCase {
+        subject: "Parcel".into(),
+        kind: "question".into(),
+        channel: "email".into(),
+        customer_id: customer.id,
+        household_id: None,
+        order_id: None,
+        priority: "normal".into(),
+        status: "new".into(),
+        owner_id: None,
+        team_id: None,
+        parent_case_id: None,
+        custom_fields: "{}".into(),
+    };
+    let first = CaseWrite {
+        messages: vec![message("first", &["a.txt"])],
+        ..CaseWrite::default()
+    };
+    let opened = store.create_case(t, &new, &first, NOW).await.unwrap();
+    let case = concierge_domain::CaseId(opened.case_id);
+    let version = store.case(t, case).await.unwrap().unwrap().version;
+    let both = CaseWrite {
+        messages: vec![
+            message("second", &["b.txt", "c.txt"]),
+            message("third", &[]),
+        ],
+        ..CaseWrite::default()
+    };
+    let applied = store
+        .write_case(t, case, version, &both, NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = store.case_messages(t, case, true).await.unwrap();
+    let ids: Vec<i64> = stored.iter().map(|m| m.id).collect();
+    assert_eq!(ids[..1], opened.message_ids[..]);
+    assert_eq!(ids[1..], applied.message_ids[..]);
+    let files = |m: &concierge_store::cases::MessageRow| {
+        m.attachments
+            .iter()
+            .map(|a| a.filename.clone())
+            .collect::<Vec<_>>()
+    };
+    let bodies: Vec<(&str, Vec<String>)> = stored
+        .iter()
+        .map(|m| (m.body_text.as_str(), files(m)))
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            ("first", vec!["a.txt".to_string()]),
+            ("second", vec!["b.txt".to_string(), "c.txt".to_string()]),
+            ("third", vec![]),
+        ]
+    );
+    // Every message is in the change log the search index follows.
+    let logged: Vec<i64> = sqlx::query_scalar(
+        "SELECT entity_id FROM change_log WHERE tenant_id = $1 AND entity = 'message' ORDER BY seq",
+    )
+    .bind(t.0)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(logged, ids);
+    // Ids are never given twice, even after the newest message is gone.
+    sqlx::query("DELETE FROM attachments WHERE message_id = $1")
+        .bind(ids[2])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM messages WHERE id = $1")
+        .bind(ids[2])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let version = store.case(t, case).await.unwrap().unwrap().version;
+    let next = store
+        .write_case(
+            t,
+            case,
+            version,
+            &CaseWrite {
+                messages: vec![message("fourth", &[])],
+                ..CaseWrite::default()
+            },
+            NOW + 2,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.message_ids[0] > ids[2], "{next:?} after {ids:?}");
+}
