@@ -258,7 +258,7 @@ impl Batch {
 
     pub async fn run(self, tx: &mut AnyConnection) -> Result<()> {
         if !is_sqlite(tx) {
-            for (sql, vals) in self.statements {
+            for (sql, vals) in self.postgres_statements()? {
                 query_with(sql, &vals).execute(&mut *tx).await?;
             }
             return Ok(());
@@ -267,6 +267,29 @@ impl Batch {
             query_with(sql, &vals).execute(&mut *tx).await?;
         }
         Ok(())
+    }
+
+    /// The batch as PostgreSQL statements, in order: each run of consecutive `INSERT`s (none
+    /// reads what another writes: they only add rows, and foreign keys are checked at the end
+    /// of the statement) goes as one statement of data-modifying CTEs, its parameters
+    /// renumbered; every other statement goes alone.
+    pub(crate) fn postgres_statements(self) -> Result<Vec<(String, Vec<Val>)>> {
+        let mut out = Vec::new();
+        let mut run: Vec<(String, Vec<Val>)> = Vec::new();
+        for (sql, vals) in self.statements {
+            let insert = sql.trim_start().starts_with("INSERT INTO") && !sql.contains("RETURNING");
+            let bound: usize = run.iter().map(|(_, v)| v.len()).sum();
+            if !insert || bound + vals.len() > MAX_PARAMS {
+                out.extend(joined_inserts(std::mem::take(&mut run))?);
+            }
+            if insert {
+                run.push((sql, vals));
+            } else {
+                out.push((sql, vals));
+            }
+        }
+        out.extend(joined_inserts(run)?);
+        Ok(out)
     }
 
     /// The batch as SQLite multi-statement queries (one unless it binds more than
@@ -296,11 +319,60 @@ impl Batch {
     }
 }
 
+/// `INSERT` statements (each with its own `$1, $2, ...`) as one PostgreSQL statement:
+/// `WITH s0 AS (first), s1 AS (second), ... last`, the parameters of each after the first
+/// renumbered past those before it. Nothing for none; one as it is.
+fn joined_inserts(run: Vec<(String, Vec<Val>)>) -> Result<Option<(String, Vec<Val>)>> {
+    if run.len() < 2 {
+        return Ok(run.into_iter().next());
+    }
+    let last = run.len() - 1;
+    let mut sql = String::from("WITH ");
+    let mut vals: Vec<Val> = Vec::new();
+    for (i, (text, own)) in run.into_iter().enumerate() {
+        let text = renumbered(&text, vals.len(), own.len())?;
+        if i == last {
+            sql.push(' ');
+            sql.push_str(&text);
+        } else {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("s{i} AS ({text})"));
+        }
+        vals.extend(own);
+    }
+    Ok(Some((sql, vals)))
+}
+
+/// `sql` with every numbered parameter `$n` (of `n_vals`) written `$(n + offset)`.
+fn renumbered(sql: &str, offset: usize, n_vals: usize) -> Result<String> {
+    each_param(sql, |n| {
+        if n == 0 || n > n_vals {
+            return Err(no_value(n, n_vals));
+        }
+        Ok(format!("${}", n + offset))
+    })
+}
+
 /// `sql` with its numbered parameters `$n` replaced by `?`, and the values in the order the
 /// `?` appear (a value used twice is bound twice).
 fn anonymous(sql: &str, vals: &[Val]) -> Result<(String, Vec<Val>)> {
-    let mut out = String::with_capacity(sql.len());
     let mut bound = Vec::with_capacity(vals.len());
+    let out = each_param(sql, |n| {
+        let v = n
+            .checked_sub(1)
+            .and_then(|i| vals.get(i))
+            .ok_or_else(|| no_value(n, vals.len()))?;
+        bound.push(v.clone());
+        Ok("?".to_string())
+    })?;
+    Ok((out, bound))
+}
+
+/// `sql` with each numbered parameter `$n` replaced by `f(n)` (a bare `$` is `n` = 0).
+fn each_param(sql: &str, mut f: impl FnMut(usize) -> Result<String>) -> Result<String> {
+    let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
@@ -309,18 +381,17 @@ fn anonymous(sql: &str, vals: &[Val]) -> Result<(String, Vec<Val>)> {
             .take_while(u8::is_ascii_digit)
             .count();
         let n: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(0);
-        let v = n.checked_sub(1).and_then(|i| vals.get(i)).ok_or_else(|| {
-            crate::StoreError::Other(format!(
-                "internal: statement parameter ${n} has no value ({} given)",
-                vals.len()
-            ))
-        })?;
-        out.push('?');
-        bound.push(v.clone());
+        out.push_str(&f(n)?);
         rest = &rest[at + 1 + digits..];
     }
     out.push_str(rest);
-    Ok((out, bound))
+    Ok(out)
+}
+
+fn no_value(n: usize, given: usize) -> crate::StoreError {
+    crate::StoreError::Other(format!(
+        "internal: statement parameter ${n} has no value ({given} given)"
+    ))
 }
 
 /// On SQLite (`anonymous`), rewrites the numbered parameters `$1, $2, ...` of `sql` as
@@ -385,7 +456,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{Val, anonymous, positional};
+    use super::{Batch, Val, anonymous, positional};
 
     #[test]
     fn a_batched_statement_binds_its_values_in_order_of_appearance() {
@@ -398,6 +469,55 @@ mod tests {
         assert_eq!(vals, vec![Val::Text("x".into()), Val::Int(7), Val::Int(7)]);
         assert!(anonymous("SELECT $3", &[Val::Int(1)]).is_err());
         assert!(anonymous("SELECT $", &[Val::Int(1)]).is_err());
+    }
+
+    #[test]
+    fn consecutive_inserts_become_one_postgres_statement_and_the_rest_stay_in_order() {
+        let mut b = Batch::default();
+        b.push(
+            "UPDATE cases SET a = $1 WHERE id = $2",
+            vec![Val::Int(1), Val::Int(2)],
+        );
+        b.push(
+            "INSERT INTO t (a, b) VALUES ($1, $2)",
+            vec![Val::Int(3), Val::Int(4)],
+        );
+        b.push(
+            "INSERT INTO u (a) VALUES ($1) ON CONFLICT (a) DO NOTHING",
+            vec![Val::Int(5)],
+        );
+        b.push(
+            "INSERT INTO v (a, b) VALUES ($2, $1)",
+            vec![Val::Int(6), Val::Int(7)],
+        );
+        b.push("UPDATE cases SET n = $1", vec![Val::Int(8)]);
+        b.push("INSERT INTO w (a) VALUES ($1)", vec![Val::Int(9)]);
+        let out = b.postgres_statements().unwrap();
+        let sql: Vec<&str> = out.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            sql,
+            vec![
+                "UPDATE cases SET a = $1 WHERE id = $2",
+                "WITH s0 AS (INSERT INTO t (a, b) VALUES ($1, $2)), s1 AS (INSERT INTO u (a) \
+                 VALUES ($3) ON CONFLICT (a) DO NOTHING) INSERT INTO v (a, b) VALUES ($5, $4)",
+                "UPDATE cases SET n = $1",
+                "INSERT INTO w (a) VALUES ($1)",
+            ]
+        );
+        assert_eq!(
+            out[1].1,
+            vec![
+                Val::Int(3),
+                Val::Int(4),
+                Val::Int(5),
+                Val::Int(6),
+                Val::Int(7)
+            ]
+        );
+        let mut bad = Batch::default();
+        bad.push("INSERT INTO t (a) VALUES ($1)", vec![Val::Int(1)]);
+        bad.push("INSERT INTO t (a) VALUES ($2)", vec![Val::Int(1)]);
+        assert!(bad.postgres_statements().is_err());
     }
 
     #[test]

@@ -627,12 +627,13 @@ async fn apply_parts(
         case_number: number,
         message_ids: Vec::new(),
     };
-    for (i, m) in w.messages.iter().enumerate() {
-        let id = match head.messages_seq {
-            Some(seq) => {
-                let id = seq + 1 + i64::try_from(i).unwrap_or(i64::MAX - seq - 1);
-                batch_message(batch, tenant, case_id, m, now, id);
-                id
+    let mut given = head.messages_seq;
+    for m in &w.messages {
+        let id = match given.as_mut() {
+            Some(last) => {
+                *last += 1;
+                batch_message(batch, tenant, case_id, m, now, *last);
+                *last
             }
             None => insert_message(tx, tenant, case_id, m, now).await?,
         };
@@ -827,6 +828,12 @@ async fn apply_parts(
             ],
         );
     }
+    change_rows.push(change_row(tenant, "case", case_id, now));
+    batch.insert_rows(
+        "change_log",
+        &["tenant_id", "entity", "entity_id", "op", "at"],
+        &change_rows,
+    );
     // The earliest running target decides when the case is next due (a case inserted with
     // its new targets has it already).
     if !(head.fresh && w.targets.is_empty() && w.change.next_due_at.is_none()) {
@@ -839,12 +846,6 @@ async fn apply_parts(
             vec![Val::Int(case_id), Val::Int(tenant.0)],
         );
     }
-    change_rows.push(change_row(tenant, "case", case_id, now));
-    batch.insert_rows(
-        "change_log",
-        &["tenant_id", "entity", "entity_id", "op", "at"],
-        &change_rows,
-    );
     Ok(applied)
 }
 
@@ -874,10 +875,10 @@ fn message_vals(tenant: TenantId, case_id: i64, m: &NewMessage, now: i64) -> Vec
     ]
 }
 
-/// What linking inbound mail `$15` to its message sets besides `message_id`, with its values
-/// (`$16`..`$19`) pushed to `vals`: with mail intake's record, the deduplication key, the
-/// outcome and `state = 'processed'`; `state` is given as `state_when_unlinked` wrapped by
-/// the caller's choice.
+/// What linking inbound mail `$15` to its message sets besides `message_id` and `state`,
+/// and the new `state`, with their values (`$16`..`$19`) pushed to `vals`: with mail
+/// intake's record, the deduplication key and the outcome, and `'processed'`; without, the
+/// case only, and the state as it is.
 fn link_set(
     m: &NewMessage,
     now: i64,
