@@ -131,32 +131,9 @@ impl Env {
 
 /// Gives a customer a tier the way the analytics run stores it.
 async fn set_tier(app: &App, t: TenantId, customer: i64, tier: &str) {
-    let now = app.now();
-    let mut tx = app.store.begin().await.unwrap();
-    insert_rows(
-        &mut tx,
-        "customer_tiers",
-        &[
-            "tenant_id",
-            "customer_id",
-            "tier",
-            "reason",
-            "since",
-            "evaluated_at",
-        ],
-        &[vec![
-            Val::Int(t.0),
-            Val::Int(customer),
-            Val::Text(tier.into()),
-            Val::Text("spend over the Gold threshold".into()),
-            Val::Int(now),
-            Val::Int(now),
-        ]],
-        None,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    concierge_store::testing::set_customer_tier(&app.store, t, customer, tier, app.now())
+        .await
+        .unwrap();
 }
 
 fn input(subject: &str, body: &str, customer: i64) -> NewCaseInput {

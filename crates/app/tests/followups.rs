@@ -11,7 +11,6 @@ use concierge_app::{App, Config};
 use concierge_domain::scorecard::{GroupBy, Period};
 use concierge_domain::{CaseId, CustomerId, Role, TenantId};
 use concierge_store::UserRow;
-use concierge_store::bulk::{Val, insert_rows};
 use concierge_store::followups::TaskItem;
 use concierge_store::testing::TestDb;
 
@@ -60,32 +59,15 @@ impl Env {
 
     /// Gives a customer a tier the way the analytics run stores it.
     async fn set_tier(&self, customer: i64, tier: &str) {
-        let now = self.app.now();
-        let mut tx = self.app.store.begin().await.unwrap();
-        insert_rows(
-            &mut tx,
-            "customer_tiers",
-            &[
-                "tenant_id",
-                "customer_id",
-                "tier",
-                "reason",
-                "since",
-                "evaluated_at",
-            ],
-            &[vec![
-                Val::Int(self.t.0),
-                Val::Int(customer),
-                Val::Text(tier.into()),
-                Val::Text("test".into()),
-                Val::Int(now),
-                Val::Int(now),
-            ]],
-            None,
+        concierge_store::testing::set_customer_tier(
+            &self.app.store,
+            self.t,
+            customer,
+            tier,
+            self.app.now(),
         )
         .await
         .unwrap();
-        tx.commit().await.unwrap();
     }
 
     /// Opens a case of `kind` owned by `owner` and solves it; returns its id.

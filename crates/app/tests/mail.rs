@@ -347,7 +347,6 @@ async fn first_mails_from_one_new_address_at_once_make_one_customer_with_every_c
 
 #[tokio::test]
 async fn a_known_senders_tier_sets_the_targets_of_the_case_their_mail_opens() {
-    use concierge_store::bulk::{Val, insert_rows};
     let e = env().await;
     let first = e
         .ingest(&mail(
@@ -375,31 +374,9 @@ async fn a_known_senders_tier_sets_the_targets_of_the_case_their_mail_opens() {
         .unwrap()
         .unwrap()
         .customer_id;
-    let mut tx = e.app.store.begin().await.unwrap();
-    insert_rows(
-        &mut tx,
-        "customer_tiers",
-        &[
-            "tenant_id",
-            "customer_id",
-            "tier",
-            "reason",
-            "since",
-            "evaluated_at",
-        ],
-        &[vec![
-            Val::Int(e.t.0),
-            Val::Int(gold),
-            Val::Text("Gold".into()),
-            Val::Text("spend over the Gold threshold".into()),
-            Val::Int(e.app.now()),
-            Val::Int(e.app.now()),
-        ]],
-        None,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    concierge_store::testing::set_customer_tier(&e.app.store, e.t, gold, "Gold", e.app.now())
+        .await
+        .unwrap();
     let policy_of = |o: IngestOutcome| {
         let app = e.app.clone();
         let t = e.t;

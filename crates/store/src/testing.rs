@@ -58,6 +58,43 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed) * 1_000_000_000 + t
 }
 
+/// Gives a customer of `tenant` a tier the way the analytics run stores it (the customer
+/// must not have one yet).
+pub async fn set_customer_tier(
+    store: &Store,
+    tenant: concierge_domain::TenantId,
+    customer: i64,
+    tier: &str,
+    now: i64,
+) -> Result<()> {
+    use crate::bulk::{Val, insert_rows};
+    let mut tx = store.begin().await?;
+    insert_rows(
+        &mut tx,
+        "customer_tiers",
+        &[
+            "tenant_id",
+            "customer_id",
+            "tier",
+            "reason",
+            "since",
+            "evaluated_at",
+        ],
+        &[vec![
+            Val::Int(tenant.0),
+            Val::Int(customer),
+            Val::Text(tier.into()),
+            Val::Text(format!("set by a test: {tier}")),
+            Val::Int(now),
+            Val::Int(now),
+        ]],
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The engine the tests run on: `sqlite` or `postgres`.
 pub fn engine() -> &'static str {
     match std::env::var("CONCIERGE_TEST_DATABASE_URL") {
