@@ -616,14 +616,7 @@ impl Store {
             &mut tx,
             self.backend(),
             "customer_tiers",
-            &[
-                "tenant_id",
-                "customer_id",
-                "tier",
-                "reason",
-                "since",
-                "evaluated_at",
-            ],
+            crate::bulk::CUSTOMER_TIERS_COLUMNS,
             &tiers,
         )
         .await?;

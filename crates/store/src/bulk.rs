@@ -83,6 +83,16 @@ pub const CUSTOMER_CONTACTS_COLUMNS: &[&str] = &[
     "created_at",
 ];
 
+/// The columns of a customer's tier row, in the order the analytics run gives the values.
+pub const CUSTOMER_TIERS_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "customer_id",
+    "tier",
+    "reason",
+    "since",
+    "evaluated_at",
+];
+
 /// The columns of an order row, in the order bulk loaders give the values.
 pub const ORDERS_COLUMNS: &[&str] = &[
     "tenant_id",

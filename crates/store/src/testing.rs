@@ -72,14 +72,7 @@ pub async fn set_customer_tier(
     insert_rows(
         &mut tx,
         "customer_tiers",
-        &[
-            "tenant_id",
-            "customer_id",
-            "tier",
-            "reason",
-            "since",
-            "evaluated_at",
-        ],
+        crate::bulk::CUSTOMER_TIERS_COLUMNS,
         &[vec![
             Val::Int(tenant.0),
             Val::Int(customer),
