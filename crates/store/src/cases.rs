@@ -834,9 +834,11 @@ async fn apply_parts(
         &["tenant_id", "entity", "entity_id", "op", "at"],
         &change_rows,
     );
-    // The earliest running target decides when the case is next due (a case inserted with
-    // its new targets has it already).
-    if !(head.fresh && w.targets.is_empty() && w.change.next_due_at.is_none()) {
+    // The earliest running target decides when the case is next due: worked out again when
+    // this write adds or changes targets (a case inserted with its new targets has it
+    // already), or sets it; targets change nowhere else.
+    let targets_changed = !w.targets.is_empty() || (!head.fresh && !w.new_targets.is_empty());
+    if targets_changed || w.change.next_due_at.is_some() {
         batch.push(
             "UPDATE cases SET next_due_at = (SELECT MIN(due_at) FROM case_targets \
              WHERE tenant_id = $2 AND case_id = $1 AND met_at IS NULL \
