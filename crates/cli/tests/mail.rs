@@ -302,3 +302,47 @@ async fn mail_ingest_killed_at_random_points_and_retried_stores_each_mail_exactl
     .unwrap();
     assert_eq!(with_attachment as usize, total.div_ceil(10));
 }
+
+/// `concierge bench ingest` at a small size: every mail goes through, no reply lands on the
+/// wrong case, and the figures it exists for are printed (on PostgreSQL with the planner's
+/// statistics renewed between chunks).
+#[tokio::test]
+async fn the_ingest_benchmark_runs_small_and_threads_every_reply() {
+    let db = TestDb::new().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--data-dir",
+            &data.path().display().to_string(),
+            "--database-url",
+            &db.url,
+            "bench",
+            "ingest",
+            "--messages",
+            "1200",
+            "--pipe-samples",
+            "2",
+        ])
+        .env_remove("CONCIERGE_CONFIG")
+        .output()
+        .expect("run the benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("outcomes                     processed 1200"),
+        "{text}"
+    );
+    assert!(text.contains("replies on the wrong case: 0"), "{text}");
+    for figure in [
+        "full pipeline",
+        "bare insert, one tx each",
+        "pipeline / bare",
+        "pipe command, per message",
+    ] {
+        assert!(text.contains(figure), "{figure} missing:\n{text}");
+    }
+}
