@@ -2566,12 +2566,12 @@ fn case_insert_sql(sqlite: bool, customer: &str) -> String {
 
 /// [`case_insert_sql`]'s parameters.
 fn bind_case_insert<'q>(
-    q: crate::writer::AnyQuery<'q>,
+    q: crate::bulk::AnyQuery<'q>,
     tenant: TenantId,
     c: &NewCase,
     w: &CaseWrite,
     now: i64,
-) -> crate::writer::AnyQuery<'q> {
+) -> crate::bulk::AnyQuery<'q> {
     q.bind(tenant.0)
         .bind(c.subject.clone())
         .bind(c.kind.clone())

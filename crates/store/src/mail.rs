@@ -851,9 +851,11 @@ impl Store {
             CAST(NULL AS BIGINT) AS d_position, CAST(NULL AS SMALLINT) AS d_active";
         let customer = crate::identity::customer_by_contact_sql("$1", "'email'", "$4");
         // One row per answer, told apart by `k`: a setting's key, '' for the mailbox, and
-        // '#…' for the rest (no setting key starts with '#').
+        // '#…' for the rest (no setting key starts with '#'). The sender's customer is looked
+        // up once (a CTE used three times is computed once on both engines).
         let sql = format!(
-            "SELECT key AS k, value AS v, CAST(NULL AS BIGINT) AS n, {none} FROM tenant_settings \
+            "WITH sender (id) AS (SELECT ({customer})) \
+             SELECT key AS k, value AS v, CAST(NULL AS BIGINT) AS n, {none} FROM tenant_settings \
              WHERE tenant_id = $1 AND {in_keys} \
              UNION ALL SELECT '' AS k, CASE WHEN acknowledge IS NULL THEN '' \
              WHEN acknowledge <> 0 THEN 'true' ELSE 'false' END AS v, CAST(NULL AS BIGINT) AS n, \
@@ -862,13 +864,13 @@ impl Store {
              FROM inbound_mail WHERE tenant_id = $1 AND dedupe_key = $3 \
              UNION ALL SELECT '#user' AS k, CAST(NULL AS TEXT) AS v, id AS n, {none} FROM users \
              WHERE tenant_id = $1 AND email = $4 \
-             UNION ALL SELECT '#customer' AS k, CAST(NULL AS TEXT) AS v, \
-             ({customer}) AS n, {none} \
-             UNION ALL SELECT '#tier' AS k, tier AS v, CAST(NULL AS BIGINT) AS n, {none} \
-             FROM customer_tiers WHERE tenant_id = $1 AND customer_id = ({customer}) \
-             UNION ALL SELECT '#flag' AS k, flag AS v, CAST(NULL AS BIGINT) AS n, {none} \
-             FROM customer_flags WHERE tenant_id = $1 AND customer_id = ({customer}) \
-             AND cleared_at IS NULL \
+             UNION ALL SELECT '#customer' AS k, CAST(NULL AS TEXT) AS v, id AS n, {none} \
+             FROM sender \
+             UNION ALL SELECT '#tier' AS k, t.tier AS v, CAST(NULL AS BIGINT) AS n, {none} \
+             FROM customer_tiers t JOIN sender s ON t.customer_id = s.id WHERE t.tenant_id = $1 \
+             UNION ALL SELECT '#flag' AS k, f.flag AS v, CAST(NULL AS BIGINT) AS n, {none} \
+             FROM customer_flags f JOIN sender s ON f.customer_id = s.id \
+             WHERE f.tenant_id = $1 AND f.cleared_at IS NULL \
              UNION ALL SELECT '#def:' || kind AS k, spec AS v, id AS n, name AS d_name, \
              event AS d_event, position AS d_position, active AS d_active FROM definitions \
              WHERE tenant_id = $1 AND {in_kinds}"

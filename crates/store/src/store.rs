@@ -270,7 +270,7 @@ impl Store {
     pub(crate) async fn begin_write_with(
         &self,
         sql: &str,
-        bind: impl FnOnce(crate::writer::AnyQuery<'_>) -> crate::writer::AnyQuery<'_>,
+        bind: impl FnOnce(crate::bulk::AnyQuery<'_>) -> crate::bulk::AnyQuery<'_>,
     ) -> Result<(WriteTx, Vec<sqlx::any::AnyRow>)> {
         Ok(match &self.writer {
             Some(w) => {

@@ -12,15 +12,13 @@
 //! dropped, as a cancelled request is) is rolled back to its savepoint without touching the
 //! others. If the commit itself fails, every writer of the group is told so.
 
+use crate::bulk::AnyQuery;
 use crate::{Result, StoreError};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard, watch};
-
-/// A query on any engine, with its parameters bound.
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
 /// What a group's members learn when it ends: committed, or why not.
 type Outcome = Option<std::result::Result<(), String>>;
