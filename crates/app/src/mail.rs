@@ -310,6 +310,23 @@ impl CaseLookup for Lookup<'_> {
     }
 }
 
+/// A raw mail as [`App::prepare`] leaves it.
+enum Prepared {
+    Parsed(Box<ParsedWithContext>),
+    /// Why it cannot be parsed.
+    Unparsable(String),
+}
+
+/// A parsed mail with its deduplication key, sender, the Message-IDs it answers and what
+/// processing it needs of the store.
+struct ParsedWithContext {
+    mail: ParsedMail,
+    key: String,
+    sender: Option<EmailAddress>,
+    thread_ids: Vec<String>,
+    ctx: concierge_store::mail::MailContext,
+}
+
 /// Who sent a mail.
 enum Sender {
     Staff(concierge_store::UserRow),
@@ -478,10 +495,15 @@ impl App {
             }
         };
         let sha = sha256_hex(raw);
-        let (row, inserted) = self
-            .store
-            .receive_mail(tenant, &mailbox, raw, &sha, self.now())
-            .await?;
+        // The raw bytes are sent to be committed first; while that round trip is under way
+        // the mail is parsed and what processing it needs is read (another connection), so
+        // the two overlap. Nothing parsed is acted on before the commit.
+        let (received, prepared) = tokio::join!(
+            self.store
+                .receive_mail(tenant, &mailbox, raw, &sha, self.now()),
+            self.prepare(tenant, &mailbox, raw),
+        );
+        let (row, inserted) = received?;
         if let Some(done) = self.recorded_outcome(tenant, &row).await? {
             return Ok(done);
         }
@@ -508,7 +530,8 @@ impl App {
                 None => Err(IngestError::Busy),
             };
         }
-        crate::cases::with_rules_memo(self.ingest_leased(tenant, &mailbox, &row, raw)).await
+        let prepared = prepared?;
+        crate::cases::with_rules_memo(self.ingest_leased(tenant, &mailbox, &row, prepared)).await
     }
 
     /// [`App::ingest_raw`] once the raw mail is committed and its processing lease is ours:
@@ -519,9 +542,9 @@ impl App {
         tenant: TenantId,
         mailbox: &str,
         row: &InboundMailRow,
-        raw: &[u8],
+        prepared: Prepared,
     ) -> Result<IngestOutcome, IngestError> {
-        let mut result = self.process(tenant, mailbox, row, raw).await?;
+        let mut result = self.process(tenant, mailbox, row, prepared).await?;
         if !result.recorded {
             match self
                 .store
@@ -768,13 +791,14 @@ impl App {
         }))
     }
 
-    async fn process(
+    /// The part of taking in raw mail `raw` that does not need it committed: parse it, and
+    /// read what processing it needs ([`Store::mail_context`]).
+    async fn prepare(
         &self,
         tenant: TenantId,
         mailbox: &str,
-        row: &InboundMailRow,
         raw: &[u8],
-    ) -> Result<InboundResult, IngestError> {
+    ) -> Result<Prepared, IngestError> {
         let limits = ParseLimits {
             max_message_bytes: MAX_RAW_BYTES,
             max_attachment_bytes: self.config.server.max_body_bytes,
@@ -782,7 +806,7 @@ impl App {
         };
         let mail = match concierge_mail::parse(raw, &limits) {
             Ok(m) => m,
-            Err(e) => return Ok(quarantine(e.to_string(), serde_json::json!({}))),
+            Err(e) => return Ok(Prepared::Unparsable(e.to_string())),
         };
         // Deduplicate: same Message-ID and same content is the same mail.
         let key = sha256_hex(
@@ -809,6 +833,34 @@ impl App {
                 &thread_ids,
             )
             .await?;
+        Ok(Prepared::Parsed(Box::new(ParsedWithContext {
+            mail,
+            key,
+            sender,
+            thread_ids,
+            ctx,
+        })))
+    }
+
+    /// Processes committed raw mail `row` (leased to this worker), as [`App::prepare`] left
+    /// it: deduplicate, classify, thread, store.
+    async fn process(
+        &self,
+        tenant: TenantId,
+        mailbox: &str,
+        row: &InboundMailRow,
+        prepared: Prepared,
+    ) -> Result<InboundResult, IngestError> {
+        let ParsedWithContext {
+            mail,
+            key,
+            sender,
+            thread_ids,
+            ctx,
+        } = match prepared {
+            Prepared::Parsed(p) => *p,
+            Prepared::Unparsable(e) => return Ok(quarantine(e, serde_json::json!({}))),
+        };
         let thread = ctx.thread_case.map(|found| (thread_ids, found));
         if let Some(first) = ctx.key_holder.filter(|h| *h != row.id) {
             return self

@@ -20,6 +20,14 @@ pub enum Val {
     Null,
     NullText,
     NullFloat,
+    /// A trusted SQL expression written into the statement in place of the parameter (such
+    /// as `(SELECT id FROM h)`, a value another part of the same statement gives): only in
+    /// a [`Batch`], which writes it in before anything is bound.
+    Expr(String),
+    /// Text joined from its parts (`||`): values bound as parameters and trusted
+    /// expressions ([`Val::Expr`]), such as a JSON summary with a number the statement
+    /// gives spliced in. Only in a [`Batch`], as [`Val::Expr`].
+    Joined(Vec<Val>),
 }
 
 impl From<i64> for Val {
@@ -202,6 +210,9 @@ pub(crate) fn bind_val<'q>(q: AnyQuery<'q>, v: &Val) -> AnyQuery<'q> {
         Val::Null => q.bind(Option::<i64>::None),
         Val::NullText => q.bind(Option::<String>::None),
         Val::NullFloat => q.bind(Option::<f64>::None),
+        // A batch writes these into its statements before binding (see `inlined`); bound
+        // anywhere else, they are a NULL, which a NOT NULL column refuses.
+        Val::Expr(_) | Val::Joined(_) => q.bind(Option::<String>::None),
     }
 }
 
@@ -266,6 +277,46 @@ impl Batch {
         }
     }
 
+    /// Statements so far: the next one pushed is statement `len()`, named `s{len()}` in
+    /// [`Batch::one_statement`].
+    pub fn len(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// The batch as one PostgreSQL statement: `WITH` the `head` parts (name, statement,
+    /// values) and then every statement of the batch as `s0`, `s1`, ... (data-modifying
+    /// CTEs, each run once, all against the snapshot the statement began with; a value one
+    /// of them returns is read by another as an expression such as `(SELECT id FROM s2)`),
+    /// then `select`, with its values. Each part is written with its own `$1, $2, ...`.
+    pub(crate) fn one_statement(
+        self,
+        head: Vec<(String, String, Vec<Val>)>,
+        select: &str,
+        select_vals: Vec<Val>,
+    ) -> Result<(String, Vec<Val>)> {
+        let mut sql = String::from("WITH ");
+        let mut vals: Vec<Val> = Vec::new();
+        let parts = head.into_iter().chain(
+            self.statements
+                .into_iter()
+                .enumerate()
+                .map(|(i, (s, v))| (format!("s{i}"), s, v)),
+        );
+        for (i, (name, text, own)) in parts.enumerate() {
+            let (text, own) = inlined(&text, &own, vals.len(), false)?;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("{name} AS ({text})"));
+            vals.extend(own);
+        }
+        let (text, own) = inlined(select, &select_vals, vals.len(), false)?;
+        sql.push(' ');
+        sql.push_str(&text);
+        vals.extend(own);
+        Ok((sql, vals))
+    }
+
     pub async fn run(self, tx: &mut AnyConnection) -> Result<()> {
         if !is_sqlite(tx) {
             for (sql, vals) in self.postgres_statements()? {
@@ -295,7 +346,7 @@ impl Batch {
             if insert {
                 run.push((sql, vals));
             } else {
-                out.push((sql, vals));
+                out.push(inlined(&sql, &vals, 0, false)?);
             }
         }
         out.extend(joined_inserts(run)?);
@@ -312,7 +363,7 @@ impl Batch {
         let mut sql = String::new();
         let mut vals: Vec<Val> = Vec::new();
         for (text, own) in &self.statements {
-            let (text, own) = anonymous(text, own)?;
+            let (text, own) = inlined(text, own, 0, true)?;
             if !vals.is_empty() && vals.len() + own.len() > MAX_PARAMS {
                 out.push((std::mem::take(&mut sql), std::mem::take(&mut vals)));
             }
@@ -334,13 +385,17 @@ impl Batch {
 /// renumbered past those before it. Nothing for none; one as it is.
 fn joined_inserts(run: Vec<(String, Vec<Val>)>) -> Result<Option<(String, Vec<Val>)>> {
     if run.len() < 2 {
-        return Ok(run.into_iter().next());
+        return run
+            .into_iter()
+            .next()
+            .map(|(sql, vals)| inlined(&sql, &vals, 0, false))
+            .transpose();
     }
     let last = run.len() - 1;
     let mut sql = String::from("WITH ");
     let mut vals: Vec<Val> = Vec::new();
     for (i, (text, own)) in run.into_iter().enumerate() {
-        let text = renumbered(&text, vals.len(), own.len())?;
+        let (text, own) = inlined(&text, &own, vals.len(), false)?;
         if i == last {
             sql.push(' ');
             sql.push_str(&text);
@@ -355,29 +410,50 @@ fn joined_inserts(run: Vec<(String, Vec<Val>)>) -> Result<Option<(String, Vec<Va
     Ok(Some((sql, vals)))
 }
 
-/// `sql` with every numbered parameter `$n` (of `n_vals`) written `$(n + offset)`.
-fn renumbered(sql: &str, offset: usize, n_vals: usize) -> Result<String> {
-    each_param(sql, |n| {
-        if n == 0 || n > n_vals {
-            return Err(no_value(n, n_vals));
-        }
-        Ok(format!("${}", n + offset))
-    })
-}
-
-/// `sql` with its numbered parameters `$n` replaced by `?`, and the values in the order the
-/// `?` appear (a value used twice is bound twice).
-fn anonymous(sql: &str, vals: &[Val]) -> Result<(String, Vec<Val>)> {
-    let mut bound = Vec::with_capacity(vals.len());
-    let out = each_param(sql, |n| {
+/// `sql` with its values `vals` (for `$1, $2, ...`) made ready to go after `offset` values
+/// bound before it: each parameter renumbered `$(k + offset)` in order of first appearance
+/// (one value however often it appears), or with `anonymous` written `?` (the value bound
+/// again at each appearance); a [`Val::Expr`] written in as it is, a [`Val::Joined`] as its
+/// parts joined with `||`. Returns the text and the values to bind, in order.
+fn inlined(sql: &str, vals: &[Val], offset: usize, anonymous: bool) -> Result<(String, Vec<Val>)> {
+    let mut bound: Vec<Val> = Vec::with_capacity(vals.len());
+    let mut numbered: Vec<Option<usize>> = vec![None; vals.len()];
+    let text = each_param(sql, |n| {
         let v = n
             .checked_sub(1)
             .and_then(|i| vals.get(i))
             .ok_or_else(|| no_value(n, vals.len()))?;
-        bound.push(v.clone());
-        Ok("?".to_string())
+        let mut param = |v: &Val, own: Option<usize>| -> String {
+            if anonymous {
+                bound.push(v.clone());
+                return "?".to_string();
+            }
+            if let Some(k) = own.and_then(|i| numbered[i]) {
+                return format!("${k}");
+            }
+            bound.push(v.clone());
+            let k = offset + bound.len();
+            if let Some(i) = own {
+                numbered[i] = Some(k);
+            }
+            format!("${k}")
+        };
+        Ok(match v {
+            Val::Expr(e) => e.clone(),
+            Val::Joined(parts) => {
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|p| match p {
+                        Val::Expr(e) => e.clone(),
+                        other => format!("CAST({} AS TEXT)", param(other, None)),
+                    })
+                    .collect();
+                format!("({})", parts.join(" || "))
+            }
+            other => param(other, Some(n - 1)),
+        })
     })?;
-    Ok((out, bound))
+    Ok((text, bound))
 }
 
 /// `sql` with each numbered parameter `$n` replaced by `f(n)` (a bare `$` is `n` = 0).
@@ -466,7 +542,11 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{Batch, Val, anonymous, positional};
+    use super::{Batch, Val, inlined, positional};
+
+    fn anonymous(sql: &str, vals: &[Val]) -> crate::Result<(String, Vec<Val>)> {
+        inlined(sql, vals, 0, true)
+    }
 
     #[test]
     fn a_batched_statement_binds_its_values_in_order_of_appearance() {
@@ -509,7 +589,7 @@ mod tests {
             vec![
                 "UPDATE cases SET a = $1 WHERE id = $2",
                 "WITH s0 AS (INSERT INTO t (a, b) VALUES ($1, $2)), s1 AS (INSERT INTO u (a) \
-                 VALUES ($3) ON CONFLICT (a) DO NOTHING) INSERT INTO v (a, b) VALUES ($5, $4)",
+                 VALUES ($3) ON CONFLICT (a) DO NOTHING) INSERT INTO v (a, b) VALUES ($4, $5)",
                 "UPDATE cases SET n = $1",
                 "INSERT INTO w (a) VALUES ($1)",
             ]
@@ -520,14 +600,71 @@ mod tests {
                 Val::Int(3),
                 Val::Int(4),
                 Val::Int(5),
-                Val::Int(6),
-                Val::Int(7)
+                Val::Int(7),
+                Val::Int(6)
             ]
         );
         let mut bad = Batch::default();
         bad.push("INSERT INTO t (a) VALUES ($1)", vec![Val::Int(1)]);
         bad.push("INSERT INTO t (a) VALUES ($2)", vec![Val::Int(1)]);
         assert!(bad.postgres_statements().is_err());
+    }
+
+    #[test]
+    fn a_batch_as_one_statement_reads_what_its_parts_return() {
+        let mut b = Batch::default();
+        let case = Val::Expr("(SELECT id FROM h)".into());
+        b.push(
+            "INSERT INTO messages (tenant_id, case_id, body) VALUES ($1, $2, $3) RETURNING id",
+            vec![Val::Int(1), case.clone(), Val::Text("hi".into())],
+        );
+        let message = Val::Expr(format!("(SELECT id FROM s{})", b.len() - 1));
+        b.push(
+            "INSERT INTO timeline (tenant_id, ref_id, summary, unused) VALUES ($1, $2, $4, $1)",
+            vec![
+                Val::Int(1),
+                message,
+                Val::Null,
+                Val::Joined(vec![
+                    Val::Text("{\"number\":".into()),
+                    Val::Expr("h.number".into()),
+                    Val::Text("}".into()),
+                ]),
+            ],
+        );
+        let (sql, vals) = b
+            .one_statement(
+                vec![(
+                    "h".into(),
+                    "UPDATE cases SET version = version + 1 WHERE id = $1 RETURNING id, number"
+                        .into(),
+                    vec![Val::Int(9)],
+                )],
+                "SELECT h.id, (SELECT id FROM s0) AS m0, $1 AS x FROM h",
+                vec![Val::Int(5)],
+            )
+            .unwrap();
+        assert_eq!(
+            sql,
+            "WITH h AS (UPDATE cases SET version = version + 1 WHERE id = $1 RETURNING id, \
+             number), s0 AS (INSERT INTO messages (tenant_id, case_id, body) VALUES ($2, \
+             (SELECT id FROM h), $3) RETURNING id), s1 AS (INSERT INTO timeline (tenant_id, \
+             ref_id, summary, unused) VALUES ($4, (SELECT id FROM s0), (CAST($5 AS TEXT) || \
+             h.number || CAST($6 AS TEXT)), $4)) SELECT h.id, (SELECT id FROM s0) AS m0, $7 AS \
+             x FROM h"
+        );
+        assert_eq!(
+            vals,
+            vec![
+                Val::Int(9),
+                Val::Int(1),
+                Val::Text("hi".into()),
+                Val::Int(1),
+                Val::Text("{\"number\":".into()),
+                Val::Text("}".into()),
+                Val::Int(5),
+            ]
+        );
     }
 
     #[test]

@@ -444,6 +444,48 @@ pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.subject, c.kind, 
     JOIN customers cu ON cu.id = c.customer_id \
     LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN teams t ON t.id = c.team_id";
 
+/// The columns of a case read with its targets and tier ([`Store::case_with_targets`]), in
+/// order, with their types: a row of another kind in the same `UNION` has NULLs of these
+/// types under these names ([`case_with_targets_nulls`]).
+const CASE_WITH_TARGETS_COLUMNS: [(&str, &str); 28] = [
+    ("id", "BIGINT"),
+    ("number", "BIGINT"),
+    ("subject", "TEXT"),
+    ("kind", "TEXT"),
+    ("channel", "TEXT"),
+    ("customer_id", "BIGINT"),
+    ("customer_name", "TEXT"),
+    ("household_id", "BIGINT"),
+    ("order_id", "BIGINT"),
+    ("priority", "TEXT"),
+    ("status", "TEXT"),
+    ("owner_id", "BIGINT"),
+    ("owner_name", "TEXT"),
+    ("team_id", "BIGINT"),
+    ("team_name", "TEXT"),
+    ("parent_case_id", "BIGINT"),
+    ("merged_into", "BIGINT"),
+    ("first_response_at", "BIGINT"),
+    ("next_due_at", "BIGINT"),
+    ("created_at", "BIGINT"),
+    ("updated_at", "BIGINT"),
+    ("solved_at", "BIGINT"),
+    ("closed_at", "BIGINT"),
+    ("version", "BIGINT"),
+    ("custom_fields", "TEXT"),
+    ("tags", "TEXT"),
+    ("targets", "TEXT"),
+    ("tier", "TEXT"),
+];
+
+/// `, CAST(NULL AS type) AS name` for each of [`CASE_WITH_TARGETS_COLUMNS`].
+pub(crate) fn case_with_targets_nulls() -> String {
+    CASE_WITH_TARGETS_COLUMNS
+        .iter()
+        .map(|(name, ty)| format!(", CAST(NULL AS {ty}) AS {name}"))
+        .collect()
+}
+
 pub(crate) fn case_from(r: &AnyRow) -> Result<CaseRow> {
     Ok(CaseRow {
         id: r.try_get("id")?,
@@ -529,6 +571,56 @@ struct CaseHead {
     /// next ids and go with its batch. `None`: they are inserted one by one, each answering
     /// its id.
     messages_seq: Option<i64>,
+    /// The whole write goes as one PostgreSQL statement ([`Batch::one_statement`]) whose
+    /// head part `h` changes or inserts the case row: the case's id, customer, number and
+    /// subject are read from `h` by the other parts (the fields above are not used), and
+    /// each message's id from its own insert.
+    one_statement: bool,
+}
+
+/// In a one-statement write ([`CaseHead::one_statement`]), the case's id, customer, number
+/// and subject (as JSON text) as the other parts read them from its head part `h`.
+const H_ID: &str = "(SELECT id FROM h)";
+const H_CUSTOMER: &str = "(SELECT customer_id FROM h)";
+const H_NUMBER_TEXT: &str = "(SELECT CAST(number AS TEXT) FROM h)";
+const H_SUBJECT_JSON: &str = "(SELECT CAST(to_json(subject) AS TEXT) FROM h)";
+
+/// A timeline summary (a JSON object with the case's `number` and `subject`) as the value
+/// to store: its text, or in a one-statement write the same text with the number and the
+/// subject spliced in from the head part (PostgreSQL's `to_json` escapes a string as
+/// serde_json does: the same control characters, in the same forms).
+fn summary_val(summary: &serde_json::Value, one_statement: bool) -> crate::bulk::Val {
+    use crate::bulk::Val;
+    let Some(map) = summary.as_object().filter(|_| one_statement) else {
+        return Val::Text(summary.to_string());
+    };
+    let mut parts = Vec::new();
+    let mut text = String::from("{");
+    // In the order serde_json writes the object (its map's own order).
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&serde_json::Value::String(k.clone()).to_string());
+        text.push(':');
+        match k.as_str() {
+            "number" | "subject" => {
+                parts.push(Val::Text(std::mem::take(&mut text)));
+                parts.push(Val::Expr(
+                    if k == "number" {
+                        H_NUMBER_TEXT
+                    } else {
+                        H_SUBJECT_JSON
+                    }
+                    .to_string(),
+                ));
+            }
+            _ => text.push_str(&v.to_string()),
+        }
+    }
+    text.push('}');
+    parts.push(Val::Text(text));
+    Val::Joined(parts)
 }
 
 impl CaseHead {
@@ -544,6 +636,7 @@ impl CaseHead {
             fresh: false,
             new_customer: None,
             messages_seq: messages_seq(r),
+            one_statement: false,
         })
     }
 }
@@ -569,57 +662,73 @@ fn messages_seq(r: &AnyRow) -> Option<i64> {
         .map(Option::unwrap_or_default)
 }
 
-/// Applies everything in `w` except the case-row change, inside `tx`. Rows of one kind go in
-/// one multi-row statement each (timeline, events, targets, change log): every statement is a
-/// round trip.
+/// Applies everything in `w` except the case-row change: messages inserted at once inside
+/// `tx` when their ids are needed and not known otherwise, the rest pushed to `batch`. Rows
+/// of one kind go in one multi-row statement each (timeline, events, targets, change log).
+/// Returns, for a one-statement write, the expressions that read each message's id.
 async fn apply_parts(
-    tx: &mut AnyConnection,
+    mut tx: Option<&mut AnyConnection>,
     tenant: TenantId,
     case_id: i64,
     head: &CaseHead,
     w: &CaseWrite,
     now: i64,
     batch: &mut Batch,
-) -> Result<Applied> {
+) -> Result<(Applied, Vec<String>)> {
     use crate::bulk::Val;
-    let customer_id = head.customer_id;
+    let one = head.one_statement;
     let number = head.number;
     let subject = head.subject.as_str();
+    let case_val = if one {
+        Val::Expr(H_ID.into())
+    } else {
+        Val::Int(case_id)
+    };
+    let customer_val = if one {
+        Val::Expr(H_CUSTOMER.into())
+    } else {
+        Val::Int(head.customer_id)
+    };
+    // A customer created by a one-statement write is read from its head part wherever the
+    // write names them by their stand-in id.
+    let stand_in = head.new_customer.filter(|_| one);
+    let customer = |id: Option<i64>| -> Val {
+        match id {
+            Some(i) if Some(i) == stand_in => Val::Expr(H_CUSTOMER.into()),
+            _ => id.into(),
+        }
+    };
     let mut timeline_rows: Vec<Vec<Val>> = Vec::new();
     // Every node's search index follows the change log: a new customer is findable as soon
     // as their case is.
     let mut change_rows: Vec<Vec<Val>> = head
         .new_customer
-        .map(|c| change_row(tenant, "customer", c, now))
+        .map(|c| change_row(tenant, "customer", customer(Some(c)), now))
         .into_iter()
         .collect();
     let mut timeline_row = |kind: &str, actor: Option<i64>, summary: &serde_json::Value| {
         timeline_rows.push(vec![
             Val::Int(tenant.0),
-            Val::Int(customer_id),
+            customer_val.clone(),
             Val::Text(kind.to_string()),
             Val::Int(now),
             actor.into(),
             Val::Text("case".into()),
-            Val::Int(case_id),
-            Val::Text(summary.to_string()),
+            case_val.clone(),
+            summary_val(summary, one),
         ]);
     };
     for tag in &w.add_tags {
         batch.push(
             "INSERT INTO case_tags (tenant_id, case_id, tag) VALUES ($1, $2, $3) \
              ON CONFLICT (case_id, tag) DO NOTHING",
-            vec![
-                Val::Int(tenant.0),
-                Val::Int(case_id),
-                Val::Text(tag.clone()),
-            ],
+            vec![Val::Int(tenant.0), case_val.clone(), Val::Text(tag.clone())],
         );
     }
     for tag in &w.remove_tags {
         batch.push(
             "DELETE FROM case_tags WHERE case_id = $1 AND tag = $2",
-            vec![Val::Int(case_id), Val::Text(tag.clone())],
+            vec![case_val.clone(), Val::Text(tag.clone())],
         );
     }
     let mut applied = Applied {
@@ -628,14 +737,30 @@ async fn apply_parts(
         message_ids: Vec::new(),
     };
     let mut given = head.messages_seq;
+    let mut returned = Vec::new();
     for m in &w.messages {
-        let id = match given.as_mut() {
-            Some(last) => {
-                *last += 1;
-                batch_message(batch, tenant, case_id, m, now, *last);
-                *last
+        let id = match (given.as_mut(), tx.as_deref_mut()) {
+            _ if one => {
+                let id = batch_message(batch, tenant, &case_val, &customer, m, now, None);
+                returned.push(id.clone());
+                Val::Expr(id)
             }
-            None => insert_message(tx, tenant, case_id, m, now).await?,
+            (Some(last), _) => {
+                *last += 1;
+                batch_message(batch, tenant, &case_val, &customer, m, now, Some(*last));
+                applied.message_ids.push(*last);
+                Val::Int(*last)
+            }
+            (None, Some(tx)) => {
+                let id = insert_message(tx, tenant, case_id, m, now).await?;
+                applied.message_ids.push(id);
+                Val::Int(id)
+            }
+            (None, None) => {
+                return Err(StoreError::Other(
+                    "internal: a message to insert with no transaction to insert it in".into(),
+                ));
+            }
         };
         let attachment_rows: Vec<Vec<Val>> = m
             .attachments
@@ -643,8 +768,8 @@ async fn apply_parts(
             .map(|a| {
                 vec![
                     Val::Int(tenant.0),
-                    Val::Int(case_id),
-                    Val::Int(id),
+                    case_val.clone(),
+                    id.clone(),
                     Val::Text(a.filename.clone()),
                     Val::Text(a.content_type.clone()),
                     Val::Int(a.size),
@@ -678,7 +803,6 @@ async fn apply_parts(
         });
         timeline_row("message", m.author_user_id, &summary);
         change_rows.push(change_row(tenant, "message", id, now));
-        applied.message_ids.push(id);
     }
     let event_rows: Vec<Vec<Val>> = w
         .events
@@ -686,10 +810,14 @@ async fn apply_parts(
         .map(|e| {
             vec![
                 Val::Int(tenant.0),
-                Val::Int(case_id),
+                case_val.clone(),
                 Val::Text(e.kind.clone()),
                 Val::Text(e.actor_kind.clone()),
-                e.actor_id.into(),
+                if e.actor_kind == "customer" {
+                    customer(e.actor_id)
+                } else {
+                    e.actor_id.into()
+                },
                 Val::Text(e.visibility.clone()),
                 Val::Text(e.detail.to_string()),
                 Val::Int(now),
@@ -744,7 +872,7 @@ async fn apply_parts(
         .map(|t| {
             vec![
                 Val::Int(tenant.0),
-                Val::Int(case_id),
+                case_val.clone(),
                 Val::Text(t.kind.clone()),
                 t.team_id.into(),
                 t.policy_id.into(),
@@ -784,7 +912,7 @@ async fn apply_parts(
                 t.cancelled_at.into(),
                 t.next_check_at.into(),
                 Val::Int(t.business_ms),
-                Val::Int(case_id),
+                case_val.clone(),
             ],
         );
     }
@@ -792,7 +920,7 @@ async fn apply_parts(
         batch.push(
             "UPDATE case_handoffs SET accepted_at = $3 \
              WHERE tenant_id = $1 AND case_id = $2 AND accepted_at IS NULL",
-            vec![Val::Int(tenant.0), Val::Int(case_id), Val::Int(now)],
+            vec![Val::Int(tenant.0), case_val.clone(), Val::Int(now)],
         );
     }
     if let Some(h) = &w.handoff {
@@ -801,7 +929,7 @@ async fn apply_parts(
              at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             vec![
                 Val::Int(tenant.0),
-                Val::Int(case_id),
+                case_val.clone(),
                 h.from_team.into(),
                 h.to_team.into(),
                 Val::Text(h.reason.clone()),
@@ -811,7 +939,7 @@ async fn apply_parts(
         );
     }
     for t in &w.tasks {
-        let (sql, vals) = task_insert(tenant, t, now);
+        let (sql, vals) = task_insert(tenant, t, customer(t.customer_id), now);
         batch.push(sql, vals);
     }
     for n in &w.notifications {
@@ -822,13 +950,13 @@ async fn apply_parts(
                 Val::Int(tenant.0),
                 Val::Int(n.user_id),
                 Val::Text(n.kind.clone()),
-                Val::Int(case_id),
+                case_val.clone(),
                 Val::Text(n.body.clone()),
                 Val::Int(now),
             ],
         );
     }
-    change_rows.push(change_row(tenant, "case", case_id, now));
+    change_rows.push(change_row(tenant, "case", case_val.clone(), now));
     batch.insert_rows(
         "change_log",
         &["tenant_id", "entity", "entity_id", "op", "at"],
@@ -836,9 +964,9 @@ async fn apply_parts(
     );
     // The earliest running target decides when the case is next due: worked out again when
     // this write adds or changes targets (a case inserted with its new targets has it
-    // already), or sets it; targets change nowhere else.
-    let targets_changed = !w.targets.is_empty() || (!head.fresh && !w.new_targets.is_empty());
-    if targets_changed || w.change.next_due_at.is_some() {
+    // already), or sets it; targets change nowhere else. A one-statement write works it
+    // out in its head part (see `next_due_sql`).
+    if !one && next_due_changes(w, head.fresh) {
         batch.push(
             "UPDATE cases SET next_due_at = (SELECT MIN(due_at) FROM case_targets \
              WHERE tenant_id = $2 AND case_id = $1 AND met_at IS NULL \
@@ -848,7 +976,50 @@ async fn apply_parts(
             vec![Val::Int(case_id), Val::Int(tenant.0)],
         );
     }
-    Ok(applied)
+    Ok((applied, returned))
+}
+
+/// Whether write `w` must work out again when the case is next due ([`apply_parts`]):
+/// it adds or changes targets (a `fresh` case, inserted with its new targets, has it
+/// already), or sets it.
+fn next_due_changes(w: &CaseWrite, fresh: bool) -> bool {
+    !w.targets.is_empty() || (!fresh && !w.new_targets.is_empty()) || w.change.next_due_at.is_some()
+}
+
+/// In a one-statement write ([`CaseHead::one_statement`]) that must work out when the case
+/// is next due, the assignment its head part (the case row's UPDATE, whose `$1` is the
+/// tenant and `$2` the case) makes, with its values numbered from `$first`: the earliest
+/// due time of the running targets as they are after the write — those the write leaves
+/// alone, read from the table (the other parts' changes are not visible to the statement),
+/// and those it saves or starts, given.
+fn next_due_sql(w: &CaseWrite, first: usize) -> (String, Vec<crate::bulk::Val>) {
+    use crate::bulk::Val;
+    let mut vals: Vec<Val> = w.targets.iter().map(|t| Val::Int(t.id)).collect();
+    let others = if vals.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND id NOT IN ({})",
+            crate::bulk::params(first, vals.len())
+        )
+    };
+    let given = w
+        .targets
+        .iter()
+        .filter(|t| t.met_at.is_none() && t.cancelled_at.is_none() && t.paused_since.is_none())
+        .map(|t| t.due_at)
+        .chain(w.new_targets.iter().map(|t| t.due_at))
+        .min();
+    vals.push(given.into());
+    (
+        format!(
+            "next_due_at = (SELECT MIN(d) FROM (SELECT due_at AS d FROM case_targets \
+             WHERE tenant_id = $1 AND case_id = $2 AND met_at IS NULL AND cancelled_at IS NULL \
+             AND paused_since IS NULL{others} UNION ALL SELECT CAST(${} AS BIGINT)) x)",
+            first + vals.len() - 1
+        ),
+        vals,
+    )
 }
 
 /// The columns of a message row ([`message_vals`]), `$1`..`$14`.
@@ -857,14 +1028,20 @@ const MESSAGE_INSERT: &str = "INSERT INTO messages (tenant_id, case_id, author_k
     body_html, delivery_state, created_at, mail_message_id";
 
 /// The values of message `m` of case `case_id`, in [`MESSAGE_INSERT`]'s order.
-fn message_vals(tenant: TenantId, case_id: i64, m: &NewMessage, now: i64) -> Vec<crate::bulk::Val> {
+fn message_vals(
+    tenant: TenantId,
+    case: &crate::bulk::Val,
+    author_customer: crate::bulk::Val,
+    m: &NewMessage,
+    now: i64,
+) -> Vec<crate::bulk::Val> {
     use crate::bulk::Val;
     vec![
         Val::Int(tenant.0),
-        Val::Int(case_id),
+        case.clone(),
         Val::Text(m.author_kind.clone()),
         m.author_user_id.into(),
-        m.author_customer_id.into(),
+        author_customer,
         m.author_email.clone().into(),
         Val::Text(m.visibility.clone()),
         Val::Text(m.channel.clone()),
@@ -925,7 +1102,13 @@ async fn insert_message(
     let insert = format!(
         "{MESSAGE_INSERT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     );
-    let mut vals = message_vals(tenant, case_id, m, now);
+    let mut vals = message_vals(
+        tenant,
+        &crate::bulk::Val::Int(case_id),
+        m.author_customer_id.into(),
+        m,
+        now,
+    );
     let bind = crate::bulk::query_with;
     let Some(inbound) = m.inbound_mail_id else {
         let row = bind(format!("{insert} RETURNING id"), &vals)
@@ -958,38 +1141,54 @@ async fn insert_message(
     }
 }
 
-/// [`insert_message`] as statements of `batch`, with the message's id given (`id`; on
-/// SQLite, under the write lock, see [`CaseHead::messages_seq`]). A mail linked already
-/// fails the link's statement (its `state` would become NULL), and a deduplication key
-/// another mail holds fails it too: the batch stops there and the transaction is rolled
-/// back; [`link_refused`] turns either error into [`StoreError::AlreadyLinked`].
+/// [`insert_message`] as statements of `batch` (of case `case`, its id or the expression
+/// reading it; `customer` gives the value naming a customer by id), with the message's id given (`id`; on SQLite, under the write lock, see
+/// [`CaseHead::messages_seq`]) or returned by its insert (`None`, in a one-statement write:
+/// the expression reading it is returned). A mail linked already fails the link's
+/// statement (its `state` would become NULL), and a deduplication key another mail holds
+/// fails it too: the batch stops there and the transaction is rolled back; [`link_refused`]
+/// turns either error into [`StoreError::AlreadyLinked`].
 fn batch_message(
     batch: &mut Batch,
     tenant: TenantId,
-    case_id: i64,
+    case: &crate::bulk::Val,
+    customer: &dyn Fn(Option<i64>) -> crate::bulk::Val,
     m: &NewMessage,
     now: i64,
-    id: i64,
-) {
+    id: Option<i64>,
+) -> String {
     use crate::bulk::Val;
-    let mut vals = message_vals(tenant, case_id, m, now);
-    vals.push(Val::Int(id));
-    batch.push(
-        format!(
-            "{MESSAGE_INSERT}, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $15)"
+    let mut vals = message_vals(tenant, case, customer(m.author_customer_id), m, now);
+    let reads = format!("(SELECT id FROM s{})", batch.len());
+    let (id_val, sql) = match id {
+        Some(id) => {
+            vals.push(Val::Int(id));
+            (
+                Val::Int(id),
+                format!(
+                    "{MESSAGE_INSERT}, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                     $12, $13, $14, $15)"
+                ),
+            )
+        }
+        None => (
+            Val::Expr(reads.clone()),
+            format!(
+                "{MESSAGE_INSERT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 $13, $14) RETURNING id"
+            ),
         ),
-        vals,
-    );
-    let Some(inbound) = m.inbound_mail_id else {
-        return;
     };
-    let mut vals = vec![Val::Int(tenant.0), Val::Int(case_id)];
+    batch.push(sql, vals);
+    let Some(inbound) = m.inbound_mail_id else {
+        return reads;
+    };
+    let mut vals = vec![Val::Int(tenant.0), case.clone()];
     // `$3`..`$14` unused, so that `link_set`'s numbers hold.
     vals.extend(std::iter::repeat_n(Val::Null, 12));
     vals.push(Val::Int(inbound));
     let (set, state) = link_set(m, now, &mut vals);
-    vals.push(Val::Int(id));
+    vals.push(id_val);
     let id_param = vals.len();
     batch.push(
         format!(
@@ -999,13 +1198,19 @@ fn batch_message(
         ),
         vals,
     );
+    reads
 }
 
 /// A batch's error from linking inbound mail `inbound` to its message ([`batch_message`]) as
 /// [`StoreError::AlreadyLinked`]; any other error as it is.
 fn link_refused(e: StoreError, inbound: Option<i64>) -> StoreError {
-    let refused =
-        |m: &str| m.contains("inbound_mail.state") || m.contains("inbound_mail.dedupe_key");
+    // SQLite names the column, PostgreSQL the column and table, or the unique index.
+    let refused = |m: &str| {
+        m.contains("inbound_mail.state")
+            || m.contains("inbound_mail.dedupe_key")
+            || m.contains("\"inbound_mail_dedupe\"")
+            || (m.contains("column \"state\"") && m.contains("relation \"inbound_mail\""))
+    };
     match (&e, inbound) {
         (StoreError::Conflict(m) | StoreError::Other(m), Some(id)) if refused(m) => {
             StoreError::AlreadyLinked(id)
@@ -1024,20 +1229,30 @@ async fn commit_case_write(tx: crate::store::WriteTx, batch: Batch, w: &CaseWrit
 }
 
 /// A row of the ordered change log that every node's search index follows.
-fn change_row(tenant: TenantId, entity: &str, id: i64, now: i64) -> Vec<crate::bulk::Val> {
+fn change_row(
+    tenant: TenantId,
+    entity: &str,
+    id: crate::bulk::Val,
+    now: i64,
+) -> Vec<crate::bulk::Val> {
     use crate::bulk::Val;
     vec![
         Val::Int(tenant.0),
         Val::Text(entity.to_string()),
-        Val::Int(id),
+        id,
         Val::Text("upsert".into()),
         Val::Int(now),
     ]
 }
 
 /// The statement that inserts task `t` (a task with the unique key of an existing one is
-/// not inserted).
-fn task_insert(tenant: TenantId, t: &NewTask, now: i64) -> (&'static str, Vec<crate::bulk::Val>) {
+/// not inserted), its customer given as `customer`.
+fn task_insert(
+    tenant: TenantId,
+    t: &NewTask,
+    customer: crate::bulk::Val,
+    now: i64,
+) -> (&'static str, Vec<crate::bulk::Val>) {
     use crate::bulk::Val;
     (
         "INSERT INTO tasks (tenant_id, kind, customer_id, case_id, title, assignee_id, due_at, \
@@ -1046,7 +1261,7 @@ fn task_insert(tenant: TenantId, t: &NewTask, now: i64) -> (&'static str, Vec<cr
         vec![
             Val::Int(tenant.0),
             Val::Text(t.kind.clone()),
-            t.customer_id.into(),
+            customer,
             t.case_id.into(),
             Val::Text(t.title.clone()),
             t.assignee_id.into(),
@@ -1063,7 +1278,7 @@ async fn insert_task(
     t: &NewTask,
     now: i64,
 ) -> Result<()> {
-    let (sql, vals) = task_insert(tenant, t, now);
+    let (sql, vals) = task_insert(tenant, t, t.customer_id.into(), now);
     crate::bulk::query_with(sql.to_string(), &vals)
         .execute(&mut *tx)
         .await?;
@@ -1132,6 +1347,15 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Applied> {
+        // On PostgreSQL one statement, unless the write also changes the new case's row (its
+        // insert is the statement's head; nothing else may change that row) or targets.
+        if self.sqlite_writer().is_none()
+            && fits_one_statement(w)
+            && change_sql(&w.change, 0).0.is_empty()
+            && w.targets.is_empty()
+        {
+            return self.create_case_one_statement(tenant, c, w, now).await;
+        }
         // The case's insert opens the transaction (with its BEGIN, on SQLite).
         let (mut tx, rows) = self
             .begin_write_with(
@@ -1161,6 +1385,11 @@ impl Store {
         if self.sqlite_writer().is_some() {
             return self
                 .create_case_for_new_customer_sqlite(tenant, customer, c, w, now)
+                .await;
+        }
+        if fits_one_statement(w) && change_sql(&w.change, 0).0.is_empty() && w.targets.is_empty() {
+            return self
+                .create_case_for_new_customer_one_statement(tenant, customer, c, w, now)
                 .await;
         }
         let mut tx = self.begin_write().await?;
@@ -1257,6 +1486,11 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Option<Applied>> {
+        if self.sqlite_writer().is_none() && fits_one_statement(w) {
+            return self
+                .write_case_one_statement(tenant, id, version, w, now)
+                .await;
+        }
         // The version bump opens the transaction (with its BEGIN, on SQLite).
         let (mut tx, bumped) = self
             .begin_write_with(
@@ -1279,10 +1513,7 @@ impl Store {
             return if exists == 0 {
                 Ok(None)
             } else {
-                Err(StoreError::Conflict(
-                    "the case was changed by someone else meanwhile; reload it and try again"
-                        .into(),
-                ))
+                Err(case_changed())
             };
         };
         let head = CaseHead::from_row(&bumped, w)?;
@@ -2540,14 +2771,8 @@ fn with_new_customer(c: &NewCase, w: &CaseWrite, customer_id: i64) -> (NewCase, 
 /// case belongs to the customer's household (the first, when several). `customer`: the
 /// customer's id, `$5` or an expression.
 fn case_insert_sql(sqlite: bool, customer: &str) -> String {
-    let counter = "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'case_number', 1) \
-        ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1";
-    let columns = "INSERT INTO cases (tenant_id, number, subject, kind, channel, customer_id, \
-        household_id, order_id, priority, status, owner_id, team_id, parent_case_id, \
-        custom_fields, created_at, updated_at, next_due_at)";
-    let values = "$2, $3, $4, cu.id, COALESCE($6, (SELECT h.household_id \
-        FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
-        ORDER BY h.household_id LIMIT 1)), $7, $8, $9, $10, $11, $12, $13, $14, $14, $15";
+    let counter = CASE_COUNTER;
+    let (columns, values) = (CASE_INSERT_COLUMNS, CASE_INSERT_VALUES);
     if sqlite {
         format!(
             "{counter}; {columns} SELECT $1, (SELECT value FROM counters WHERE tenant_id = $1 \
@@ -2559,9 +2784,55 @@ fn case_insert_sql(sqlite: bool, customer: &str) -> String {
         format!(
             "WITH n AS ({counter} RETURNING value) {columns} SELECT $1, n.value, {values} \
              FROM customers cu, n WHERE cu.tenant_id = $1 AND cu.id = {customer} \
-             RETURNING id, number, customer_id"
+             RETURNING id, number, customer_id, subject"
         )
     }
+}
+
+/// [`case_insert_sql`]'s insert, and its values after the tenant and the number, from the
+/// customer's row `cu`.
+const CASE_INSERT_COLUMNS: &str = "INSERT INTO cases (tenant_id, number, subject, kind, \
+    channel, customer_id, household_id, order_id, priority, status, owner_id, team_id, \
+    parent_case_id, custom_fields, created_at, updated_at, next_due_at)";
+const CASE_INSERT_VALUES: &str = "$2, $3, $4, cu.id, COALESCE($6, (SELECT h.household_id \
+    FROM household_members h WHERE h.tenant_id = $1 AND h.customer_id = cu.id \
+    ORDER BY h.household_id LIMIT 1)), $7, $8, $9, $10, $11, $12, $13, $14, $14, $15";
+
+/// The tenant's (`$1`) case number counter, incremented.
+const CASE_COUNTER: &str = "INSERT INTO counters (tenant_id, name, value) \
+    VALUES ($1, 'case_number', 1) ON CONFLICT (tenant_id, name) DO UPDATE \
+    SET value = counters.value + 1";
+
+/// [`case_insert_sql`] on PostgreSQL as the head parts of a one-statement write: the
+/// counter (`n`) and the case (`h`), each with its values. With `new_customer` the
+/// customer is the row the part `cu` inserts (the statement does not see it in the table).
+fn case_insert_parts(
+    tenant: TenantId,
+    c: &NewCase,
+    w: &CaseWrite,
+    now: i64,
+    new_customer: bool,
+) -> Vec<(String, String, Vec<crate::bulk::Val>)> {
+    let from = if new_customer {
+        "cu, n"
+    } else {
+        "customers cu, n WHERE cu.tenant_id = $1 AND cu.id = $5"
+    };
+    vec![
+        (
+            "n".into(),
+            format!("{CASE_COUNTER} RETURNING value"),
+            vec![crate::bulk::Val::Int(tenant.0)],
+        ),
+        (
+            "h".into(),
+            format!(
+                "{CASE_INSERT_COLUMNS} SELECT $1, n.value, {CASE_INSERT_VALUES} FROM {from} \
+                 RETURNING id, number, customer_id, subject"
+            ),
+            case_insert_vals(tenant, c, w, now),
+        ),
+    ]
 }
 
 /// [`case_insert_sql`]'s parameters.
@@ -2572,22 +2843,292 @@ fn bind_case_insert<'q>(
     w: &CaseWrite,
     now: i64,
 ) -> crate::bulk::AnyQuery<'q> {
-    q.bind(tenant.0)
-        .bind(c.subject.clone())
-        .bind(c.kind.clone())
-        .bind(c.channel.clone())
-        .bind(c.customer_id.0)
-        .bind(c.household_id)
-        .bind(c.order_id)
-        .bind(c.priority.clone())
-        .bind(c.status.clone())
-        .bind(c.owner_id)
-        .bind(c.team_id)
-        .bind(c.parent_case_id)
-        .bind(c.custom_fields.clone())
-        .bind(now)
+    crate::bulk::bind_all(q, &case_insert_vals(tenant, c, w, now))
+}
+
+/// [`case_insert_sql`]'s values, `$1`..`$15`.
+fn case_insert_vals(
+    tenant: TenantId,
+    c: &NewCase,
+    w: &CaseWrite,
+    now: i64,
+) -> Vec<crate::bulk::Val> {
+    use crate::bulk::Val;
+    vec![
+        Val::Int(tenant.0),
+        Val::Text(c.subject.clone()),
+        Val::Text(c.kind.clone()),
+        Val::Text(c.channel.clone()),
+        Val::Int(c.customer_id.0),
+        c.household_id.into(),
+        c.order_id.into(),
+        Val::Text(c.priority.clone()),
+        Val::Text(c.status.clone()),
+        c.owner_id.into(),
+        c.team_id.into(),
+        c.parent_case_id.into(),
+        Val::Text(c.custom_fields.clone()),
+        Val::Int(now),
         // The earliest of its targets (all new and running) is when the case is next due.
-        .bind(w.new_targets.iter().map(|t| t.due_at).min())
+        w.new_targets.iter().map(|t| t.due_at).min().into(),
+    ]
+}
+
+/// Whether write `w` can go as one PostgreSQL statement ([`CaseHead::one_statement`]): its
+/// parts all see the table as it was before the statement, so none may change a row
+/// another part changes (the same tag added and removed, a tag or target twice).
+fn fits_one_statement(w: &CaseWrite) -> bool {
+    use std::collections::HashSet;
+    let mut tags = HashSet::new();
+    let mut targets = HashSet::new();
+    w.add_tags
+        .iter()
+        .chain(&w.remove_tags)
+        .all(|t| tags.insert(t.as_str()))
+        && w.targets.iter().all(|t| targets.insert(t.id))
+}
+
+/// How a one-statement write ended without writing: its head part `h` matched no row (the
+/// case changed meanwhile or is not there, the customer is not the tenant's), which made
+/// the parts reading it fail a NOT NULL column; the error to report when that is not so.
+struct NoHead(StoreError);
+
+impl Store {
+    /// Runs a case write as one PostgreSQL statement: `head` (its last part `h`, returning
+    /// the case's `id` and `number`), then `batch`, whose messages' ids the expressions
+    /// `messages` read. Its own transaction, committed (and flushed) when it returns.
+    async fn run_one_statement(
+        &self,
+        head: Vec<(String, String, Vec<crate::bulk::Val>)>,
+        batch: Batch,
+        messages: &[String],
+        w: &CaseWrite,
+    ) -> Result<std::result::Result<Applied, NoHead>> {
+        let cols: String = messages
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!(", {e} AS m{i}"))
+            .collect();
+        let select = format!("SELECT h.id AS id, h.number AS number{cols} FROM h");
+        let (sql, vals) = batch.one_statement(head, &select, Vec::new())?;
+        let inbound = w.messages.iter().find_map(|m| m.inbound_mail_id);
+        let row = match crate::bulk::query_with(sql, &vals)
+            .fetch_optional(&self.pool)
+            .await
+        {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                return Ok(Err(NoHead(StoreError::Other(
+                    "internal: the case write wrote nothing".into(),
+                ))));
+            }
+            Err(e) => {
+                let not_null = matches!(&e, sqlx::Error::Database(db)
+                    if db.code().as_deref() == Some("23502"));
+                let e = link_refused(StoreError::from(e), inbound);
+                return match e {
+                    StoreError::AlreadyLinked(_) => Err(e),
+                    e if not_null => Ok(Err(NoHead(e))),
+                    e => Err(e),
+                };
+            }
+        };
+        let mut message_ids = Vec::with_capacity(messages.len());
+        for i in 0..messages.len() {
+            message_ids.push(row.try_get(format!("m{i}").as_str())?);
+        }
+        Ok(Ok(Applied {
+            case_id: row.try_get("id")?,
+            case_number: row.try_get("number")?,
+            message_ids,
+        }))
+    }
+
+    /// [`Store::write_case`] as one PostgreSQL statement: the version bump with the change
+    /// (and when the case is next due) as its head part, every other part reading the case
+    /// from it. One round trip instead of five (`BEGIN`, the bump, each message, the batch,
+    /// `COMMIT`).
+    async fn write_case_one_statement(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+        version: i64,
+        w: &CaseWrite,
+        now: i64,
+    ) -> Result<Option<Applied>> {
+        use crate::bulk::Val;
+        let head = CaseHead {
+            customer_id: 0,
+            number: 0,
+            subject: String::new(),
+            fresh: false,
+            new_customer: None,
+            messages_seq: None,
+            one_statement: true,
+        };
+        let mut batch = Batch::default();
+        let (_, messages) = apply_parts(None, tenant, id.0, &head, w, now, &mut batch).await?;
+        // Worked out after the change, so it wins over a value the change sets.
+        let recompute = next_due_changes(w, false);
+        let mut change = w.change.clone();
+        if recompute {
+            change.next_due_at = None;
+        }
+        let (sets, set_vals) = change_sql(&change, 4);
+        let mut vals = vec![
+            Val::Int(tenant.0),
+            Val::Int(id.0),
+            Val::Int(version),
+            Val::Int(now),
+        ];
+        vals.extend(set_vals);
+        let mut assign = String::from("version = version + 1, updated_at = $4");
+        if !sets.is_empty() {
+            assign.push_str(", ");
+            assign.push_str(&sets);
+        }
+        if recompute {
+            let (sql, due_vals) = next_due_sql(w, vals.len() + 1);
+            assign.push_str(", ");
+            assign.push_str(&sql);
+            vals.extend(due_vals);
+        }
+        let bump = format!(
+            "UPDATE cases SET {assign} WHERE tenant_id = $1 AND id = $2 AND version = $3 \
+             RETURNING id, number, customer_id, subject"
+        );
+        let NoHead(error) = match self
+            .run_one_statement(vec![("h".into(), bump, vals)], batch, &messages, w)
+            .await?
+        {
+            Ok(applied) => return Ok(Some(applied)),
+            Err(no_head) => no_head,
+        };
+        let now_at: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM cases WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        match now_at {
+            None => Ok(None),
+            Some(v) if v != version => Err(case_changed()),
+            Some(_) => Err(error),
+        }
+    }
+
+    /// [`Store::create_case_for_new_customer`] as one PostgreSQL statement: the customer
+    /// (`cu`), their contacts, the counter and the case as its head parts. A live customer
+    /// holding the identity key fails the customer's insert (its unique index), and with it
+    /// the whole statement.
+    async fn create_case_for_new_customer_one_statement(
+        &self,
+        tenant: TenantId,
+        customer: &crate::identity::FirstContact<'_>,
+        c: &NewCase,
+        w: &CaseWrite,
+        now: i64,
+    ) -> Result<Option<Applied>> {
+        use crate::bulk::Val;
+        let head = CaseHead {
+            customer_id: c.customer_id.0,
+            number: 0,
+            subject: String::new(),
+            fresh: true,
+            new_customer: Some(c.customer_id.0),
+            messages_seq: None,
+            one_statement: true,
+        };
+        let mut batch = Batch::default();
+        let (_, messages) = apply_parts(None, tenant, 0, &head, w, now, &mut batch).await?;
+        let mut parts = vec![(
+            "cu".to_string(),
+            "INSERT INTO customers (tenant_id, display_name, sort_name, identity_key, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id"
+                .to_string(),
+            vec![
+                Val::Int(tenant.0),
+                Val::Text(customer.display_name.to_string()),
+                Val::Text(customer.sort_name.to_string()),
+                customer.identity_key.into(),
+                Val::Int(now),
+            ],
+        )];
+        for (i, k) in customer.contacts.iter().enumerate() {
+            parts.push((
+                format!("k{i}"),
+                "INSERT INTO customer_contacts (tenant_id, customer_id, kind, value, normalized, \
+                 is_primary, verified, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    .to_string(),
+                vec![
+                    Val::Int(tenant.0),
+                    Val::Expr("(SELECT id FROM cu)".into()),
+                    Val::Text(k.kind.clone()),
+                    Val::Text(k.value.clone()),
+                    Val::Text(k.normalized.clone()),
+                    Val::Flag(k.primary),
+                    Val::Flag(k.verified),
+                    Val::Int(now),
+                ],
+            ));
+        }
+        parts.extend(case_insert_parts(tenant, c, w, now, true));
+        match self.run_one_statement(parts, batch, &messages, w).await {
+            Ok(Ok(applied)) => Ok(Some(applied)),
+            Ok(Err(NoHead(e))) => Err(e),
+            Err(StoreError::Conflict(m)) if m.contains("\"customers_identity_key\"") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Store::create_case`] as one PostgreSQL statement: the counter and the case's
+    /// insert as its head parts, every other part reading the case from it.
+    async fn create_case_one_statement(
+        &self,
+        tenant: TenantId,
+        c: &NewCase,
+        w: &CaseWrite,
+        now: i64,
+    ) -> Result<Applied> {
+        let head = CaseHead {
+            customer_id: c.customer_id.0,
+            number: 0,
+            subject: String::new(),
+            fresh: true,
+            new_customer: None,
+            messages_seq: None,
+            one_statement: true,
+        };
+        let mut batch = Batch::default();
+        let (_, messages) = apply_parts(None, tenant, 0, &head, w, now, &mut batch).await?;
+        let parts = case_insert_parts(tenant, c, w, now, false);
+        let NoHead(error) = match self.run_one_statement(parts, batch, &messages, w).await? {
+            Ok(applied) => return Ok(applied),
+            Err(no_head) => no_head,
+        };
+        let customer: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(c.customer_id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        match customer {
+            None => Err(no_such_customer()),
+            Some(_) => Err(error),
+        }
+    }
+}
+
+/// The error of a write to a case that changed since it was read.
+fn case_changed() -> StoreError {
+    StoreError::Conflict(
+        "the case was changed by someone else meanwhile; reload it and try again".into(),
+    )
+}
+
+/// The error of a case opened for a customer the tenant does not have.
+fn no_such_customer() -> StoreError {
+    StoreError::Conflict("the customer does not exist in this tenant".into())
 }
 
 /// The rest of [`create_case_in`] once [`case_insert_sql`] answered `rows`.
@@ -2601,9 +3142,7 @@ async fn case_inserted(
     new_customer: Option<i64>,
 ) -> Result<(Applied, Batch)> {
     let Some(row) = rows.first() else {
-        return Err(StoreError::Conflict(
-            "the customer does not exist in this tenant".into(),
-        ));
+        return Err(no_such_customer());
     };
     let (id, number): (i64, i64) = (row.try_get("id")?, row.try_get("number")?);
     let head = CaseHead {
@@ -2617,6 +3156,7 @@ async fn case_inserted(
         fresh: true,
         new_customer,
         messages_seq: messages_seq(row),
+        one_statement: false,
     };
     apply_change_and_parts(tx, tenant, id, &head, w, now).await
 }
@@ -2642,7 +3182,7 @@ async fn apply_change_and_parts(
             all,
         );
     }
-    let applied = apply_parts(tx, tenant, id, head, w, now, &mut batch).await?;
+    let (applied, _) = apply_parts(Some(tx), tenant, id, head, w, now, &mut batch).await?;
     Ok((applied, batch))
 }
 
@@ -2676,5 +3216,55 @@ fn key_taken(e: sqlx::Error, inbound: i64) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyLinked(inbound),
         _ => StoreError::from(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CASE_SELECT, CASE_WITH_TARGETS_COLUMNS, summary_val};
+    use crate::bulk::Val;
+
+    #[test]
+    fn the_nulls_standing_for_a_case_have_its_columns_in_its_order() {
+        let list = CASE_SELECT
+            .strip_prefix("SELECT ")
+            .and_then(|s| s.split(" FROM cases c").next())
+            .unwrap();
+        let mut names: Vec<&str> = list
+            .split(',')
+            .map(|c| {
+                let c = c.trim();
+                c.rsplit(" AS ").next().unwrap().trim_start_matches("c.")
+            })
+            .collect();
+        names.extend(["tags", "targets", "tier"]);
+        let ours: Vec<&str> = CASE_WITH_TARGETS_COLUMNS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(ours, names);
+    }
+
+    #[test]
+    fn a_summary_written_by_one_statement_splices_the_cases_number_and_subject_in_place() {
+        let summary = serde_json::json!({"number": 7, "subject": "s", "author": "customer",
+            "excerpt": "\"number\":1", "visibility": "public"});
+        assert_eq!(summary_val(&summary, false), Val::Text(summary.to_string()));
+        let Val::Joined(parts) = summary_val(&summary, true) else {
+            panic!("not spliced");
+        };
+        // With the number and subject the statement gives, the text is the one serde_json
+        // writes.
+        let text: String = parts
+            .iter()
+            .map(|p| match p {
+                Val::Text(t) => t.clone(),
+                Val::Expr(e) if e.contains("number") => "7".into(),
+                Val::Expr(_) => "\"s\"".into(),
+                other => panic!("unexpected part {other:?}"),
+            })
+            .collect();
+        assert_eq!(text, summary.to_string());
+        assert_eq!(
+            parts.iter().filter(|p| matches!(p, Val::Expr(_))).count(),
+            2
+        );
     }
 }

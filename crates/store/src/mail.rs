@@ -139,7 +139,7 @@ pub struct MailContext {
     pub definitions: Vec<(String, crate::cases::SpecRow)>,
     /// The case holding the newest message with any of the Message-IDs asked for, with its
     /// targets and tier ([`Store::case_with_targets_by_mail_ids`]): `Some` when it was read
-    /// (on SQLite, with Message-IDs to look up), else the caller reads it when it needs it.
+    /// (with Message-IDs to look up), else the caller reads it when it needs it.
     pub thread_case: Option<Option<crate::cases::CaseWithTargets>>,
 }
 
@@ -847,8 +847,20 @@ impl Store {
             )
         };
         // The definitions' own columns, NULL in every other row.
-        let none = "CAST(NULL AS TEXT) AS d_name, CAST(NULL AS TEXT) AS d_event, \
-            CAST(NULL AS BIGINT) AS d_position, CAST(NULL AS SMALLINT) AS d_active";
+        let thread_ids: Vec<&String> = thread_ids.iter().take(MAX_THREAD_IDS).collect();
+        let sqlite = self.backend() == crate::Backend::Sqlite;
+        let with_thread = !thread_ids.is_empty();
+        // On PostgreSQL the case the mail answers is a row of the same query, with the case's
+        // columns, which every other row has as NULLs (see below for SQLite).
+        let case_nulls = if with_thread && !sqlite {
+            crate::cases::case_with_targets_nulls()
+        } else {
+            String::new()
+        };
+        let none = format!(
+            "CAST(NULL AS TEXT) AS d_name, CAST(NULL AS TEXT) AS d_event, \
+             CAST(NULL AS BIGINT) AS d_position, CAST(NULL AS SMALLINT) AS d_active{case_nulls}"
+        );
         let customer = crate::identity::customer_by_contact_sql("$1", "'email'", "$4");
         // One row per answer, told apart by `k`: a setting's key, '' for the mailbox, and
         // '#…' for the rest (no setting key starts with '#'). The sender's customer is looked
@@ -872,21 +884,26 @@ impl Store {
              FROM customer_flags f JOIN sender s ON f.customer_id = s.id \
              WHERE f.tenant_id = $1 AND f.cleared_at IS NULL \
              UNION ALL SELECT '#def:' || kind AS k, spec AS v, id AS n, name AS d_name, \
-             event AS d_event, position AS d_position, active AS d_active FROM definitions \
-             WHERE tenant_id = $1 AND {in_kinds}"
+             event AS d_event, position AS d_position, active AS d_active{case_nulls} \
+             FROM definitions WHERE tenant_id = $1 AND {in_kinds}"
         );
         // On SQLite the case the mail answers is read by the same query (a second statement,
         // its rows told apart by their columns): one hand-off to the worker thread less.
-        let thread_ids: Vec<&String> = thread_ids.iter().take(MAX_THREAD_IDS).collect();
-        let with_thread = self.backend() == crate::Backend::Sqlite && !thread_ids.is_empty();
-        let sql = if with_thread {
-            let first = 5 + keys.len() + definition_kinds.len();
-            format!(
+        // PostgreSQL takes one statement at a time: there it is one more row of the first.
+        let first = 5 + keys.len() + definition_kinds.len();
+        let sql = match (with_thread, sqlite) {
+            (false, _) => sql,
+            (true, true) => format!(
                 "{sql};\n{}",
                 self.case_by_mail_ids_sql(first, thread_ids.len())
-            )
-        } else {
-            sql
+            ),
+            (true, false) => format!(
+                "{sql} UNION ALL SELECT '#thread' AS k, CAST(NULL AS TEXT) AS v, \
+                 CAST(NULL AS BIGINT) AS n, CAST(NULL AS TEXT) AS d_name, \
+                 CAST(NULL AS TEXT) AS d_event, CAST(NULL AS BIGINT) AS d_position, \
+                 CAST(NULL AS SMALLINT) AS d_active, x.* FROM ({}) x",
+                self.case_by_mail_ids_sql(first, thread_ids.len())
+            ),
         };
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
@@ -906,7 +923,12 @@ impl Store {
             ..MailContext::default()
         };
         for r in q.fetch_all(&mut *self.warm_conn().await?).await? {
-            if r.columns().iter().any(|c| c.name() == "targets") {
+            let thread = if sqlite {
+                r.columns().iter().any(|c| c.name() == "targets")
+            } else {
+                r.try_get::<String, _>("k")? == "#thread"
+            };
+            if thread {
                 ctx.thread_case = Some(Some(self.case_with_targets_from(&r)?));
                 continue;
             }

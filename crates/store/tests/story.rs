@@ -752,3 +752,167 @@ async fn messages_written_together_each_keep_their_own_id_and_attachments() {
         .unwrap();
     assert!(next.message_ids[0] > ids[2], "{next:?} after {ids:?}");
 }
+
+#[tokio::test]
+async fn a_case_write_is_refused_whole_on_a_stale_version_and_keeps_due_times_and_summaries_exact()
+{
+    use concierge_store::cases::{CaseWrite, NewCase, NewEvent, NewTarget};
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
+    let other = store.ensure_tenant("other", "Other", NOW).await.unwrap().id;
+    let customer = store
+        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
+        .await
+        .unwrap();
+    let stranger = store
+        .create_customer(other, "Sam", Some("sam@example.com"), None, NOW)
+        .await
+        .unwrap();
+    // Quotes, a line break, a control character and non-Latin text: the summary's subject
+    // must be escaped exactly as the application writes JSON.
+    let subject = "Paket \"kaputt\"\n\u{1} 破损 📦 \\ 배송";
+    let new = |customer_id| NewCase {
+        subject: subject.into(),
+        kind: "question".into(),
+        channel: "email".into(),
+        customer_id,
+        household_id: None,
+        order_id: None,
+        priority: "normal".into(),
+        status: "new".into(),
+        owner_id: None,
+        team_id: None,
+        parent_case_id: None,
+        custom_fields: "{}".into(),
+    };
+    let target = |kind: &str, due_at| NewTarget {
+        kind: kind.into(),
+        team_id: None,
+        policy_id: None,
+        started_at: NOW,
+        business_ms: 0,
+        due_at,
+        next_check_at: None,
+    };
+    let first = CaseWrite {
+        messages: vec![message("first", &[])],
+        new_targets: vec![
+            target("resolution", NOW + 100),
+            target("first_response", NOW + 50),
+        ],
+        events: vec![NewEvent {
+            kind: "created".into(),
+            actor_kind: "customer".into(),
+            actor_id: Some(customer.id.0),
+            visibility: "customer".into(),
+            detail: serde_json::json!({"number": "not the case's", "channel": "email"}),
+        }],
+        ..CaseWrite::default()
+    };
+    let opened = store
+        .create_case(t, &new(customer.id), &first, NOW)
+        .await
+        .unwrap();
+    let id = concierge_domain::CaseId(opened.case_id);
+    let case = store.case(t, id).await.unwrap().unwrap();
+    assert_eq!(case.next_due_at, Some(NOW + 50));
+
+    // A case opened for another tenant's customer is refused, and nothing is written.
+    let count = |table: &'static str| {
+        let store = store.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM {table}"
+            )))
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+        }
+    };
+    let before = (
+        count("cases").await,
+        count("messages").await,
+        count("timeline_events").await,
+        count("change_log").await,
+    );
+    let refused = store.create_case(t, &new(stranger.id), &first, NOW).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+
+    // A write on a version someone else moved past is refused whole; one on a case that is
+    // not there finds none.
+    let reply = CaseWrite {
+        messages: vec![message("second", &[])],
+        ..CaseWrite::default()
+    };
+    let stale = store
+        .write_case(t, id, case.version + 1, &reply, NOW + 1)
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    let missing = store
+        .write_case(
+            t,
+            concierge_domain::CaseId(opened.case_id + 1_000),
+            0,
+            &reply,
+            NOW + 1,
+        )
+        .await;
+    assert!(matches!(missing, Ok(None)), "{missing:?}");
+    let after = (
+        count("cases").await,
+        count("messages").await,
+        count("timeline_events").await,
+        count("change_log").await,
+    );
+    assert_eq!(after, before);
+    assert_eq!(
+        store.case(t, id).await.unwrap().unwrap().version,
+        case.version
+    );
+
+    // Meeting the earliest target and starting another: the case is next due at the earliest
+    // target still running, whatever the write itself says.
+    let mut targets = store.case_targets(t, id).await.unwrap();
+    targets.retain(|x| x.kind == "first_response");
+    targets[0].met_at = Some(NOW + 2);
+    let w = CaseWrite {
+        messages: vec![message("third", &[])],
+        targets,
+        new_targets: vec![target("next_response", NOW + 70)],
+        change: concierge_store::cases::CaseChange {
+            status: Some("open".into()),
+            next_due_at: Some(Some(NOW + 5)),
+            ..Default::default()
+        },
+        ..CaseWrite::default()
+    };
+    store
+        .write_case(t, id, case.version, &w, NOW + 2)
+        .await
+        .unwrap()
+        .unwrap();
+    let case = store.case(t, id).await.unwrap().unwrap();
+    assert_eq!(
+        (case.status.as_str(), case.next_due_at),
+        ("open", Some(NOW + 70))
+    );
+
+    // Every timeline summary names the case by its number and subject, written as
+    // serde_json writes it.
+    let summaries: Vec<String> =
+        sqlx::query_scalar("SELECT summary FROM timeline_events WHERE tenant_id = $1 ORDER BY id")
+            .bind(t.0)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(summaries.len(), 3, "{summaries:?}");
+    for s in &summaries {
+        let v: serde_json::Value = serde_json::from_str(s).unwrap();
+        assert_eq!(v["number"], serde_json::json!(case.number), "{s}");
+        assert_eq!(v["subject"], serde_json::json!(subject), "{s}");
+        assert_eq!(&v.to_string(), s);
+    }
+}
