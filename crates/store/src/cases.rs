@@ -1656,7 +1656,7 @@ impl Store {
         tenant: TenantId,
         ids: &[String],
     ) -> Result<Option<CaseWithTargets>> {
-        let ids: Vec<&String> = ids.iter().take(crate::mail::MAX_THREAD_IDS).collect();
+        let ids = crate::mail::thread_id_list(ids);
         if ids.is_empty() {
             return Ok(None);
         }
@@ -2894,16 +2894,35 @@ fn fits_one_statement(w: &CaseWrite) -> bool {
 struct NoHead(StoreError);
 
 impl Store {
-    /// Runs a case write as one PostgreSQL statement: `head` (its last part `h`, returning
-    /// the case's `id` and `number`), then `batch`, whose messages' ids the expressions
-    /// `messages` read. Its own transaction, committed (and flushed) when it returns.
+    /// Runs case write `w` (on case `case_id`, 0 for a case the head inserts) as one
+    /// PostgreSQL statement ([`CaseHead::one_statement`]): `head` (its last part `h`,
+    /// returning the case's `id`, `number`, `customer_id` and `subject`), then every other
+    /// part of the write. A case the head inserts is `fresh`; `new_customer` is the stand-in
+    /// id of a customer it inserts. Its own transaction, committed (and flushed) when it
+    /// returns.
+    #[allow(clippy::too_many_arguments)]
     async fn run_one_statement(
         &self,
+        tenant: TenantId,
+        case_id: i64,
+        fresh: bool,
+        new_customer: Option<i64>,
         head: Vec<(String, String, Vec<crate::bulk::Val>)>,
-        batch: Batch,
-        messages: &[String],
         w: &CaseWrite,
+        now: i64,
     ) -> Result<std::result::Result<Applied, NoHead>> {
+        let head_of = CaseHead {
+            customer_id: 0,
+            number: 0,
+            subject: String::new(),
+            fresh,
+            new_customer,
+            messages_seq: None,
+            one_statement: true,
+        };
+        let mut batch = Batch::default();
+        let (_, messages) =
+            apply_parts(None, tenant, case_id, &head_of, w, now, &mut batch).await?;
         let cols: String = messages
             .iter()
             .enumerate()
@@ -2957,17 +2976,6 @@ impl Store {
         now: i64,
     ) -> Result<Option<Applied>> {
         use crate::bulk::Val;
-        let head = CaseHead {
-            customer_id: 0,
-            number: 0,
-            subject: String::new(),
-            fresh: false,
-            new_customer: None,
-            messages_seq: None,
-            one_statement: true,
-        };
-        let mut batch = Batch::default();
-        let (_, messages) = apply_parts(None, tenant, id.0, &head, w, now, &mut batch).await?;
         // Worked out after the change, so it wins over a value the change sets.
         let recompute = next_due_changes(w, false);
         let mut change = w.change.clone();
@@ -2998,7 +3006,15 @@ impl Store {
              RETURNING id, number, customer_id, subject"
         );
         let NoHead(error) = match self
-            .run_one_statement(vec![("h".into(), bump, vals)], batch, &messages, w)
+            .run_one_statement(
+                tenant,
+                id.0,
+                false,
+                None,
+                vec![("h".into(), bump, vals)],
+                w,
+                now,
+            )
             .await?
         {
             Ok(applied) => return Ok(Some(applied)),
@@ -3030,17 +3046,6 @@ impl Store {
         now: i64,
     ) -> Result<Option<Applied>> {
         use crate::bulk::Val;
-        let head = CaseHead {
-            customer_id: c.customer_id.0,
-            number: 0,
-            subject: String::new(),
-            fresh: true,
-            new_customer: Some(c.customer_id.0),
-            messages_seq: None,
-            one_statement: true,
-        };
-        let mut batch = Batch::default();
-        let (_, messages) = apply_parts(None, tenant, 0, &head, w, now, &mut batch).await?;
         let mut parts = vec![(
             "cu".to_string(),
             "INSERT INTO customers (tenant_id, display_name, sort_name, identity_key, \
@@ -3073,7 +3078,11 @@ impl Store {
             ));
         }
         parts.extend(case_insert_parts(tenant, c, w, now, true));
-        match self.run_one_statement(parts, batch, &messages, w).await {
+        let stand_in = Some(c.customer_id.0);
+        match self
+            .run_one_statement(tenant, 0, true, stand_in, parts, w, now)
+            .await
+        {
             Ok(Ok(applied)) => Ok(Some(applied)),
             Ok(Err(NoHead(e))) => Err(e),
             Err(StoreError::Conflict(m)) if m.contains("\"customers_identity_key\"") => Ok(None),
@@ -3090,19 +3099,11 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Applied> {
-        let head = CaseHead {
-            customer_id: c.customer_id.0,
-            number: 0,
-            subject: String::new(),
-            fresh: true,
-            new_customer: None,
-            messages_seq: None,
-            one_statement: true,
-        };
-        let mut batch = Batch::default();
-        let (_, messages) = apply_parts(None, tenant, 0, &head, w, now, &mut batch).await?;
         let parts = case_insert_parts(tenant, c, w, now, false);
-        let NoHead(error) = match self.run_one_statement(parts, batch, &messages, w).await? {
+        let NoHead(error) = match self
+            .run_one_statement(tenant, 0, true, None, parts, w, now)
+            .await?
+        {
             Ok(applied) => return Ok(applied),
             Err(no_head) => no_head,
         };

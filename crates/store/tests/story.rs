@@ -651,20 +651,13 @@ fn message(body: &str, files: &[&str]) -> concierge_store::cases::NewMessage {
     }
 }
 
-#[tokio::test]
-async fn messages_written_together_each_keep_their_own_id_and_attachments() {
-    use concierge_store::cases::{CaseWrite, NewCase};
-    let (_db, store) = fresh().await;
-    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
-    let customer = store
-        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
-        .await
-        .unwrap();
-    let new = NewCase {
-        subject: "Parcel".into(),
+/// A new email case of `customer_id` about `subject`.
+fn new_case(customer_id: CustomerId, subject: &str) -> concierge_store::cases::NewCase {
+    concierge_store::cases::NewCase {
+        subject: subject.into(),
         kind: "question".into(),
         channel: "email".into(),
-        customer_id: customer.id,
+        customer_id,
         household_id: None,
         order_id: None,
         priority: "normal".into(),
@@ -673,7 +666,19 @@ async fn messages_written_together_each_keep_their_own_id_and_attachments() {
         team_id: None,
         parent_case_id: None,
         custom_fields: "{}".into(),
-    };
+    }
+}
+
+#[tokio::test]
+async fn messages_written_together_each_keep_their_own_id_and_attachments() {
+    use concierge_store::cases::CaseWrite;
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
+    let customer = store
+        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
+        .await
+        .unwrap();
+    let new = new_case(customer.id, "Parcel");
     let first = CaseWrite {
         messages: vec![message("first", &["a.txt"])],
         ..CaseWrite::default()
@@ -756,7 +761,7 @@ async fn messages_written_together_each_keep_their_own_id_and_attachments() {
 #[tokio::test]
 async fn a_case_write_is_refused_whole_on_a_stale_version_and_keeps_due_times_and_summaries_exact()
 {
-    use concierge_store::cases::{CaseWrite, NewCase, NewEvent, NewTarget};
+    use concierge_store::cases::{CaseWrite, NewEvent, NewTarget};
     let (_db, store) = fresh().await;
     let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
     let other = store.ensure_tenant("other", "Other", NOW).await.unwrap().id;
@@ -771,20 +776,7 @@ async fn a_case_write_is_refused_whole_on_a_stale_version_and_keeps_due_times_an
     // Quotes, a line break, a control character and non-Latin text: the summary's subject
     // must be escaped exactly as the application writes JSON.
     let subject = "Paket \"kaputt\"\n\u{1} 破损 📦 \\ 배송";
-    let new = |customer_id| NewCase {
-        subject: subject.into(),
-        kind: "question".into(),
-        channel: "email".into(),
-        customer_id,
-        household_id: None,
-        order_id: None,
-        priority: "normal".into(),
-        status: "new".into(),
-        owner_id: None,
-        team_id: None,
-        parent_case_id: None,
-        custom_fields: "{}".into(),
-    };
+    let new = |customer_id| new_case(customer_id, subject);
     let target = |kind: &str, due_at| NewTarget {
         kind: kind.into(),
         team_id: None,
