@@ -77,7 +77,7 @@ impl From<Option<&str>> for Val {
 }
 
 /// Most parameters in one statement (SQLite allows 32,766; PostgreSQL 65,535).
-const MAX_PARAMS: usize = 30_000;
+pub(crate) const MAX_PARAMS: usize = 30_000;
 
 /// The columns of a customer contact row, in the order bulk loaders give the values.
 pub const CUSTOMER_CONTACTS_COLUMNS: &[&str] = &[

@@ -2876,15 +2876,28 @@ fn case_insert_vals(
 
 /// Whether write `w` can go as one PostgreSQL statement ([`CaseHead::one_statement`]): its
 /// parts all see the table as it was before the statement, so none may change a row
-/// another part changes (the same tag added and removed, a tag or target twice).
+/// another part changes (the same tag added and removed, a tag or target twice), and one
+/// statement binds at most 65,535 values (a write binding anywhere near that many, such
+/// as a message with thousands of attachments, goes stepwise).
 fn fits_one_statement(w: &CaseWrite) -> bool {
     use std::collections::HashSet;
     let mut tags = HashSet::new();
     let mut targets = HashSet::new();
-    w.add_tags
-        .iter()
-        .chain(&w.remove_tags)
-        .all(|t| tags.insert(t.as_str()))
+    // More than each part binds: a message with its link, timeline and change log rows,
+    // an attachment, an event with its timeline row, a target, task or notification, a tag.
+    let values = 100
+        + w.messages
+            .iter()
+            .map(|m| 40 + 8 * m.attachments.len())
+            .sum::<usize>()
+        + 16 * w.events.len()
+        + 10 * (w.new_targets.len() + w.targets.len() + w.tasks.len() + w.notifications.len())
+        + 3 * (w.add_tags.len() + w.remove_tags.len());
+    values <= crate::bulk::MAX_PARAMS
+        && w.add_tags
+            .iter()
+            .chain(&w.remove_tags)
+            .all(|t| tags.insert(t.as_str()))
         && w.targets.iter().all(|t| targets.insert(t.id))
 }
 

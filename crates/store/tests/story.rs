@@ -908,3 +908,45 @@ async fn a_case_write_is_refused_whole_on_a_stale_version_and_keeps_due_times_an
         assert_eq!(&v.to_string(), s);
     }
 }
+
+#[tokio::test]
+async fn a_message_with_more_attachments_than_one_statement_binds_is_stored_whole() {
+    use concierge_store::cases::CaseWrite;
+    let (_db, store) = fresh().await;
+    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
+    let customer = store
+        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
+        .await
+        .unwrap();
+    let opened = store
+        .create_case(
+            t,
+            &new_case(customer.id, "Scans"),
+            &CaseWrite {
+                messages: vec![message("first", &[])],
+                ..CaseWrite::default()
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let case = concierge_domain::CaseId(opened.case_id);
+    let version = store.case(t, case).await.unwrap().unwrap().version;
+    // 8 values an attachment: more than one PostgreSQL statement may bind (65,535).
+    let names: Vec<String> = (0..8_500).map(|i| format!("scan-{i:04}.pdf")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let w = CaseWrite {
+        messages: vec![message("all the scans", &refs)],
+        ..CaseWrite::default()
+    };
+    let applied = store
+        .write_case(t, case, version, &w, NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = store.case_messages(t, case, true).await.unwrap();
+    let last = stored.last().unwrap();
+    assert_eq!(last.id, applied.message_ids[0]);
+    assert_eq!(last.attachments.len(), 8_500);
+    assert_eq!(last.attachments[8_499].filename, "scan-8499.pdf");
+}
