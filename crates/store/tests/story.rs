@@ -651,6 +651,16 @@ fn message(body: &str, files: &[&str]) -> concierge_store::cases::NewMessage {
     }
 }
 
+/// The workspace `acme` and its customer Jane.
+async fn acme_and_jane(store: &Store) -> (TenantId, concierge_store::CustomerRow) {
+    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
+    let customer = store
+        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
+        .await
+        .unwrap();
+    (t, customer)
+}
+
 /// A new email case of `customer_id` about `subject`.
 fn new_case(customer_id: CustomerId, subject: &str) -> concierge_store::cases::NewCase {
     concierge_store::cases::NewCase {
@@ -673,11 +683,7 @@ fn new_case(customer_id: CustomerId, subject: &str) -> concierge_store::cases::N
 async fn messages_written_together_each_keep_their_own_id_and_attachments() {
     use concierge_store::cases::CaseWrite;
     let (_db, store) = fresh().await;
-    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
-    let customer = store
-        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
-        .await
-        .unwrap();
+    let (t, customer) = acme_and_jane(&store).await;
     let new = new_case(customer.id, "Parcel");
     let first = CaseWrite {
         messages: vec![message("first", &["a.txt"])],
@@ -763,12 +769,8 @@ async fn a_case_write_is_refused_whole_on_a_stale_version_and_keeps_due_times_an
 {
     use concierge_store::cases::{CaseWrite, NewEvent, NewTarget};
     let (_db, store) = fresh().await;
-    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
+    let (t, customer) = acme_and_jane(&store).await;
     let other = store.ensure_tenant("other", "Other", NOW).await.unwrap().id;
-    let customer = store
-        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
-        .await
-        .unwrap();
     let stranger = store
         .create_customer(other, "Sam", Some("sam@example.com"), None, NOW)
         .await
@@ -913,11 +915,7 @@ async fn a_case_write_is_refused_whole_on_a_stale_version_and_keeps_due_times_an
 async fn a_message_with_more_attachments_than_one_statement_binds_is_stored_whole() {
     use concierge_store::cases::CaseWrite;
     let (_db, store) = fresh().await;
-    let t = store.ensure_tenant("acme", "Acme", NOW).await.unwrap().id;
-    let customer = store
-        .create_customer(t, "Jane", Some("jane@example.com"), None, NOW)
-        .await
-        .unwrap();
+    let (t, customer) = acme_and_jane(&store).await;
     let opened = store
         .create_case(
             t,
