@@ -294,27 +294,13 @@ impl Batch {
         select: &str,
         select_vals: Vec<Val>,
     ) -> Result<(String, Vec<Val>)> {
-        let mut sql = String::from("WITH ");
-        let mut vals: Vec<Val> = Vec::new();
         let parts = head.into_iter().chain(
             self.statements
                 .into_iter()
                 .enumerate()
                 .map(|(i, (s, v))| (format!("s{i}"), s, v)),
         );
-        for (i, (name, text, own)) in parts.enumerate() {
-            let (text, own) = inlined(&text, &own, vals.len(), false)?;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("{name} AS ({text})"));
-            vals.extend(own);
-        }
-        let (text, own) = inlined(select, &select_vals, vals.len(), false)?;
-        sql.push(' ');
-        sql.push_str(&text);
-        vals.extend(own);
-        Ok((sql, vals))
+        with_parts(parts, (select.to_string(), select_vals))
     }
 
     pub async fn run(self, tx: &mut AnyConnection) -> Result<()> {
@@ -391,23 +377,36 @@ fn joined_inserts(run: Vec<(String, Vec<Val>)>) -> Result<Option<(String, Vec<Va
             .map(|(sql, vals)| inlined(&sql, &vals, 0, false))
             .transpose();
     }
-    let last = run.len() - 1;
+    let mut run = run;
+    let last = run.pop();
+    let parts = run
+        .into_iter()
+        .enumerate()
+        .map(|(i, (s, v))| (format!("s{i}"), s, v));
+    last.map(|main| with_parts(parts, main)).transpose()
+}
+
+/// `WITH name AS (part), ... main`: each part (name, statement, its own `$1, $2, ...`) and
+/// then `main`, their parameters renumbered in turn ([`inlined`]).
+fn with_parts(
+    parts: impl Iterator<Item = (String, String, Vec<Val>)>,
+    main: (String, Vec<Val>),
+) -> Result<(String, Vec<Val>)> {
     let mut sql = String::from("WITH ");
     let mut vals: Vec<Val> = Vec::new();
-    for (i, (text, own)) in run.into_iter().enumerate() {
+    for (i, (name, text, own)) in parts.enumerate() {
         let (text, own) = inlined(&text, &own, vals.len(), false)?;
-        if i == last {
-            sql.push(' ');
-            sql.push_str(&text);
-        } else {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("s{i} AS ({text})"));
+        if i > 0 {
+            sql.push_str(", ");
         }
+        sql.push_str(&format!("{name} AS ({text})"));
         vals.extend(own);
     }
-    Ok(Some((sql, vals)))
+    let (text, own) = inlined(&main.0, &main.1, vals.len(), false)?;
+    sql.push(' ');
+    sql.push_str(&text);
+    vals.extend(own);
+    Ok((sql, vals))
 }
 
 /// `sql` with its values `vals` (for `$1, $2, ...`) made ready to go after `offset` values

@@ -1349,11 +1349,7 @@ impl Store {
     ) -> Result<Applied> {
         // On PostgreSQL one statement, unless the write also changes the new case's row (its
         // insert is the statement's head; nothing else may change that row) or targets.
-        if self.sqlite_writer().is_none()
-            && fits_one_statement(w)
-            && change_sql(&w.change, 0).0.is_empty()
-            && w.targets.is_empty()
-        {
+        if self.sqlite_writer().is_none() && fits_one_statement(w, true) {
             return self.create_case_one_statement(tenant, c, w, now).await;
         }
         // The case's insert opens the transaction (with its BEGIN, on SQLite).
@@ -1387,7 +1383,7 @@ impl Store {
                 .create_case_for_new_customer_sqlite(tenant, customer, c, w, now)
                 .await;
         }
-        if fits_one_statement(w) && change_sql(&w.change, 0).0.is_empty() && w.targets.is_empty() {
+        if fits_one_statement(w, true) {
             return self
                 .create_case_for_new_customer_one_statement(tenant, customer, c, w, now)
                 .await;
@@ -1486,7 +1482,7 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<Option<Applied>> {
-        if self.sqlite_writer().is_none() && fits_one_statement(w) {
+        if self.sqlite_writer().is_none() && fits_one_statement(w, false) {
             return self
                 .write_case_one_statement(tenant, id, version, w, now)
                 .await;
@@ -2782,11 +2778,21 @@ fn case_insert_sql(sqlite: bool, customer: &str) -> String {
         )
     } else {
         format!(
-            "WITH n AS ({counter} RETURNING value) {columns} SELECT $1, n.value, {values} \
-             FROM customers cu, n WHERE cu.tenant_id = $1 AND cu.id = {customer} \
-             RETURNING id, number, customer_id, subject"
+            "WITH n AS ({counter} RETURNING value) {}",
+            postgres_case_insert(&format!(
+                "customers cu, n WHERE cu.tenant_id = $1 AND cu.id = {customer}"
+            ))
         )
     }
+}
+
+/// On PostgreSQL, the case's insert from the counter's CTE `n` and the customer's row `cu`
+/// as `from` gives them.
+fn postgres_case_insert(from: &str) -> String {
+    format!(
+        "{CASE_INSERT_COLUMNS} SELECT $1, n.value, {CASE_INSERT_VALUES} FROM {from} \
+         RETURNING id, number, customer_id, subject"
+    )
 }
 
 /// [`case_insert_sql`]'s insert, and its values after the tenant and the number, from the
@@ -2826,10 +2832,7 @@ fn case_insert_parts(
         ),
         (
             "h".into(),
-            format!(
-                "{CASE_INSERT_COLUMNS} SELECT $1, n.value, {CASE_INSERT_VALUES} FROM {from} \
-                 RETURNING id, number, customer_id, subject"
-            ),
+            postgres_case_insert(from),
             case_insert_vals(tenant, c, w, now),
         ),
     ]
@@ -2878,8 +2881,10 @@ fn case_insert_vals(
 /// parts all see the table as it was before the statement, so none may change a row
 /// another part changes (the same tag added and removed, a tag or target twice), and one
 /// statement binds at most 65,535 values (a write binding anywhere near that many, such
-/// as a message with thousands of attachments, goes stepwise).
-fn fits_one_statement(w: &CaseWrite) -> bool {
+/// as a message with thousands of attachments, goes stepwise). With `inserts_case` the head
+/// inserts the case, so nothing else may change its row either (a change to the case row,
+/// targets to save).
+fn fits_one_statement(w: &CaseWrite, inserts_case: bool) -> bool {
     use std::collections::HashSet;
     let mut tags = HashSet::new();
     let mut targets = HashSet::new();
@@ -2894,6 +2899,7 @@ fn fits_one_statement(w: &CaseWrite) -> bool {
         + 10 * (w.new_targets.len() + w.targets.len() + w.tasks.len() + w.notifications.len())
         + 3 * (w.add_tags.len() + w.remove_tags.len());
     values <= crate::bulk::MAX_PARAMS
+        && !(inserts_case && (!change_sql(&w.change, 0).0.is_empty() || !w.targets.is_empty()))
         && w.add_tags
             .iter()
             .chain(&w.remove_tags)
@@ -3120,13 +3126,7 @@ impl Store {
             Ok(applied) => return Ok(applied),
             Err(no_head) => no_head,
         };
-        let customer: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM customers WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.0)
-                .bind(c.customer_id.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        match customer {
+        match self.customer(tenant, c.customer_id).await? {
             None => Err(no_such_customer()),
             Some(_) => Err(error),
         }

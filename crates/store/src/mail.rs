@@ -870,10 +870,9 @@ impl Store {
         } else {
             String::new()
         };
-        let none = format!(
-            "CAST(NULL AS TEXT) AS d_name, CAST(NULL AS TEXT) AS d_event, \
-             CAST(NULL AS BIGINT) AS d_position, CAST(NULL AS SMALLINT) AS d_active{case_nulls}"
-        );
+        let def_nulls = "CAST(NULL AS TEXT) AS d_name, CAST(NULL AS TEXT) AS d_event, \
+            CAST(NULL AS BIGINT) AS d_position, CAST(NULL AS SMALLINT) AS d_active";
+        let none = format!("{def_nulls}{case_nulls}");
         let customer = crate::identity::customer_by_contact_sql("$1", "'email'", "$4");
         // One row per answer, told apart by `k`: a setting's key, '' for the mailbox, and
         // '#…' for the rest (no setting key starts with '#'). The sender's customer is looked
@@ -912,9 +911,7 @@ impl Store {
             ),
             (true, false) => format!(
                 "{sql} UNION ALL SELECT '#thread' AS k, CAST(NULL AS TEXT) AS v, \
-                 CAST(NULL AS BIGINT) AS n, CAST(NULL AS TEXT) AS d_name, \
-                 CAST(NULL AS TEXT) AS d_event, CAST(NULL AS BIGINT) AS d_position, \
-                 CAST(NULL AS SMALLINT) AS d_active, x.* FROM ({}) x",
+                 CAST(NULL AS BIGINT) AS n, {def_nulls}, x.* FROM ({}) x",
                 self.case_by_mail_ids_sql(first, thread_ids.len())
             ),
         };
