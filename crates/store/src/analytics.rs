@@ -253,7 +253,7 @@ impl Store {
             "SELECT MIN(customer_id) AS lo, MAX(customer_id) AS hi FROM orders WHERE tenant_id = $1",
         )
         .bind(tenant.0)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         let lo: Option<i64> = row.try_get("lo")?;
         let hi: Option<i64> = row.try_get("hi")?;
@@ -284,7 +284,7 @@ impl Store {
             .bind(tenant.0)
             .bind(start)
             .bind(end)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
             out.reserve(rows.len());
             for r in &rows {
@@ -324,7 +324,7 @@ impl Store {
             .bind(tenant.0)
             .bind(start)
             .bind(end)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
             out.reserve(rows.len());
             for r in &rows {
@@ -349,7 +349,7 @@ impl Store {
              WHERE h.tenant_id = $1 AND h.size IS NOT NULL AND h.size > 0",
         )
         .bind(tenant.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         let mut out = HashMap::with_capacity(rows.len());
         for r in &rows {
@@ -366,7 +366,7 @@ impl Store {
             "SELECT id FROM products WHERE tenant_id = $1 AND consumption_hint IS NOT NULL",
         )
         .bind(tenant.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?)
     }
 
@@ -376,7 +376,7 @@ impl Store {
             "SELECT name, rule FROM tier_definitions WHERE tenant_id = $1 ORDER BY position, id",
         )
         .bind(tenant.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -431,7 +431,7 @@ impl Store {
         let rows =
             sqlx::query("SELECT customer_id, tier, since FROM customer_tiers WHERE tenant_id = $1")
                 .bind(tenant.0)
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await?;
         let mut out = HashMap::with_capacity(rows.len());
         for r in &rows {
@@ -756,7 +756,7 @@ impl Store {
             .bind(report)
             .bind(tenant.0)
             .bind(run_id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -768,7 +768,7 @@ impl Store {
              FROM analytics_runs WHERE tenant_id = $1 ORDER BY finished_at DESC, id DESC LIMIT 1",
         )
         .bind(tenant.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         r.map(|r| {
             Ok(RunRow {
@@ -807,10 +807,7 @@ impl Store {
     }
 
     async fn label_counts(&self, sql: &'static str, tenant: TenantId) -> Result<Vec<LabelCount>> {
-        let rows = sqlx::query(sql)
-            .bind(tenant.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sql).bind(tenant.0).fetch_all(self.db()).await?;
         rows.iter()
             .map(|r| {
                 Ok(LabelCount {
@@ -829,7 +826,7 @@ impl Store {
              GROUP BY rfm_r, rfm_fm",
         )
         .bind(tenant.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -853,7 +850,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -892,7 +889,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(due_row).collect()
     }
@@ -912,7 +909,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(customer_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(due_row).collect()
     }
@@ -932,7 +929,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(customer_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         r.map(|r| {
             Ok(ScoreRow {
@@ -977,7 +974,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(customer_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .transpose()
@@ -995,7 +992,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(customer_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -1018,7 +1015,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(customer_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?)
     }
 }

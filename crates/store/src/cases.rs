@@ -1579,7 +1579,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT rule_id FROM escalations_fired WHERE target_id = $1")
                 .bind(target_id)
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await?,
         )
     }
@@ -1596,7 +1596,7 @@ impl Store {
         )))
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| Ok((TenantId(r.try_get("tenant_id")?), target_from(r)?)))
@@ -1608,7 +1608,7 @@ impl Store {
         sqlx::query("UPDATE case_targets SET next_check_at = $2 WHERE id = $1")
             .bind(target_id)
             .bind(at)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -1619,7 +1619,7 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(self.case_select_with("")))
             .bind(tenant.0)
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         row.as_ref().map(|r| self.case_with_tags(r)).transpose()
     }
@@ -1631,13 +1631,15 @@ impl Store {
         tenant: TenantId,
         id: CaseId,
     ) -> Result<Option<CaseWithTargets>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(
-            self.case_select_where(&self.targets_and_tier(), "$2"),
-        ))
-        .bind(tenant.0)
-        .bind(id.0)
-        .fetch_optional(&mut *self.warm_conn().await?)
-        .await?;
+        let row = self
+            .warm_fetch_optional(
+                sqlx::query(sqlx::AssertSqlSafe(
+                    self.case_select_where(&self.targets_and_tier(), "$2"),
+                ))
+                .bind(tenant.0)
+                .bind(id.0),
+            )
+            .await?;
         row.as_ref()
             .map(|r| self.case_with_targets_from(r))
             .transpose()
@@ -1661,7 +1663,7 @@ impl Store {
         for id in ids {
             q = q.bind(id.clone());
         }
-        let row = q.fetch_optional(&mut *self.warm_conn().await?).await?;
+        let row = self.warm_fetch_optional(q).await?;
         row.as_ref()
             .map(|r| self.case_with_targets_from(r))
             .transpose()
@@ -1759,7 +1761,7 @@ impl Store {
             sqlx::query_scalar("SELECT id FROM cases WHERE tenant_id = $1 AND number = $2")
                 .bind(tenant.0)
                 .bind(number)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db())
                 .await?;
         match id {
             Some(id) => self.case(tenant, CaseId(id)).await,
@@ -1789,7 +1791,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(case.0)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -1828,7 +1830,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(case.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(attachment_from).collect()
     }
@@ -1846,7 +1848,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         match row {
             Some(r) => Ok(Some((attachment_from(&r)?, r.try_get("visibility")?))),
@@ -1876,7 +1878,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(case.0)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter()
             .map(|r| {
@@ -1903,7 +1905,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(case.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(target_from).collect()
     }
@@ -1919,7 +1921,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(case.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -2030,7 +2032,7 @@ impl Store {
             "{CASE_SELECT} WHERE c.id IN ({list}) AND +c.tenant_id = $1"
         )))
         .bind(tenant.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         let mut by_id: std::collections::HashMap<i64, CaseRow> = rows
             .iter()
@@ -2039,7 +2041,7 @@ impl Store {
         let tags = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT case_id, tag FROM case_tags WHERE case_id IN ({list}) ORDER BY tag"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         for t in &tags {
             let cid: i64 = t.try_get("case_id")?;
@@ -2083,7 +2085,7 @@ impl Store {
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
         let rows = crate::bulk::bind_all(q, &binds)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("k")?, r.try_get("id")?)))
@@ -2109,7 +2111,7 @@ impl Store {
                 _ => q.bind(None::<i64>),
             };
         }
-        Ok(q.fetch_one(&self.pool).await?)
+        Ok(q.fetch_one(self.db()).await?)
     }
 
     // ---- teams ----
@@ -2134,7 +2136,7 @@ impl Store {
         .bind(assignment)
         .bind(handoff_mins)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         self.team(tenant, id)
             .await?
@@ -2159,7 +2161,7 @@ impl Store {
         .bind(manager)
         .bind(assignment)
         .bind(handoff_mins)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -2172,7 +2174,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(team_from).transpose()
     }
@@ -2183,7 +2185,7 @@ impl Store {
              calendar_id FROM teams WHERE tenant_id = $1 ORDER BY name",
         )
         .bind(tenant.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(team_from).collect()
     }
@@ -2204,7 +2206,7 @@ impl Store {
         .bind(tenant.0)
         .bind(team)
         .bind(user)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         if ok == 0 {
             return Err(StoreError::Conflict(
@@ -2221,7 +2223,7 @@ impl Store {
         .bind(user)
         .bind(cap)
         .bind(i16::from(available))
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -2255,7 +2257,7 @@ impl Store {
         for s in open_statuses {
             q = q.bind(s.to_string());
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(self.db()).await?;
         rows.iter()
             .map(|r| {
                 Ok(MemberRow {
@@ -2277,7 +2279,7 @@ impl Store {
             .bind(tenant.0)
             .bind(team)
             .bind(user)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -2303,7 +2305,7 @@ impl Store {
         .bind(user)
         .bind(mode)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -2323,7 +2325,7 @@ impl Store {
         .bind(tenant.0)
         .bind(case.0)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -2362,7 +2364,7 @@ impl Store {
         .bind(spec)
         .bind(position)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?)
     }
 
@@ -2392,7 +2394,7 @@ impl Store {
         .bind(spec)
         .bind(position)
         .bind(i16::from(active))
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -2406,7 +2408,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(kind)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(spec_row).collect()
     }
@@ -2431,7 +2433,7 @@ impl Store {
         for k in kinds {
             q = q.bind(*k);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(self.db()).await?;
         rows.iter()
             .map(|r| Ok((r.try_get("kind")?, spec_row(r)?)))
             .collect()
@@ -2444,7 +2446,7 @@ impl Store {
                 .bind(tenant.0)
                 .bind(kind)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(self.db())
                 .await?
                 .rows_affected();
         Ok(n > 0)
@@ -2457,7 +2459,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?)
     }
 
@@ -2478,7 +2480,7 @@ impl Store {
         .bind(key)
         .bind(value)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -2499,7 +2501,7 @@ impl Store {
         .bind(name)
         .bind(body)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?)
     }
 
@@ -2508,7 +2510,7 @@ impl Store {
             "SELECT id, name, body FROM reply_templates WHERE tenant_id = $1 ORDER BY name",
         )
         .bind(tenant.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -2527,7 +2529,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.map(|r| {
             Ok(TemplateRow {
@@ -2585,7 +2587,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<i64, String>> {
         let rows = sqlx::query("SELECT id, name FROM products WHERE tenant_id = $1")
             .bind(tenant.0)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
@@ -2610,7 +2612,7 @@ impl Store {
         .bind(kind.unwrap_or(""))
         .bind(case.map(|c| c.0).unwrap_or(0))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(task_from).collect()
     }
@@ -2631,7 +2633,7 @@ impl Store {
         .bind(id)
         .bind(outcome)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         if n == 0 {
@@ -2642,7 +2644,7 @@ impl Store {
              created_at, done_at FROM tasks WHERE id = $1",
         )
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         task_from(&row).map(Some)
     }
@@ -2661,7 +2663,7 @@ impl Store {
         .bind(tenant.0)
         .bind(user)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -2951,7 +2953,7 @@ impl Store {
         let (sql, vals) = batch.one_statement(head, &select, Vec::new())?;
         let inbound = w.messages.iter().find_map(|m| m.inbound_mail_id);
         let row = match crate::bulk::query_with(sql, &vals)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
         {
             Ok(Some(row)) => row,
@@ -3043,7 +3045,7 @@ impl Store {
             sqlx::query_scalar("SELECT version FROM cases WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(id.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db())
                 .await?;
         match now_at {
             None => Ok(None),

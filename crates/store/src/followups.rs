@@ -126,7 +126,7 @@ impl Store {
         {
             query = query.bind(v);
         }
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        let rows = query.bind(limit).fetch_all(self.db()).await?;
         rows.iter()
             .map(|r| {
                 Ok(TaskItem {
@@ -146,7 +146,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(task_row).transpose()
     }
@@ -216,7 +216,7 @@ impl Store {
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(customer)
-                .fetch_one(&self.pool)
+                .fetch_one(self.db())
                 .await?;
         if exists == 0 {
             return Ok(false);
@@ -229,7 +229,7 @@ impl Store {
         .bind(customer)
         .bind(tag)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(true)
     }
@@ -252,7 +252,7 @@ impl Store {
         .bind(kind)
         .bind(body)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -265,7 +265,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(tier)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?)
     }
 
@@ -283,7 +283,7 @@ impl Store {
         .bind(tenant.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -313,7 +313,7 @@ impl Store {
         .bind(tenant.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -342,7 +342,7 @@ impl Store {
         .bind(tenant.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("case_id")?, r.try_get("detail")?)))
@@ -366,7 +366,7 @@ impl Store {
         .bind(tenant.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("case_id")?, r.try_get("score")?, None)))

@@ -438,7 +438,7 @@ impl Store {
         .bind(tenant.0)
         .bind(kind)
         .bind(normalized)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         Ok(id.map(CustomerId))
     }
@@ -491,7 +491,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(key)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -524,7 +524,7 @@ impl Store {
         .bind(tenant.0)
         .bind(from)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         let by_household: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT ma.customer_id FROM household_members ma \
@@ -544,7 +544,7 @@ impl Store {
         .bind(tenant.0)
         .bind(from)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         let mut all = by_contact;
         all.extend(by_household);
@@ -600,7 +600,7 @@ impl Store {
         .bind(above)
         .bind(below)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -640,7 +640,7 @@ impl Store {
         .bind(tenant.0)
         .bind(low)
         .bind(high)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         if n != 2 {
             return Ok(false);
@@ -655,7 +655,7 @@ impl Store {
         .bind(high)
         .bind(actor)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(true)
     }
@@ -1088,7 +1088,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(merge_from).transpose()
     }
@@ -1101,7 +1101,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(customer.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(merge_from).collect()
     }
@@ -1329,7 +1329,7 @@ impl Store {
         )
         .bind(tn)
         .bind(c)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(|r| {
@@ -1356,7 +1356,7 @@ impl Store {
         )
         .bind(tn)
         .bind(c)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         {
             let mut v = row_json(
@@ -1377,7 +1377,7 @@ impl Store {
             )
             .bind(tn)
             .bind(o.try_get::<i64, _>("id")?)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?
             .iter()
             .map(|l| {
@@ -1405,7 +1405,7 @@ impl Store {
         )
         .bind(tn)
         .bind(c)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         {
             let mut v = row_json(
@@ -1431,7 +1431,7 @@ impl Store {
             )
             .bind(tn)
             .bind(k.try_get::<i64, _>("id")?)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?
             .iter()
             .map(|m| {
@@ -1458,7 +1458,7 @@ impl Store {
         )
         .bind(tn)
         .bind(c)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(|r| {
@@ -1484,7 +1484,7 @@ impl Store {
         )
         .bind(tn)
         .bind(c)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?
         .map(|r| {
             let mut v = row_json(
@@ -1513,7 +1513,7 @@ impl Store {
         )
         .bind(tn)
         .bind(c)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?
         .map(|r| {
             row_json(
@@ -1533,7 +1533,7 @@ impl Store {
         )
         .bind(tn)
         .bind(c)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(|r| {

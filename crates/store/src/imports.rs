@@ -243,7 +243,7 @@ impl Store {
             "PRAGMA optimize".to_string()
         };
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -252,7 +252,7 @@ impl Store {
     pub async fn customer_id_range(&self, tenant: TenantId) -> Result<Option<(i64, i64)>> {
         let r = sqlx::query("SELECT MIN(id), MAX(id) FROM customers WHERE tenant_id = $1")
             .bind(tenant.0)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await?;
         let lo: Option<i64> = r.try_get(0)?;
         let hi: Option<i64> = r.try_get(1)?;

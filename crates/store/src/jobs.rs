@@ -56,7 +56,7 @@ impl Store {
         .bind(unique_key)
         .bind(run_at)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         Ok(match row {
             Some(r) => Some(JobId(r.try_get("id")?)),
@@ -169,7 +169,7 @@ impl Store {
     pub async fn job_status(&self, id: JobId) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?)
     }
 
@@ -178,7 +178,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT node FROM job_runs WHERE job_id = $1 ORDER BY id")
                 .bind(id.0)
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await?,
         )
     }
@@ -199,7 +199,7 @@ impl Store {
         .bind(interval_ms)
         .bind(first_run)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -211,7 +211,7 @@ impl Store {
             "SELECT name, interval_ms, next_run_at FROM schedules WHERE next_run_at <= $1",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         let mut won = Vec::new();
         for r in due {
@@ -233,7 +233,7 @@ impl Store {
             .bind(now)
             .bind(&name)
             .bind(slot)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?
             .rows_affected();
             if n == 1 {

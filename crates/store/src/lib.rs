@@ -14,6 +14,7 @@ pub mod bulk;
 pub mod cases;
 mod error;
 pub mod followups;
+mod held;
 pub mod identity;
 pub mod imports;
 pub mod jobs;

@@ -292,7 +292,7 @@ impl Store {
             raw_sha256,
             now,
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         if let Some(r) = rows.first() {
             return Ok((inbound_from(r)?, r.try_get::<i64, _>("inserted")? == 1));
@@ -398,7 +398,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(inbound_from).transpose()
     }
@@ -419,7 +419,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref()
             .map(|r| Ok((inbound_from(r)?, r.try_get("case_number")?)))
@@ -433,7 +433,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(inbound_from).collect()
     }
@@ -444,7 +444,7 @@ impl Store {
             sqlx::query_scalar("SELECT raw FROM inbound_mail WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db())
                 .await?,
         )
     }
@@ -467,7 +467,7 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(now - lease_ms)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -478,13 +478,21 @@ impl Store {
     /// mail's outcome (with its message, or by [`Store::finish_inbound_mail`]), so a copy
     /// racing another is refused there.
     pub async fn mail_key_holder(&self, tenant: TenantId, key: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
+        let q = sqlx::query_scalar(
             "SELECT id FROM inbound_mail WHERE tenant_id = $1 AND dedupe_key = $2",
         )
         .bind(tenant.0)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?)
+        .bind(key);
+        if self.sqlite_writer().is_none() {
+            return Ok(q.fetch_optional(self.db()).await?);
+        }
+        // On SQLite the holder's write may be in the writer's shared transaction, not yet
+        // committed (the key was found taken inside it): read it there, and return once that
+        // transaction is committed.
+        let mut tx = self.begin_write().await?;
+        let holder = q.fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(holder)
     }
 
     /// Records how processing of an inbound mail ended.
@@ -536,7 +544,7 @@ impl Store {
         .bind(id)
         .bind(mailbox)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -551,7 +559,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?)
     }
 
@@ -571,7 +579,7 @@ impl Store {
         .bind(message_id)
         .bind(mail_message_id)
         .bind(author_email)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -587,7 +595,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(message_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         Ok(id.flatten())
     }
@@ -604,21 +612,23 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(number)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(mail_case_from).transpose()
     }
 
     /// A case by id, as threading sees it.
     pub async fn mail_case_by_id(&self, tenant: TenantId, id: i64) -> Result<Option<MailCaseRow>> {
-        let row = sqlx::query(
-            "SELECT id, number, customer_id, subject, status, merged_into FROM cases \
+        let row = self
+            .warm_fetch_optional(
+                sqlx::query(
+                    "SELECT id, number, customer_id, subject, status, merged_into FROM cases \
              WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.0)
-        .bind(id)
-        .fetch_optional(&mut *self.warm_conn().await?)
-        .await?;
+                )
+                .bind(tenant.0)
+                .bind(id),
+            )
+            .await?;
         row.as_ref().map(mail_case_from).transpose()
     }
 
@@ -656,7 +666,7 @@ impl Store {
         for id in ids {
             q = q.bind(id.clone());
         }
-        let row = q.fetch_optional(&mut *self.warm_conn().await?).await?;
+        let row = self.warm_fetch_optional(q).await?;
         row.as_ref().map(mail_case_from).transpose()
     }
 
@@ -676,7 +686,7 @@ impl Store {
         .bind(tenant.0)
         .bind(customer_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(mail_case_from).collect()
     }
@@ -696,7 +706,7 @@ impl Store {
         .bind(tenant.0)
         .bind(case_id)
         .bind(before_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?)
     }
 
@@ -712,7 +722,7 @@ impl Store {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -746,7 +756,7 @@ impl Store {
         .bind(m.delivery_attempts)
         .bind(until)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -771,7 +781,7 @@ impl Store {
         .bind(state)
         .bind(error)
         .bind(retry_at)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -797,7 +807,7 @@ impl Store {
         for id in ids {
             q = q.bind(id.clone());
         }
-        let row = q.fetch_optional(&self.pool).await?;
+        let row = q.fetch_optional(self.db()).await?;
         row.map(|r| Ok((r.try_get("id")?, r.try_get("case_id")?)))
             .transpose()
     }
@@ -821,7 +831,7 @@ impl Store {
         .bind(address.trim().to_lowercase())
         .bind(now)
         .bind(now - window_ms)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -932,7 +942,7 @@ impl Store {
             thread_case: with_thread.then_some(None),
             ..MailContext::default()
         };
-        for r in q.fetch_all(&mut *self.warm_conn().await?).await? {
+        for r in self.warm_fetch_all(q).await? {
             let thread = if sqlite {
                 r.columns().iter().any(|c| c.name() == "targets")
             } else {
@@ -991,7 +1001,7 @@ impl Store {
             "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = 'mail.token_key'",
         )
         .bind(tenant.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         if let Some(v) = existing {
             return Ok(v);
@@ -1003,13 +1013,13 @@ impl Store {
         .bind(tenant.0)
         .bind(fresh)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(sqlx::query_scalar(
             "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = 'mail.token_key'",
         )
         .bind(tenant.0)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?)
     }
 }

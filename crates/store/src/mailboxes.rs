@@ -168,7 +168,7 @@ impl Store {
         .bind(flag(s.enabled))
         .bind(s.acknowledge.map(flag))
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         row_from(&row)
     }
@@ -179,7 +179,7 @@ impl Store {
             "SELECT {COLS} FROM mailboxes WHERE tenant_id = $1 ORDER BY name, id"
         )))
         .bind(tenant.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(row_from).collect()
     }
@@ -191,7 +191,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(row_from).transpose()
     }
@@ -207,7 +207,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(row_from).transpose()
     }
@@ -250,7 +250,7 @@ impl Store {
         .bind(s.acknowledge.map(flag))
         .bind(now)
         .bind(i64::from(reset_checkpoint))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(row_from).transpose()
     }
@@ -272,7 +272,7 @@ impl Store {
         .bind(id)
         .bind(old)
         .bind(new)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -283,7 +283,7 @@ impl Store {
         let n = sqlx::query("DELETE FROM mailboxes WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.0)
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?
             .rows_affected();
         Ok(n > 0)
@@ -299,7 +299,7 @@ impl Store {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -332,7 +332,7 @@ impl Store {
         .bind(owner)
         .bind(now + lease_ms)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(row_from).transpose()
     }
@@ -358,7 +358,7 @@ impl Store {
         .bind(uid_validity)
         .bind(last_uid)
         .bind(lease_until)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -388,7 +388,7 @@ impl Store {
         .bind(end.taken)
         .bind(end.error.as_deref())
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n > 0)

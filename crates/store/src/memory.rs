@@ -214,7 +214,7 @@ impl Store {
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(id.0)
-                .fetch_one(&self.pool)
+                .fetch_one(self.db())
                 .await?;
         Ok(n > 0)
     }
@@ -232,7 +232,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?
         else {
             return Ok(None);
@@ -243,7 +243,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(|c| {
@@ -264,7 +264,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(|h| {
@@ -282,7 +282,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         Ok(Some(CustomerProfile {
             id,
@@ -478,7 +478,7 @@ impl Store {
         for k in contact_keys {
             q = q.bind(k);
         }
-        let ids = q.fetch_all(&self.pool).await?;
+        let ids = q.fetch_all(self.db()).await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(c) = self.customer(tenant, CustomerId(id)).await? {
@@ -500,7 +500,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -650,7 +650,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(customer.0)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter()
             .map(pref_row)
@@ -726,7 +726,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(customer.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -838,16 +838,18 @@ impl Store {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<(Vec<String>, Option<String>)> {
-        let rows = sqlx::query(
-            "SELECT 'tier' AS k, tier AS v FROM customer_tiers \
+        let rows = self
+            .warm_fetch_all(
+                sqlx::query(
+                    "SELECT 'tier' AS k, tier AS v FROM customer_tiers \
              WHERE tenant_id = $1 AND customer_id = $2 \
              UNION ALL SELECT 'flag' AS k, flag AS v FROM customer_flags \
              WHERE tenant_id = $1 AND customer_id = $2 AND cleared_at IS NULL",
-        )
-        .bind(tenant.0)
-        .bind(customer.0)
-        .fetch_all(&mut *self.warm_conn().await?)
-        .await?;
+                )
+                .bind(tenant.0)
+                .bind(customer.0),
+            )
+            .await?;
         let (mut flags, mut tier) = (Vec::new(), None);
         for r in &rows {
             let k: String = r.try_get("k")?;
@@ -885,7 +887,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(customer.0)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter()
             .map(|r| {
@@ -1016,7 +1018,7 @@ impl Store {
         if let Some(k) = events_kind {
             q = q.bind(k.to_string());
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(self.db()).await?;
         rows.iter()
             .map(timeline_item)
             .collect::<Result<Vec<_>>>()

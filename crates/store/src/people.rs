@@ -123,7 +123,7 @@ impl Store {
         .bind(slug)
         .bind(name)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         self.tenant_by_slug(slug)
             .await?
@@ -133,7 +133,7 @@ impl Store {
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRow>> {
         let row = sqlx::query("SELECT id, slug, name, created_at FROM tenants WHERE slug = $1")
             .bind(slug)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         row.as_ref().map(tenant_from).transpose()
     }
@@ -141,14 +141,14 @@ impl Store {
     pub async fn tenant_by_id(&self, id: TenantId) -> Result<Option<TenantRow>> {
         let row = sqlx::query("SELECT id, slug, name, created_at FROM tenants WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         row.as_ref().map(tenant_from).transpose()
     }
 
     pub async fn list_tenants(&self) -> Result<Vec<TenantRow>> {
         let rows = sqlx::query("SELECT id, slug, name, created_at FROM tenants ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter().map(tenant_from).collect()
     }
@@ -181,7 +181,7 @@ impl Store {
         .bind(password_hash)
         .bind(now)
         .bind(locale)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         user_from(&row)
     }
@@ -191,7 +191,7 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(email)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         row.as_ref().map(user_from).transpose()
     }
@@ -201,7 +201,7 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         row.as_ref().map(user_from).transpose()
     }
@@ -210,7 +210,7 @@ impl Store {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 ORDER BY id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter().map(user_from).collect()
     }
@@ -254,7 +254,7 @@ impl Store {
             .bind(locale)
             .bind(tenant.0)
             .bind(user.0)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -274,7 +274,7 @@ impl Store {
         .bind(s.created_at)
         .bind(s.last_seen_at)
         .bind(s.expires_at)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -287,7 +287,7 @@ impl Store {
         )
         .bind(id_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(session_from).transpose()
     }
@@ -298,7 +298,7 @@ impl Store {
             .bind(now)
             .bind(expires_at)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -306,7 +306,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -314,7 +314,7 @@ impl Store {
     pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?
             .rows_affected())
     }
@@ -341,7 +341,7 @@ impl Store {
         .bind(token_hash)
         .bind(prefix)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         token_from(&row)
     }
@@ -357,7 +357,7 @@ impl Store {
              FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let token = token_from(&row)?;
@@ -375,7 +375,7 @@ impl Store {
         .bind(now)
         .bind(token.id.0)
         .bind(now - 60_000)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(Some((token, user)))
     }
@@ -391,7 +391,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(user.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(token_from).collect()
     }
@@ -413,7 +413,7 @@ impl Store {
         .bind(tenant.0)
         .bind(id.0)
         .bind(user.map(|u| u.0).unwrap_or(-1))
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected();
         Ok(n == 1)
@@ -438,7 +438,7 @@ impl Store {
         .bind(ip)
         .bind(i16::from(success))
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -460,14 +460,14 @@ impl Store {
         .bind(tenant.0)
         .bind(email)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         let address: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM sign_in_attempts WHERE ip = $1 AND success = 0 AND at > $2",
         )
         .bind(ip)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         Ok((account, address))
     }
@@ -475,7 +475,7 @@ impl Store {
     pub async fn prune_sign_in_attempts(&self, before: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM sign_in_attempts WHERE at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?
             .rows_affected())
     }
@@ -499,7 +499,7 @@ impl Store {
         .bind(token_hash)
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -516,7 +516,7 @@ impl Store {
         )
         .bind(now)
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         match row {
             Some(r) => Ok(Some((

@@ -163,7 +163,7 @@ impl Store {
         .bind(tenant.0)
         .bind(customer.0)
         .bind(SHARE_PREF)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?)
     }
 
@@ -191,7 +191,7 @@ impl Store {
         for c in customers {
             q = q.bind(*c);
         }
-        q.fetch_all(&self.pool)
+        q.fetch_all(self.db())
             .await?
             .iter()
             .map(case_from)
@@ -203,7 +203,7 @@ impl Store {
         Ok(
             sqlx::query_scalar::<_, i64>("SELECT value FROM feed_cursors WHERE name = $1")
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db())
                 .await?
                 .unwrap_or(0),
         )
@@ -218,7 +218,7 @@ impl Store {
         )
         .bind(name)
         .bind(value)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -243,7 +243,7 @@ impl Store {
         .bind((after - LOOK_BACK_IDS).max(0))
         .bind(after)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.extend(
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -251,7 +251,7 @@ impl Store {
             )))
             .bind(after)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?,
         );
         rows.iter()
@@ -292,7 +292,7 @@ impl Store {
         .bind(step)
         .bind(detail.to_string())
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -306,7 +306,7 @@ impl Store {
         )))
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(notice_from)
@@ -340,7 +340,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(case.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(notice_from)
@@ -366,7 +366,7 @@ impl Store {
         .bind(s.team_id)
         .bind(now)
         .bind(s.expires_at)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         self.survey_for_case(tenant, CaseId(s.case_id))
             .await?
@@ -383,7 +383,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(case.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?
         .as_ref()
         .map(survey_from)
@@ -400,7 +400,7 @@ impl Store {
         .bind(tenant.0)
         .bind(id)
         .bind(hash)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -421,7 +421,7 @@ impl Store {
         .bind(tenant.0)
         .bind(id)
         .bind(hash)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -435,7 +435,7 @@ impl Store {
              UNION ALL SELECT {SURVEY_COLS} FROM csat_surveys WHERE reminder_token_hash = $1"
         )))
         .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?
         .as_ref()
         .map(survey_from)
@@ -462,7 +462,7 @@ impl Store {
         .bind(comment)
         .bind(via)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -484,7 +484,7 @@ impl Store {
         .bind(before)
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(survey_from)
@@ -500,7 +500,7 @@ impl Store {
         .bind(tenant.0)
         .bind(id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -562,7 +562,7 @@ impl Store {
         .bind(email)
         .bind(ip)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -583,14 +583,14 @@ impl Store {
         .bind(tenant.0)
         .bind(email)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         let by_ip: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM portal_link_requests WHERE ip = $1 AND at > $2",
         )
         .bind(ip)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         Ok((by_email, by_ip))
     }
@@ -600,7 +600,7 @@ impl Store {
         Ok(
             sqlx::query("DELETE FROM portal_link_requests WHERE at < $1")
                 .bind(before)
-                .execute(&self.pool)
+                .execute(self.db())
                 .await?
                 .rows_affected(),
         )
@@ -623,7 +623,7 @@ impl Store {
         .bind(tenant.0)
         .bind(normalized)
         .bind(customer.0)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         Ok(n > 0)
     }
@@ -640,7 +640,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(user)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?)
     }
 
@@ -661,7 +661,7 @@ impl Store {
         .bind(user)
         .bind(id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -681,7 +681,7 @@ impl Store {
         .bind(tenant.0)
         .bind(user)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected())
     }
@@ -780,7 +780,7 @@ impl Store {
         .bind(asked_after)
         .bind(SURVEY_PREF_KEY)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -818,7 +818,7 @@ impl Store {
         .bind(team)
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -832,7 +832,7 @@ impl Store {
         )))
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(nps_from)
@@ -849,7 +849,7 @@ impl Store {
         sqlx::query("UPDATE nps_surveys SET token_hash = $2 WHERE id = $1 AND answered_at IS NULL")
             .bind(id)
             .bind(hash)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -878,7 +878,7 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(until)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -904,7 +904,7 @@ impl Store {
         .bind(error)
         .bind(retry_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -915,7 +915,7 @@ impl Store {
             "SELECT {NPS_COLS} FROM nps_surveys WHERE token_hash = $1"
         )))
         .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?
         .as_ref()
         .map(nps_from)
@@ -930,7 +930,7 @@ impl Store {
         )))
         .bind(tenant.0)
         .bind(customer)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(nps_from)
@@ -955,7 +955,7 @@ impl Store {
         .bind(score)
         .bind(comment)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?
         .rows_affected()
             > 0)
@@ -971,7 +971,7 @@ impl Store {
         .bind(tenant.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?
         .iter()
         .map(|r| {

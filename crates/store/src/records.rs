@@ -98,7 +98,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         match row {
             None => Ok(None),
@@ -125,7 +125,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(email.to_lowercase())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         match id {
             Some(id) => self.customer(tenant, CustomerId(id)).await,
@@ -137,7 +137,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE tenant_id = $1")
                 .bind(tenant.0)
-                .fetch_one(&self.pool)
+                .fetch_one(self.db())
                 .await?,
         )
     }
@@ -152,7 +152,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(name)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         Ok(v)
     }
@@ -174,7 +174,7 @@ impl Store {
         .bind(e.case_id)
         .bind(&e.detail)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -191,7 +191,7 @@ impl Store {
         )
         .bind(tenant.0)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {

@@ -149,7 +149,7 @@ impl Store {
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -175,7 +175,7 @@ impl Store {
                 id_list(chunk)
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await?;
             for r in &rows {
                 out.push(case_from(r)?);
@@ -205,7 +205,7 @@ impl Store {
                 id_list(chunk)
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await?;
             for r in &rows {
                 out.push(message_from(r)?);
@@ -224,7 +224,7 @@ impl Store {
                  FROM customers WHERE id IN ({}) AND merged_into IS NULL ORDER BY id",
                 id_list(chunk)
             )))
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
             let mut part: Vec<CustomerDocRow> =
                 rows.iter().map(customer_from).collect::<Result<_>>()?;
@@ -233,7 +233,7 @@ impl Store {
                  AND kind IN ('email', 'phone') ORDER BY customer_id, id",
                 id_list(chunk)
             )))
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
             attach_contacts(&mut part, &contacts)?;
             out.extend(part);
@@ -266,7 +266,7 @@ impl Store {
     pub async fn change_log_head(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM change_log")
-                .fetch_one(&self.pool)
+                .fetch_one(self.db())
                 .await?,
         )
     }

@@ -1,11 +1,11 @@
 //! Opening the database: engine selection from the URL, SQLite pragmas, pool sizing, and the
 //! embedded migrations of each engine.
 
+use crate::held::{Held, HeldConn};
 use crate::writer::{Member, Turn, Writer};
 use crate::{Result, StoreError};
+use sqlx::AnyConnection;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, Transaction};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
 use std::sync::Arc;
@@ -29,13 +29,15 @@ pub struct Store {
     /// SQLite: the one connection this process writes through, with group commit (see
     /// [`crate::writer`]); `None` on PostgreSQL.
     writer: Option<Arc<Writer>>,
+    /// Connections of `pool` kept between statements (see [`crate::held`]).
+    held: Arc<Held>,
 }
 
 /// A transaction that writes, begun by [`Store::begin_write`]: on SQLite a part of the
-/// writer's shared transaction, on PostgreSQL a transaction of its own. Dropped without
-/// commit, it is rolled back.
+/// writer's shared transaction, on PostgreSQL a transaction of its own on a kept connection
+/// (see [`crate::held`]). Dropped without commit, it is rolled back.
 pub(crate) enum WriteTx {
-    Own(Transaction<'static, Any>),
+    Own(HeldConn),
     Shared(Member),
 }
 
@@ -43,7 +45,7 @@ impl std::ops::Deref for WriteTx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
         match self {
-            WriteTx::Own(tx) => tx,
+            WriteTx::Own(c) => c,
             WriteTx::Shared(m) => m,
         }
     }
@@ -52,8 +54,23 @@ impl std::ops::Deref for WriteTx {
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
-            WriteTx::Own(tx) => tx,
+            WriteTx::Own(c) => c,
             WriteTx::Shared(m) => m,
+        }
+    }
+}
+
+/// Ends a PostgreSQL transaction of its own with `sql` (`COMMIT` or `ROLLBACK`): the
+/// connection is kept once it is over, and closed when whether it is over is unknown.
+async fn end_own(mut c: HeldConn, sql: &'static str) -> Result<()> {
+    match c.execute(sql).await {
+        Ok(_) => {
+            c.keep();
+            Ok(())
+        }
+        Err(e) => {
+            c.close_on_drop();
+            Err(e.into())
         }
     }
 }
@@ -62,37 +79,34 @@ impl WriteTx {
     /// Commits; on SQLite returns once the shared transaction holding this write is.
     pub async fn commit(self) -> Result<()> {
         match self {
-            WriteTx::Own(tx) => tx.commit().await?,
-            WriteTx::Shared(m) => m.commit().await?,
+            WriteTx::Own(c) => end_own(c, "COMMIT").await,
+            WriteTx::Shared(m) => m.commit().await,
         }
-        Ok(())
     }
 
     /// Runs `batch` (statements that answer nothing but success) and commits; on SQLite, a
     /// writer alone sends both as one query.
     pub(crate) async fn commit_with(self, batch: crate::bulk::Batch) -> Result<()> {
         match self {
-            WriteTx::Own(mut tx) => {
-                batch.run(&mut tx).await?;
-                tx.commit().await?;
+            WriteTx::Own(mut c) => {
+                batch.run(&mut c).await?;
+                end_own(c, "COMMIT").await
             }
-            WriteTx::Shared(m) => m.commit_with(batch).await?,
+            WriteTx::Shared(m) => m.commit_with(batch).await,
         }
-        Ok(())
     }
 
     pub async fn rollback(self) -> Result<()> {
         match self {
-            WriteTx::Own(tx) => tx.rollback().await?,
-            WriteTx::Shared(m) => m.rollback().await?,
+            WriteTx::Own(c) => end_own(c, "ROLLBACK").await,
+            WriteTx::Shared(m) => m.rollback().await,
         }
-        Ok(())
     }
 }
 
 /// A connection for a read that comes before a write: see [`Store::warm_conn`].
 pub(crate) enum WarmConn {
-    Pool(PoolConnection<Any>),
+    Held(HeldConn),
     Writer(Turn),
 }
 
@@ -100,7 +114,7 @@ impl std::ops::Deref for WarmConn {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
         match self {
-            WarmConn::Pool(c) => c,
+            WarmConn::Held(c) => c,
             WarmConn::Writer(t) => t,
         }
     }
@@ -109,8 +123,17 @@ impl std::ops::Deref for WarmConn {
 impl std::ops::DerefMut for WarmConn {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
-            WarmConn::Pool(c) => c,
+            WarmConn::Held(c) => c,
             WarmConn::Writer(t) => t,
+        }
+    }
+}
+
+impl WarmConn {
+    /// The statement run on it succeeded (see [`HeldConn::keep`]).
+    fn keep(&mut self) {
+        if let WarmConn::Held(c) = self {
+            c.keep();
         }
     }
 }
@@ -225,6 +248,7 @@ impl Store {
         };
         let pool = opts.connect(url).await.map_err(unavailable)?;
         Ok(Store {
+            held: Arc::new(Held::new(pool.clone(), IDLE_BEFORE_PING)),
             pool,
             backend,
             writer,
@@ -260,8 +284,17 @@ impl Store {
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
         Ok(match &self.writer {
             Some(w) => WriteTx::Shared(w.begin().await?),
-            None => WriteTx::Own(self.pool.begin().await?),
+            None => WriteTx::Own(self.begin_own().await?),
         })
+    }
+
+    /// A PostgreSQL transaction of its own, on a kept connection.
+    async fn begin_own(&self) -> Result<HeldConn> {
+        let mut c = self.held.conn().await?;
+        // Until it is committed or rolled back, dropping it rolls it back.
+        c.in_transaction();
+        c.execute("BEGIN").await?;
+        Ok(c)
     }
 
     /// [`Store::begin_write`] and the transaction's first statement, `sql` (numbered
@@ -278,11 +311,11 @@ impl Store {
                 (WriteTx::Shared(m), rows)
             }
             None => {
-                let mut tx = self.pool.begin().await?;
+                let mut c = self.begin_own().await?;
                 let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())))
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut *c)
                     .await?;
-                (WriteTx::Own(tx), rows)
+                (WriteTx::Own(c), rows)
             }
         })
     }
@@ -293,13 +326,47 @@ impl Store {
     }
 
     /// A connection for a read that comes just before a write: on SQLite the write
-    /// connection when it is free (its page cache holds what was just written), else one of
-    /// the pool.
-    pub(crate) async fn warm_conn(&self) -> Result<WarmConn> {
+    /// connection when it is free (its page cache holds what was just written), else a kept
+    /// one (see [`crate::held`]).
+    async fn warm_conn(&self) -> Result<WarmConn> {
         if let Some(t) = self.writer.as_ref().and_then(|w| w.try_read()) {
             return Ok(WarmConn::Writer(t));
         }
-        Ok(WarmConn::Pool(self.pool.acquire().await?))
+        Ok(WarmConn::Held(self.held.conn().await?))
+    }
+
+    /// Runs `q` on [`Store::warm_conn`]'s connection.
+    pub(crate) async fn warm_fetch_all(
+        &self,
+        q: crate::bulk::AnyQuery<'_>,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let mut c = self.warm_conn().await?;
+        let rows = q.fetch_all(&mut *c).await?;
+        c.keep();
+        Ok(rows)
+    }
+
+    /// Runs `q` on [`Store::warm_conn`]'s connection.
+    pub(crate) async fn warm_fetch_optional(
+        &self,
+        q: crate::bulk::AnyQuery<'_>,
+    ) -> Result<Option<sqlx::any::AnyRow>> {
+        let mut c = self.warm_conn().await?;
+        let row = q.fetch_optional(&mut *c).await?;
+        c.keep();
+        Ok(row)
+    }
+
+    /// Gives the connections kept between statements (see [`crate::held`]) back to the pool,
+    /// for a caller that needs every connection of the pool at once.
+    pub fn release_kept(&self) {
+        self.held.release_all();
+    }
+
+    /// The pool for single statements, on kept connections (see [`crate::held`]):
+    /// `query.fetch_all(self.db())`.
+    pub(crate) fn db(&self) -> &Held {
+        &self.held
     }
 
     /// The underlying pool, for adapters that need raw SQL (benchmarks, bulk import).
@@ -310,7 +377,7 @@ impl Store {
     /// Checks that the database answers (used by `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(())
@@ -321,6 +388,7 @@ impl Store {
         if let Some(w) = &self.writer {
             w.close().await;
         }
+        self.release_kept();
         self.pool.close().await;
     }
 }

@@ -508,7 +508,9 @@ async fn statistics_are_renewed_after_a_bulk_load() {
 async fn flush_settings(store: &Store) -> Vec<String> {
     let mut held = Vec::new();
     let mut out = Vec::new();
-    // Every connection the pool may hand out (SQLite's pool holds 8).
+    // Every connection the pool may hand out (SQLite's pool holds 8), with those the store
+    // kept between statements.
+    store.release_kept();
     for _ in 0..8 {
         let mut conn = store.pool().acquire().await.unwrap();
         let v: String = if store.backend() == concierge_store::Backend::Postgres {
