@@ -396,7 +396,7 @@ impl Store {
         defs: &[TierDefRow],
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         sqlx::query("DELETE FROM tier_definitions WHERE tenant_id = $1")
             .bind(tenant.0)
             .execute(&mut *tx)
@@ -562,7 +562,7 @@ impl Store {
             })
             .collect();
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         for table in [
             "customer_scores",
             "customer_tiers",
@@ -722,7 +722,7 @@ impl Store {
                 now.into(),
             ]);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         insert_chunked(
             &mut tx,
             self.backend(),

@@ -1533,7 +1533,7 @@ impl Store {
         w: &CaseWrite,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO escalations_fired (tenant_id, target_id, rule_id, fired_at, node) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target_id, rule_id) DO NOTHING",
@@ -2545,7 +2545,7 @@ impl Store {
 
     /// Creates a task outside a case write (follow-ups, win-back).
     pub async fn create_task(&self, tenant: TenantId, t: &NewTask, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         insert_task(&mut tx, tenant, t, now).await?;
         tx.commit().await?;
         Ok(())
@@ -2554,7 +2554,7 @@ impl Store {
     /// Creates many tasks in one transaction; a task whose `unique_key` exists is skipped.
     /// Returns how many were new.
     pub async fn create_tasks(&self, tenant: TenantId, tasks: &[NewTask], now: i64) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let mut created = 0;
         for t in tasks {
             let n = sqlx::query(

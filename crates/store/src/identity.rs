@@ -418,7 +418,7 @@ impl Store {
         tenant: TenantId,
         id: CustomerId,
     ) -> Result<Option<CustomerState>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let s = state_in(&mut tx, tenant, id.0).await?;
         tx.commit().await?;
         Ok(s)
@@ -456,7 +456,7 @@ impl Store {
         identity_key: Option<&str>,
         now: i64,
     ) -> Result<Option<CustomerId>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let first = FirstContact {
             display_name,
             sort_name,
@@ -676,7 +676,7 @@ impl Store {
         now: i64,
     ) -> Result<MergeOutcome> {
         let (s, t) = (source.0, target.0);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         // Claim both rows in id order (row locks on PostgreSQL; the write lock on SQLite), so
         // two concurrent merges touching the same customers serialise.
         let mut ids = [s, t];
@@ -1117,7 +1117,7 @@ impl Store {
         actor: Option<i64>,
         now: i64,
     ) -> Result<UndoOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let claimed = sqlx::query(
             "UPDATE customer_merges SET undone_at = $3, undone_by = $4 \
              WHERE tenant_id = $1 AND id = $2 AND undone_at IS NULL",
@@ -1589,7 +1589,7 @@ impl Store {
         now: i64,
     ) -> Result<EraseOutcome> {
         let (tn, c) = (tenant.0, id.0);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let claimed = sqlx::query(
             "UPDATE customers SET display_name = $3, sort_name = $4, given_name = NULL, \
              family_name = NULL, birthday = NULL, language = NULL, time_zone = NULL, \

@@ -271,7 +271,7 @@ impl Store {
         now: i64,
     ) -> Result<OrderBatchOutcome> {
         let mut out = OrderBatchOutcome::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
 
         // Which customers and orders exist.
         let ext: Vec<&str> = customers.iter().map(|c| c.external_id.as_str()).collect();
@@ -664,7 +664,7 @@ impl Store {
         now: i64,
     ) -> Result<CustomerBatchOutcome> {
         let mut out = CustomerBatchOutcome::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let ext: Vec<&str> = rows.iter().map(|c| c.external_id.as_str()).collect();
         // A known external id leads to its customer, or — when that customer was merged into
         // another — to the surviving customer, which is the one the row updates (a merged

@@ -82,7 +82,7 @@ impl Store {
                  RETURNING id, tenant_id, kind, payload, attempts, max_attempts"
             }
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let row = sqlx::query(sql)
             .bind(node)
             .bind(now + lease_ms)
@@ -120,7 +120,7 @@ impl Store {
         outcome: &JobOutcome,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_pool_tx().await?;
         let n = match outcome {
             JobOutcome::Done => sqlx::query(
                 "UPDATE jobs SET status = 'done', finished_at = $1, locked_by = NULL, \

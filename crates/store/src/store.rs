@@ -288,7 +288,14 @@ impl Store {
         })
     }
 
-    /// A PostgreSQL transaction of its own, on a kept connection.
+    /// A transaction of its own on a kept connection, on either engine (on SQLite a
+    /// deferred one beside the writer's, as the pool's own `begin` gives): for work that does
+    /// not go through SQLite's writer (imports, analytics scores, identity merges, job claims).
+    pub(crate) async fn begin_pool_tx(&self) -> Result<WriteTx> {
+        Ok(WriteTx::Own(self.begin_own().await?))
+    }
+
+    /// A transaction of its own, on a kept connection.
     async fn begin_own(&self) -> Result<HeldConn> {
         let mut c = self.held.conn().await?;
         // Until it is committed or rolled back, dropping it rolls it back.
