@@ -22,7 +22,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Either, Execute, Executor, S
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Connections kept out of the pool at most, by default (the pool's own limit bounds the
+/// Connections kept out of the pool at most (the pool's own limit bounds the
 /// total: a kept connection counts as one in use).
 const KEEP: usize = 4;
 
@@ -35,7 +35,6 @@ pub(crate) struct Held {
 /// The connections kept, each with when it was last used.
 struct Kept {
     idle: Mutex<Vec<(PoolConnection<Any>, Instant)>>,
-    max: usize,
     /// A connection unused longer than this is pinged before it is used again.
     ping_after: Duration,
 }
@@ -71,7 +70,6 @@ impl Held {
             pool,
             kept: Arc::new(Kept {
                 idle: Mutex::new(Vec::new()),
-                max: KEEP,
                 ping_after,
             }),
         }
@@ -142,7 +140,7 @@ impl HeldConn {
 impl Kept {
     fn put(&self, conn: PoolConnection<Any>) {
         if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max
+            && idle.len() < KEEP
         {
             idle.push((conn, Instant::now()));
         }
@@ -198,6 +196,21 @@ impl std::ops::DerefMut for HeldConn {
     }
 }
 
+/// Runs `$method` with `$query` on a connection of `$held` ([`Held::conn`]), keeping the
+/// connection again when the statement succeeds.
+macro_rules! on_kept {
+    ($held:expr, $query:expr, $method:ident) => {
+        Box::pin(async move {
+            let mut conn = $held.conn().await?;
+            let out = (&mut *conn).$method($query).await;
+            if out.is_ok() {
+                conn.keep();
+            }
+            out
+        })
+    };
+}
+
 impl<'h> Executor<'h> for &'h Held {
     type Database = Any;
 
@@ -220,14 +233,7 @@ impl<'h> Executor<'h> for &'h Held {
         'h: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        Box::pin(async move {
-            let mut conn = self.conn().await?;
-            let out = (&mut *conn).fetch_optional(query).await;
-            if out.is_ok() {
-                conn.keep();
-            }
-            out
-        })
+        on_kept!(self, query, fetch_optional)
     }
 
     fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<AnyRow>, sqlx::Error>>
@@ -235,14 +241,7 @@ impl<'h> Executor<'h> for &'h Held {
         'h: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        Box::pin(async move {
-            let mut conn = self.conn().await?;
-            let out = (&mut *conn).fetch_all(query).await;
-            if out.is_ok() {
-                conn.keep();
-            }
-            out
-        })
+        on_kept!(self, query, fetch_all)
     }
 
     fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<AnyQueryResult, sqlx::Error>>
@@ -250,14 +249,7 @@ impl<'h> Executor<'h> for &'h Held {
         'h: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        Box::pin(async move {
-            let mut conn = self.conn().await?;
-            let out = (&mut *conn).execute(query).await;
-            if out.is_ok() {
-                conn.keep();
-            }
-            out
-        })
+        on_kept!(self, query, execute)
     }
 
     fn prepare_with<'e>(

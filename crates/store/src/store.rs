@@ -35,7 +35,8 @@ pub struct Store {
 
 /// A transaction that writes, begun by [`Store::begin_write`]: on SQLite a part of the
 /// writer's shared transaction, on PostgreSQL a transaction of its own on a kept connection
-/// (see [`crate::held`]). Dropped without commit, it is rolled back.
+/// (see [`crate::held`]); [`Store::begin_pool_tx`] gives one of its own on either engine.
+/// Dropped without commit, it is rolled back.
 pub(crate) enum WriteTx {
     Own(HeldConn),
     Shared(Member),
@@ -60,7 +61,7 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-/// Ends a PostgreSQL transaction of its own with `sql` (`COMMIT` or `ROLLBACK`): the
+/// Ends a transaction of its own ([`WriteTx::Own`]) with `sql` (`COMMIT` or `ROLLBACK`): the
 /// connection is kept once it is over, and closed when whether it is over is unknown.
 async fn end_own(mut c: HeldConn, sql: &'static str) -> Result<()> {
     match c.execute(sql).await {
