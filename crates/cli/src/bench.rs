@@ -69,6 +69,18 @@ pub(crate) fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time this process has used so far (user and system, all threads), in seconds, read
+/// from `/proc/self/stat` (Linux; `None` elsewhere). In clock ticks of 10 ms.
+pub(crate) fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 async fn ensure_data(app: &App, tenant: TenantId, cases: u64, seed: u64) -> anyhow::Result<i64> {
     let have: i64 = sqlx_count(app, tenant).await?;
     if have == 0 {

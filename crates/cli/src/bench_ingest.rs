@@ -7,7 +7,7 @@
 //! is checked on the way: every reply must land on its case.
 
 use crate::Global;
-use crate::bench::{Samples, peak_rss_mib};
+use crate::bench::{Samples, cpu_seconds, peak_rss_mib};
 use anyhow::anyhow;
 use concierge_app::mail::{IngestState, sha256_hex};
 use concierge_gen::{GenMail, GenMailKind};
@@ -136,10 +136,13 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
     // The pipeline and the bare insert take turns, chunk by chunk, so that both see the disk
     // as it is at that moment (its flush times drift by a third from minute to minute here).
     let (mut pipeline_s, mut index_s, mut each_s) = (0.0, 0.0, 0.0);
+    // CPU seconds the process used in each (all threads: the SQLite workers too).
+    let (mut pipeline_cpu, mut each_cpu) = (0.0, 0.0);
     let mut start = 0;
     while start < mails.len() {
         let end = (start + CHUNK).min(mails.len());
         let t = Instant::now();
+        let cpu = cpu_seconds();
         // The index follows the change log beside the deliveries: the server's follower.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let follower = tokio::spawn(concierge_app::search::run_follower(
@@ -181,9 +184,11 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
         while concierge_app::search::follow_once(&app, &index).await? > 0 {}
         index_s += t_index.elapsed().as_secs_f64();
         pipeline_s += t.elapsed().as_secs_f64();
+        pipeline_cpu += cpu_seconds().zip(cpu).map_or(0.0, |(b, a)| b - a);
 
         // The bare inserts of the same raw bytes, nothing else.
         let t = Instant::now();
+        let cpu = cpu_seconds();
         let insert = {
             let (app, mails, shas) = (app.clone(), mails.clone(), shas.clone());
             move |i: usize| {
@@ -203,6 +208,7 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
         };
         spread(start..end, workers, insert).await?;
         each_s += t.elapsed().as_secs_f64();
+        each_cpu += cpu_seconds().zip(cpu).map_or(0.0, |(b, a)| b - a);
         // What PostgreSQL's autovacuum does as tables grow (it is off on some servers, such
         // as these test machines): without fresh statistics a lookup by address is planned
         // as if the tables were empty and scans the tenant's contacts. Outside the clock.
@@ -255,6 +261,12 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
         count(&mails, |m| m.kind == GenMailKind::New)
     );
     Samples(lat).line("one message (in process)");
+    let n = mails.len().max(1) as f64;
+    println!(
+        "  CPU per message              {:>10.2} ms  (all threads; the bare insert: {:.2} ms)",
+        1000.0 * pipeline_cpu / n,
+        1000.0 * each_cpu / n
+    );
 
     let each_rate = mails.len() as f64 / each_s.max(1e-9);
     println!(

@@ -6,7 +6,9 @@
 //!
 //! Writers that arrive while one is writing share its transaction: each runs in a savepoint
 //! of one open transaction and, when done, waits for the commit — one commit, one disk flush,
-//! and each page written once for all of them. The commit is made by a task of its own
+//! and each page written once for all of them. The writer that opens the transaction takes no
+//! savepoint (what it wrote is all there is; SQLite would copy each page it changes into the
+//! savepoint's journal for nothing): when it fails, the whole transaction is rolled back. The commit is made by a task of its own
 //! ([`Writer::new`] starts it) once the writers that were waiting have had their turn; a
 //! writer is told it is committed only after that commit, and a writer that fails (or is
 //! dropped, as a cancelled request is) is rolled back to its savepoint without touching the
@@ -96,11 +98,14 @@ impl Turn {
     }
 }
 
-/// A writer's part of the shared transaction: its savepoint, open until released.
+/// A writer's part of the shared transaction: its savepoint (none for the writer that
+/// opened the transaction), open until released.
 pub(crate) struct Member {
     turn: Turn,
     done: watch::Receiver<Outcome>,
     open: bool,
+    /// It opened the transaction and took no savepoint: its part is the whole transaction.
+    first: bool,
     /// Committing on its own (see [`Member::commit`]).
     committing: bool,
 }
@@ -111,11 +116,26 @@ impl Drop for Member {
             self.turn.guard.unsure = true;
         }
         if self.open {
-            // Dropped with its savepoint open (an error, a cancelled request): it is rolled
-            // back before the next writer's turn, and the group is committed without it.
-            self.turn.guard.dirty = true;
+            if self.first {
+                // Dropped with the transaction it opened (an error, a cancelled request):
+                // the transaction is rolled back before the next writer's turn, and its group
+                // (no one else's: the others join after its turn) ends.
+                self.turn.guard.unsure = true;
+                end_group_rolled_back(&mut self.turn.guard);
+            } else {
+                // Dropped with its savepoint open: it is rolled back before the next
+                // writer's turn, and the group is committed without it.
+                self.turn.guard.dirty = true;
+            }
             self.turn.signals.flush.notify_one();
         }
+    }
+}
+
+/// Ends the open group, rolled back: what its members wrote is gone.
+fn end_group_rolled_back(g: &mut WriterState) {
+    if let Some(group) = g.group.take() {
+        let _ = group.send(Some(Err("the write was rolled back".into())));
     }
 }
 
@@ -200,6 +220,13 @@ impl Member {
 
     /// Rolls back what this writer did; the rest of the group is committed as it is.
     pub(crate) async fn rollback(mut self) -> Result<()> {
+        if self.first {
+            // Its part is the whole transaction.
+            self.execute("ROLLBACK").await?;
+            self.open = false;
+            end_group_rolled_back(&mut self.turn.guard);
+            return Ok(());
+        }
         self.execute("ROLLBACK TO w; RELEASE w").await?;
         self.open = false;
         self.turn.signals.flush.notify_one();
@@ -214,8 +241,8 @@ pub(crate) enum Joined {
 }
 
 /// A writer's part of the shared transaction, once its savepoint is taken (the transaction
-/// is open).
-fn member(mut turn: Turn) -> Member {
+/// is open); `first`: it opened the transaction, without a savepoint.
+fn member(mut turn: Turn, first: bool) -> Member {
     let done = turn
         .guard
         .group
@@ -225,6 +252,7 @@ fn member(mut turn: Turn) -> Member {
         turn,
         done,
         open: true,
+        first,
         committing: false,
     }
 }
@@ -309,7 +337,7 @@ impl Writer {
             return Ok(Joined::Alone(turn));
         }
         turn.execute("SAVEPOINT w").await?;
-        Ok(Joined::Shared(member(turn)))
+        Ok(Joined::Shared(member(turn, false)))
     }
 
     /// Begins this writer's part of the shared transaction (opening it, `IMMEDIATE`, when
@@ -318,12 +346,8 @@ impl Writer {
         match self.join_or_turn().await? {
             Joined::Shared(m) => Ok(m),
             Joined::Alone(mut turn) => {
-                if let Err(e) = turn.execute("BEGIN IMMEDIATE; SAVEPOINT w").await {
-                    // BEGIN may have succeeded and SAVEPOINT not.
-                    let _ = turn.execute("ROLLBACK").await;
-                    return Err(e.into());
-                }
-                Ok(member(turn))
+                turn.execute("BEGIN IMMEDIATE").await?;
+                Ok(member(turn, true))
             }
         }
     }
@@ -349,12 +373,12 @@ impl Writer {
                 // Until the group is registered, the transaction may be open unseen.
                 turn.guard.unsure = true;
                 let query = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "BEGIN IMMEDIATE; SAVEPOINT w; {sql}"
+                    "BEGIN IMMEDIATE; {sql}"
                 ))));
                 match query.fetch_all(&mut *turn).await {
                     Ok(rows) => {
                         turn.guard.unsure = false;
-                        Ok((member(turn), rows))
+                        Ok((member(turn, true), rows))
                     }
                     Err(e) => {
                         // BEGIN may have succeeded and what follows not.
@@ -718,6 +742,23 @@ mod tests {
         insert(&mut m, 50).await.unwrap();
         m.commit().await.unwrap();
         assert_eq!(rows(&pool).await, vec![1, 30, 50]);
+        // The writer that opened the transaction (it takes no savepoint) fails half-way with
+        // another queued behind it: the whole transaction goes, the next one starts clean.
+        let mut m = w.begin().await.unwrap();
+        insert(&mut m, 60).await.unwrap();
+        let queued = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let mut m = w.begin().await.unwrap();
+                insert(&mut m, 70).await.unwrap();
+                m.commit().await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        insert(&mut m, 1).await.expect_err("1 is taken");
+        drop(m);
+        queued.await.unwrap().unwrap();
+        assert_eq!(rows(&pool).await, vec![1, 30, 50, 70]);
         w.close().await;
     }
 
