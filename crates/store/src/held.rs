@@ -293,6 +293,15 @@ mod tests {
             .map(|_| ())
     }
 
+    /// Inserts `x` inside transaction `tx`.
+    async fn insert_in(tx: &mut crate::store::WriteTx, x: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO held_t (x) VALUES ($1)")
+            .bind(x)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+    }
+
     /// What another connection sees: committed rows only.
     async fn committed(db: &TestDb) -> Vec<i64> {
         let other = db.store().await.unwrap();
@@ -312,21 +321,13 @@ mod tests {
         for i in 1..=12 {
             // A write given up half-way (an error, a cancelled request): dropped uncommitted.
             let mut tx = store.begin_write().await.unwrap();
-            sqlx::query("INSERT INTO held_t (x) VALUES ($1)")
-                .bind(-i)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            insert_in(&mut tx, -i).await.unwrap();
             drop(tx);
             // The next statements may get the same connection: they must not run inside
             // the abandoned transaction.
             insert(&store, i).await.unwrap();
             let mut tx = store.begin_write().await.unwrap();
-            sqlx::query("INSERT INTO held_t (x) VALUES ($1)")
-                .bind(100 + i)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            insert_in(&mut tx, 100 + i).await.unwrap();
             tx.commit().await.unwrap();
         }
         let mut want: Vec<i64> = (1..=12).collect();
@@ -348,11 +349,7 @@ mod tests {
             insert(&store, i).await.unwrap();
             // A transaction that fails inside and is rolled back.
             let mut tx = store.begin_write().await.unwrap();
-            let failed = sqlx::query("INSERT INTO held_t (x) VALUES ($1)")
-                .bind(1_i64)
-                .execute(&mut *tx)
-                .await;
-            assert!(failed.is_err());
+            assert!(insert_in(&mut tx, 1).await.is_err());
             drop(tx);
         }
         assert_eq!(committed(&db).await, (1..=20).collect::<Vec<i64>>());

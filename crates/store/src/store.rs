@@ -354,15 +354,13 @@ impl Store {
         Ok(rows)
     }
 
-    /// Runs `q` on [`Store::warm_conn`]'s connection.
+    /// Runs `q`, a query that answers one row at most (by key, or `LIMIT 1`), on
+    /// [`Store::warm_conn`]'s connection.
     pub(crate) async fn warm_fetch_optional(
         &self,
         q: crate::bulk::AnyQuery<'_>,
     ) -> Result<Option<sqlx::any::AnyRow>> {
-        let mut c = self.warm_conn().await?;
-        let row = q.fetch_optional(&mut *c).await?;
-        c.keep();
-        Ok(row)
+        Ok(self.warm_fetch_all(q).await?.into_iter().next())
     }
 
     /// Gives the connections kept between statements (see [`crate::held`]) back to the pool,

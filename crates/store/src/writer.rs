@@ -695,6 +695,16 @@ mod tests {
         assert_eq!(seen, vec![1, 2, 3]);
     }
 
+    /// A writer on a task of its own that waits for its turn, inserts `x` and commits.
+    fn insert_and_commit(w: &Arc<Writer>, x: i64) -> tokio::task::JoinHandle<Result<()>> {
+        let w = w.clone();
+        tokio::spawn(async move {
+            let mut m = w.begin().await?;
+            insert(&mut m, x).await?;
+            m.commit().await
+        })
+    }
+
     #[tokio::test]
     async fn a_failed_or_abandoned_writer_is_rolled_back_alone() {
         let (_dir, w, pool) = writer().await;
@@ -720,14 +730,7 @@ mod tests {
                 drop(m);
             })
         };
-        let fine = {
-            let w = w.clone();
-            tokio::spawn(async move {
-                let mut m = w.begin().await.unwrap();
-                insert(&mut m, 30).await.unwrap();
-                m.commit().await
-            })
-        };
+        let fine = insert_and_commit(&w, 30);
         tokio::time::sleep(Duration::from_millis(100)).await;
         first.commit().await.unwrap();
         failing.await.unwrap();
@@ -746,14 +749,7 @@ mod tests {
         // another queued behind it: the whole transaction goes, the next one starts clean.
         let mut m = w.begin().await.unwrap();
         insert(&mut m, 60).await.unwrap();
-        let queued = {
-            let w = w.clone();
-            tokio::spawn(async move {
-                let mut m = w.begin().await.unwrap();
-                insert(&mut m, 70).await.unwrap();
-                m.commit().await
-            })
-        };
+        let queued = insert_and_commit(&w, 70);
         tokio::time::sleep(Duration::from_millis(50)).await;
         insert(&mut m, 1).await.expect_err("1 is taken");
         drop(m);
