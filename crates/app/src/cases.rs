@@ -2316,89 +2316,93 @@ impl App {
             ));
         }
         let actor = Actor::User(user);
-        let src = self
-            .store
-            .case(tenant, source)
-            .await?
-            .ok_or(CaseError::NotFound("case"))?;
-        let dst = self
-            .store
-            .case(tenant, target)
-            .await?
-            .ok_or(CaseError::NotFound("case"))?;
-        if src.merged_into.is_some() {
-            return Err(CaseError::State(format!(
-                "case #{} was merged already",
-                src.number
-            )));
-        }
-        if dst.merged_into.is_some() {
-            return Err(CaseError::State(format!(
-                "case #{} was itself merged; merge into the case it went into",
-                dst.number
-            )));
-        }
-        let rules = self.case_rules(tenant).await?;
-        // Closed is final both ways: a closed case is not reopened by merging it away, and
-        // nothing is merged into one (the customer's open request would end up closed).
-        for c in [&src, &dst] {
-            if rules.workflow.is_final(&c.status) {
-                return Err(CaseError::State(format!(
-                    "case #{} is closed; closed cases are final",
-                    c.number
-                )));
-            }
-        }
-        let closed = rules
-            .workflow
-            .states
-            .iter()
-            .find(|s| s.category == Category::Closed)
-            .map(|s| s.key.clone())
-            .unwrap_or_else(|| "closed".into());
-        let now = self.now();
-        let targets = self.store.case_targets(tenant, source).await?;
-        let mut w = CaseWrite::default();
-        w.change.merged_into = Some(dst.id);
-        if src.status != closed {
-            Self::status_effects(&rules, &targets, &src.status, &closed, now, &mut w);
-            w.change.status = Some(closed.clone());
-        }
-        w.events.push(event(
-            "merged_into",
-            actor,
-            true,
-            serde_json::json!({"into": dst.id, "into_number": dst.number}),
-        ));
-        self.store
-            .write_case(tenant, source, src.version, &w, now)
-            .await?
-            .ok_or(CaseError::NotFound("case"))?;
-        let mut w2 = CaseWrite::default();
-        w2.events.push(event("merged", actor, false, serde_json::json!({"from": src.id, "from_number": src.number, "from_subject": src.subject})));
-        w2.messages.push(NewMessage {
-            author_kind: "system".into(),
-            author_user_id: Some(user.id.0),
-            visibility: "internal".into(),
-            channel: "note".into(),
-            body_text: format!(
-                "Case #{} ({}) was merged into this case.",
-                src.number, src.subject
-            ),
-            ..NewMessage::default()
-        });
+        // Both cases change in one transaction: the source is never left merged without the
+        // target knowing (or the other way round).
         for _ in 0..RETRIES {
+            let src = self
+                .store
+                .case(tenant, source)
+                .await?
+                .ok_or(CaseError::NotFound("case"))?;
             let dst = self
                 .store
                 .case(tenant, target)
                 .await?
                 .ok_or(CaseError::NotFound("case"))?;
+            if src.merged_into.is_some() {
+                return Err(CaseError::State(format!(
+                    "case #{} was merged already",
+                    src.number
+                )));
+            }
+            if dst.merged_into.is_some() {
+                return Err(CaseError::State(format!(
+                    "case #{} was itself merged; merge into the case it went into",
+                    dst.number
+                )));
+            }
+            let rules = self.case_rules(tenant).await?;
+            // Closed is final both ways: a closed case is not reopened by merging it away,
+            // and nothing is merged into one (the customer's open request would end up
+            // closed).
+            for c in [&src, &dst] {
+                if rules.workflow.is_final(&c.status) {
+                    return Err(CaseError::State(format!(
+                        "case #{} is closed; closed cases are final",
+                        c.number
+                    )));
+                }
+            }
+            let closed = rules
+                .workflow
+                .states
+                .iter()
+                .find(|s| s.category == Category::Closed)
+                .map(|s| s.key.clone())
+                .unwrap_or_else(|| "closed".into());
+            let now = self.now();
+            let targets = self.store.case_targets(tenant, source).await?;
+            let mut w = CaseWrite::default();
+            w.change.merged_into = Some(dst.id);
+            if src.status != closed {
+                Self::status_effects(&rules, &targets, &src.status, &closed, now, &mut w);
+                w.change.status = Some(closed.clone());
+            }
+            w.events.push(event(
+                "merged_into",
+                actor,
+                true,
+                serde_json::json!({"into": dst.id, "into_number": dst.number}),
+            ));
+            let mut w2 = CaseWrite::default();
+            w2.events.push(event(
+                "merged",
+                actor,
+                false,
+                serde_json::json!({"from": src.id, "from_number": src.number, "from_subject": src.subject}),
+            ));
+            w2.messages.push(NewMessage {
+                author_kind: "system".into(),
+                author_user_id: Some(user.id.0),
+                visibility: "internal".into(),
+                channel: "note".into(),
+                body_text: format!(
+                    "Case #{} ({}) was merged into this case.",
+                    src.number, src.subject
+                ),
+                ..NewMessage::default()
+            });
             match self
                 .store
-                .write_case(tenant, target, dst.version, &w2, now)
+                .write_cases(
+                    tenant,
+                    &[(source, src.version, &w), (target, dst.version, &w2)],
+                    now,
+                )
                 .await
             {
-                Ok(_) => return self.case_detail(tenant, target, true).await,
+                Ok(Some(_)) => return self.case_detail(tenant, target, true).await,
+                Ok(None) => return Err(CaseError::NotFound("case")),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -1487,35 +1487,87 @@ impl Store {
                 .write_case_one_statement(tenant, id, version, w, now)
                 .await;
         }
-        // The version bump opens the transaction (with its BEGIN, on SQLite).
-        let (mut tx, bumped) = self
-            .begin_write_with(
-                &format!(
-                    "UPDATE cases SET version = version + 1, updated_at = $4 \
-                     WHERE tenant_id = $1 AND id = $2 AND version = $3 \
-                     RETURNING customer_id, number, subject{}",
-                    messages_seq_column(self.backend() == Backend::Sqlite)
-                ),
-                |q| q.bind(tenant.0).bind(id.0).bind(version).bind(now),
-            )
+        Ok(self
+            .write_cases(tenant, &[(id, version, w)], now)
+            .await?
+            .and_then(|mut a| a.pop()))
+    }
+
+    /// Applies several case writes in one transaction, each `(case, version, write)` under
+    /// its own version check: all of them or none (a merge closes one case and notes it on
+    /// the other). `Ok(None)`: one of the cases is not in `tenant`; `Err(Conflict)`: one was
+    /// changed meanwhile. The cases are locked in id order, so two writes naming the same
+    /// cases cannot wait on each other; what each got is returned in the order given.
+    pub async fn write_cases(
+        &self,
+        tenant: TenantId,
+        writes: &[(CaseId, i64, &CaseWrite)],
+        now: i64,
+    ) -> Result<Option<Vec<Applied>>> {
+        let mut order: Vec<usize> = (0..writes.len()).collect();
+        order.sort_by_key(|&i| writes[i].0.0);
+        let Some((&first, rest)) = order.split_first() else {
+            return Ok(Some(Vec::new()));
+        };
+        let bump = format!(
+            "UPDATE cases SET version = version + 1, updated_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND version = $3 \
+             RETURNING customer_id, number, subject{}",
+            messages_seq_column(self.backend() == Backend::Sqlite)
+        );
+        let (id, version, _) = writes[first];
+        // The first version bump opens the transaction (with its BEGIN, on SQLite).
+        let (mut tx, mut bumped) = self
+            .begin_write_with(&bump, |q| {
+                q.bind(tenant.0).bind(id.0).bind(version).bind(now)
+            })
             .await?;
-        let Some(bumped) = bumped.into_iter().next() else {
-            let exists: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND id = $2")
+        let mut applied: Vec<Option<Applied>> = vec![None; writes.len()];
+        let mut pending: Option<(Batch, &CaseWrite)> = None;
+        for (n, &i) in std::iter::once(&first).chain(rest).enumerate() {
+            let (id, version, w) = writes[i];
+            if n > 0 {
+                // The previous write's statements run first: its messages take their ids
+                // before this one's bump reads the highest id given (SQLite).
+                if let Some((batch, pw)) = pending.take() {
+                    let inbound = pw.messages.iter().find_map(|m| m.inbound_mail_id);
+                    batch
+                        .run(&mut tx)
+                        .await
+                        .map_err(|e| link_refused(e, inbound))?;
+                }
+                bumped = sqlx::query(sqlx::AssertSqlSafe(bump.clone()))
                     .bind(tenant.0)
                     .bind(id.0)
-                    .fetch_one(&mut *tx)
+                    .bind(version)
+                    .bind(now)
+                    .fetch_all(&mut *tx)
                     .await?;
-            return if exists == 0 {
-                Ok(None)
-            } else {
-                Err(case_changed())
+            }
+            // Dropping `tx` on the way out rolls everything back.
+            let Some(row) = bumped.first() else {
+                let exists: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM cases WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                return if exists == 0 {
+                    Ok(None)
+                } else {
+                    Err(case_changed())
+                };
             };
-        };
-        let head = CaseHead::from_row(&bumped, w)?;
-        let (applied, batch) = apply_change_and_parts(&mut tx, tenant, id.0, &head, w, now).await?;
-        commit_case_write(tx, batch, w).await?;
-        Ok(Some(applied))
+            let head = CaseHead::from_row(row, w)?;
+            let (a, batch) = apply_change_and_parts(&mut tx, tenant, id.0, &head, w, now).await?;
+            applied[i] = Some(a);
+            pending = Some((batch, w));
+        }
+        if let Some((batch, w)) = pending {
+            commit_case_write(tx, batch, w).await?;
+        }
+        Ok(applied.into_iter().collect())
     }
 
     /// Fires escalation step `rule_id` of a target once: records it and applies `w` in one

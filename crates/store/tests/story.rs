@@ -767,6 +767,81 @@ async fn messages_written_together_each_keep_their_own_id_and_attachments() {
 }
 
 #[tokio::test]
+async fn writes_to_two_cases_land_together_or_not_at_all() {
+    use concierge_store::cases::CaseWrite;
+    let (_db, store) = fresh().await;
+    let (t, customer) = acme_and_jane(&store).await;
+    let open = |subject: &'static str| {
+        let store = store.clone();
+        async move {
+            let w = CaseWrite {
+                messages: vec![message(subject, &[])],
+                ..CaseWrite::default()
+            };
+            let opened = store
+                .create_case(t, &new_case(customer.id, subject), &w, NOW)
+                .await
+                .unwrap();
+            concierge_domain::CaseId(opened.case_id)
+        }
+    };
+    let (a, b) = (open("Parcel").await, open("Refund").await);
+    let version = |id| {
+        let store = store.clone();
+        async move { store.case(t, id).await.unwrap().unwrap().version }
+    };
+    let bodies = |id| {
+        let store = store.clone();
+        async move {
+            store
+                .case_messages(t, id, true)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.body_text)
+                .collect::<Vec<_>>()
+        }
+    };
+    let note = |body: &str| CaseWrite {
+        messages: vec![message(body, &[])],
+        ..CaseWrite::default()
+    };
+    let (on_a, on_b) = (note("noted on a"), note("noted on b"));
+    let (va, vb) = (version(a).await, version(b).await);
+
+    // One stale version refuses both: the first case is not left half-changed.
+    let stale = store
+        .write_cases(t, &[(a, va, &on_a), (b, vb + 1, &on_b)], NOW + 1)
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!((version(a).await, version(b).await), (va, vb));
+    assert_eq!(bodies(a).await, ["Parcel"]);
+    assert_eq!(bodies(b).await, ["Refund"]);
+    // A case that is not there: nothing is written either.
+    let gone = concierge_domain::CaseId(b.0 + 1_000);
+    let missing = store
+        .write_cases(t, &[(a, va, &on_a), (gone, 0, &on_b)], NOW + 1)
+        .await;
+    assert!(matches!(missing, Ok(None)), "{missing:?}");
+    assert_eq!(bodies(a).await, ["Parcel"]);
+
+    // Given in either order, both land, each message on its own case with its own id.
+    let applied = store
+        .write_cases(t, &[(b, vb, &on_b), (a, va, &on_a)], NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        applied.iter().map(|x| x.case_id).collect::<Vec<_>>(),
+        [b.0, a.0]
+    );
+    assert_eq!(bodies(a).await, ["Parcel", "noted on a"]);
+    assert_eq!(bodies(b).await, ["Refund", "noted on b"]);
+    assert_ne!(applied[0].message_ids, applied[1].message_ids);
+    assert_eq!((version(a).await, version(b).await), (va + 1, vb + 1));
+}
+
+#[tokio::test]
 async fn a_case_write_is_refused_whole_on_a_stale_version_and_keeps_due_times_and_summaries_exact()
 {
     use concierge_store::cases::{CaseWrite, NewEvent, NewTarget};
