@@ -295,7 +295,10 @@ pub struct CaseDetail {
     #[serde(flatten)]
     pub case: CaseRow,
     pub tier: Option<String>,
+    /// What the customer sees for the status, in English.
     pub customer_label: String,
+    /// The same in every interface language, by language tag (`en`, `zh-CN`, `ko`).
+    pub customer_labels: std::collections::BTreeMap<&'static str, String>,
     pub allowed_statuses: Vec<String>,
     pub messages: Vec<MessageRow>,
     pub events: Vec<CaseEventRow>,
@@ -1428,6 +1431,14 @@ impl App {
             (Vec::new(), Vec::new())
         };
         let tier = self.tier_of(tenant, case.customer_id).await?;
+        let customer_labels: std::collections::BTreeMap<&'static str, String> =
+            concierge_domain::Locale::ALL
+                .into_iter()
+                .map(|l| {
+                    let label = rules.workflow.customer_label(&case.status, l);
+                    (l.tag(), label.to_string())
+                })
+                .collect();
         let customer_label = rules
             .workflow
             .customer_label(&case.status, concierge_domain::Locale::En)
@@ -1442,6 +1453,7 @@ impl App {
             case,
             tier,
             customer_label,
+            customer_labels,
             allowed_statuses,
             messages,
             events,

@@ -54,6 +54,8 @@ pub struct CaseOut {
     /// The internal status (see `customer_label` for what the customer sees).
     pub status: String,
     pub customer_label: Option<String>,
+    /// `customer_label` in every interface language, by language tag (`en`, `zh-CN`, `ko`).
+    pub customer_labels: std::collections::BTreeMap<String, String>,
     pub owner_id: Option<i64>,
     pub owner_name: Option<String>,
     pub team_id: Option<i64>,
@@ -114,6 +116,11 @@ impl From<CaseDetail> for CaseOut {
             priority: c.priority,
             status: c.status,
             customer_label: Some(d.customer_label),
+            customer_labels: d
+                .customer_labels
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             owner_id: c.owner_id,
             owner_name: c.owner_name,
             team_id: c.team_id,

@@ -990,10 +990,11 @@ async fn case_page_with(
         teams: teams.iter().map(|tm| (tm.id, tm.name.clone())).collect(),
     };
     let c = &detail.case;
-    let customer_label = rules
-        .as_ref()
-        .map(|r| r.workflow.customer_label(&c.status, t.locale).to_string())
-        .unwrap_or_else(|| detail.customer_label.clone());
+    let customer_label = detail
+        .customer_labels
+        .get(t.locale.tag())
+        .unwrap_or(&detail.customer_label)
+        .clone();
     let closed = rules
         .as_ref()
         .is_some_and(|r| r.workflow.is_final(&c.status));

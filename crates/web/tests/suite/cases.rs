@@ -282,6 +282,11 @@ async fn status_moves_follow_the_workflow_and_closed_is_final() {
     let (s, r) = api.patch(&path, json!({"status": "pending"})).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["customer_label"], "Waiting for your reply");
+    // In every interface language, for a shop's own pages in the customer's language.
+    assert_eq!(
+        r["customer_labels"],
+        json!({"en": "Waiting for your reply", "zh-CN": "等待您的回复", "ko": "회신 대기 중"})
+    );
     // Waiting on the customer pauses the clocks.
     assert!(
         r["targets"]
