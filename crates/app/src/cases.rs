@@ -289,15 +289,23 @@ pub struct TargetView {
     pub state: TargetStatus,
 }
 
+impl CaseDetail {
+    /// What the customer sees for the case's status in `locale`.
+    pub fn customer_label(&self, locale: concierge_domain::Locale) -> &str {
+        self.customer_labels
+            .get(locale.tag())
+            .map_or(self.case.status.as_str(), String::as_str)
+    }
+}
+
 /// Everything a staff member sees of a case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseDetail {
     #[serde(flatten)]
     pub case: CaseRow,
     pub tier: Option<String>,
-    /// What the customer sees for the status, in English.
-    pub customer_label: String,
-    /// The same in every interface language, by language tag (`en`, `zh-CN`, `ko`).
+    /// What the customer sees for the status, in every interface language, by language tag
+    /// (`en`, `zh-CN`, `ko`); see [`CaseDetail::customer_label`].
     pub customer_labels: std::collections::BTreeMap<&'static str, String>,
     pub allowed_statuses: Vec<String>,
     pub messages: Vec<MessageRow>,
@@ -1439,10 +1447,6 @@ impl App {
                     (l.tag(), label.to_string())
                 })
                 .collect();
-        let customer_label = rules
-            .workflow
-            .customer_label(&case.status, concierge_domain::Locale::En)
-            .to_string();
         let allowed_statuses = rules
             .workflow
             .allowed_from(&case.status)
@@ -1452,7 +1456,6 @@ impl App {
         Ok(CaseDetail {
             case,
             tier,
-            customer_label,
             customer_labels,
             allowed_statuses,
             messages,

@@ -683,7 +683,10 @@ async fn business_hours_skip_nights_and_weekends_and_pending_pauses_the_clock() 
         .await
         .unwrap();
     assert_eq!(d.case.status, "pending");
-    assert_eq!(d.customer_label, "Waiting for your reply");
+    assert_eq!(
+        d.customer_label(concierge_domain::Locale::En),
+        "Waiting for your reply"
+    );
     assert!(matches!(
         target(&d, "first_response").state,
         TargetStatus::Met { on_time: true }

@@ -1222,10 +1222,14 @@ fn link_refused(e: StoreError, inbound: Option<i64>) -> StoreError {
 /// Commits a case write `w` with its `batch` ([`crate::store::WriteTx::commit_with`]); a
 /// mail link refused in the batch is [`StoreError::AlreadyLinked`].
 async fn commit_case_write(tx: crate::store::WriteTx, batch: Batch, w: &CaseWrite) -> Result<()> {
-    let inbound = w.messages.iter().find_map(|m| m.inbound_mail_id);
     tx.commit_with(batch)
         .await
-        .map_err(|e| link_refused(e, inbound))
+        .map_err(|e| link_refused(e, linked_inbound(w)))
+}
+
+/// The inbound mail a write links to its message, whose refusal [`link_refused`] reports.
+fn linked_inbound(w: &CaseWrite) -> Option<i64> {
+    w.messages.iter().find_map(|m| m.inbound_mail_id)
 }
 
 /// A row of the ordered change log that every node's search index follows.
@@ -1530,11 +1534,10 @@ impl Store {
                 // The previous write's statements run first: its messages take their ids
                 // before this one's bump reads the highest id given (SQLite).
                 if let Some((batch, pw)) = pending.take() {
-                    let inbound = pw.messages.iter().find_map(|m| m.inbound_mail_id);
                     batch
                         .run(&mut tx)
                         .await
-                        .map_err(|e| link_refused(e, inbound))?;
+                        .map_err(|e| link_refused(e, linked_inbound(pw)))?;
                 }
                 bumped = sqlx::query(sqlx::AssertSqlSafe(bump.clone()))
                     .bind(tenant.0)

@@ -8,11 +8,11 @@
 //! of one open transaction and, when done, waits for the commit — one commit, one disk flush,
 //! and each page written once for all of them. The writer that opens the transaction takes no
 //! savepoint (what it wrote is all there is; SQLite would copy each page it changes into the
-//! savepoint's journal for nothing): when it fails, the whole transaction is rolled back. The commit is made by a task of its own
-//! ([`Writer::new`] starts it) once the writers that were waiting have had their turn; a
-//! writer is told it is committed only after that commit, and a writer that fails (or is
-//! dropped, as a cancelled request is) is rolled back to its savepoint without touching the
-//! others. If the commit itself fails, every writer of the group is told so.
+//! savepoint's journal for nothing): when it fails, the whole transaction is rolled back. The
+//! commit is made by a task of its own ([`Writer::new`] starts it) once the writers that were
+//! waiting have had their turn; a writer is told it is committed only after that commit, and a
+//! joining writer that fails (or is dropped, as a cancelled request is) is rolled back to its
+//! savepoint without touching the others. If the commit itself fails, every writer of the group is told so.
 
 use crate::bulk::AnyQuery;
 use crate::{Result, StoreError};

@@ -55,7 +55,7 @@ pub struct CaseOut {
     pub status: String,
     pub customer_label: Option<String>,
     /// `customer_label` in every interface language, by language tag (`en`, `zh-CN`, `ko`).
-    pub customer_labels: std::collections::BTreeMap<String, String>,
+    pub customer_labels: std::collections::BTreeMap<&'static str, String>,
     pub owner_id: Option<i64>,
     pub owner_name: Option<String>,
     pub team_id: Option<i64>,
@@ -104,6 +104,7 @@ fn values<T: Serialize>(v: &[T]) -> Vec<serde_json::Value> {
 
 impl From<CaseDetail> for CaseOut {
     fn from(d: CaseDetail) -> Self {
+        let customer_label = d.customer_label(concierge_domain::Locale::En).to_string();
         let c = d.case;
         CaseOut {
             id: c.id,
@@ -115,12 +116,8 @@ impl From<CaseDetail> for CaseOut {
             customer_name: c.customer_name,
             priority: c.priority,
             status: c.status,
-            customer_label: Some(d.customer_label),
-            customer_labels: d
-                .customer_labels
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            customer_label: Some(customer_label),
+            customer_labels: d.customer_labels,
             owner_id: c.owner_id,
             owner_name: c.owner_name,
             team_id: c.team_id,

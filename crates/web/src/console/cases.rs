@@ -990,11 +990,7 @@ async fn case_page_with(
         teams: teams.iter().map(|tm| (tm.id, tm.name.clone())).collect(),
     };
     let c = &detail.case;
-    let customer_label = detail
-        .customer_labels
-        .get(t.locale.tag())
-        .unwrap_or(&detail.customer_label)
-        .clone();
+    let customer_label = detail.customer_label(t.locale).to_string();
     let closed = rules
         .as_ref()
         .is_some_and(|r| r.workflow.is_final(&c.status));
