@@ -39,7 +39,9 @@ use concierge_store::StoreError;
 use concierge_store::cases::{
     CaseWithTargets, CaseWrite, InboundRecord, NewAttachment, NewEvent, NewMessage,
 };
-use concierge_store::mail::{InboundMailRow, InboundResult, MailCaseRow, OutboundRow};
+use concierge_store::mail::{
+    InboundMailRow, InboundResult, MailCaseRow, MailContextRequest, OutboundRow,
+};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -317,13 +319,17 @@ enum Prepared {
     Unparsable(String),
 }
 
-/// A parsed mail with its deduplication key, sender, the Message-IDs it answers and what
-/// processing it needs of the store.
-struct ParsedWithContext {
+/// A parsed mail with its deduplication key, sender and the Message-IDs it answers.
+struct ParsedForIntake {
     mail: ParsedMail,
     key: String,
     sender: Option<EmailAddress>,
     thread_ids: Vec<String>,
+}
+
+/// A parsed mail with what processing it needs of the store.
+struct ParsedWithContext {
+    parsed: ParsedForIntake,
     ctx: concierge_store::mail::MailContext,
 }
 
@@ -477,8 +483,8 @@ impl App {
             .unwrap_or_else(|| MailAddress::new("concierge@localhost", None))
     }
 
-    /// Takes in one raw mail delivered to `mailbox`: commits the bytes, then parses, dedupes,
-    /// classifies, threads and stores it. `Ok` means the mail is committed (whatever became
+    /// Takes in one raw mail delivered to `mailbox`: parses it, commits the bytes, then
+    /// dedupes, classifies, threads and stores it. `Ok` means the mail is committed (whatever became
     /// of it); `Err` means nothing usable was kept and the sender should retry.
     pub async fn ingest_raw(
         &self,
@@ -495,15 +501,36 @@ impl App {
             }
         };
         let sha = sha256_hex(raw);
-        // The raw bytes are sent to be committed first; while that round trip is under way
-        // the mail is parsed and what processing it needs is read (another connection), so
-        // the two overlap. Nothing parsed is acted on before the commit.
-        let (received, prepared) = tokio::join!(
-            self.store
-                .receive_mail(tenant, &mailbox, raw, &sha, self.now()),
-            self.prepare(tenant, &mailbox, raw),
-        );
-        let (row, inserted) = received?;
+        // Parsed first (a parser panic is caught: the mail is then unparsable, and kept). Then
+        // one exchange with the store commits the raw bytes and, once they are committed,
+        // reads what processing the mail needs. Nothing parsed is acted on before the commit.
+        let ((row, inserted), prepared) = match self.parse_for_intake(raw) {
+            Err(why) => (
+                self.store
+                    .receive_mail(tenant, &mailbox, raw, &sha, self.now())
+                    .await?,
+                Prepared::Unparsable(why),
+            ),
+            Ok(parsed) => {
+                let request = MailContextRequest {
+                    tenant,
+                    keys: &MAIL_SETTINGS,
+                    mailbox: &mailbox,
+                    dedupe_key: &parsed.key,
+                    sender: parsed.sender.as_ref().map(EmailAddress::as_str),
+                    definition_kinds: &crate::cases::RULE_DEFINITION_KINDS,
+                    thread_ids: &parsed.thread_ids,
+                };
+                let (row, inserted, ctx) = self
+                    .store
+                    .receive_mail_with_context(&request, raw, &sha, self.now())
+                    .await?;
+                (
+                    (row, inserted),
+                    Prepared::Parsed(Box::new(ParsedWithContext { parsed, ctx })),
+                )
+            }
+        };
         if let Some(done) = self.recorded_outcome(tenant, &row).await? {
             return Ok(done);
         }
@@ -530,7 +557,6 @@ impl App {
                 None => Err(IngestError::Busy),
             };
         }
-        let prepared = prepared?;
         crate::cases::with_rules_memo(self.ingest_leased(tenant, &mailbox, &row, prepared)).await
     }
 
@@ -791,24 +817,16 @@ impl App {
         }))
     }
 
-    /// The part of taking in raw mail `raw` that does not need it committed: parse it, and
-    /// read what processing it needs ([`Store::mail_context`]).
-    async fn prepare(
-        &self,
-        tenant: TenantId,
-        mailbox: &str,
-        raw: &[u8],
-    ) -> Result<Prepared, IngestError> {
+    /// Parses raw mail for intake: the mail, its deduplication key (same Message-ID and same
+    /// content: the same mail), its sender and the Message-IDs it answers. `Err`: why it
+    /// cannot be parsed.
+    fn parse_for_intake(&self, raw: &[u8]) -> Result<ParsedForIntake, String> {
         let limits = ParseLimits {
             max_message_bytes: MAX_RAW_BYTES,
             max_attachment_bytes: self.config.server.max_body_bytes,
             ..ParseLimits::default()
         };
-        let mail = match concierge_mail::parse(raw, &limits) {
-            Ok(m) => m,
-            Err(e) => return Ok(Prepared::Unparsable(e.to_string())),
-        };
-        // Deduplicate: same Message-ID and same content is the same mail.
+        let mail = concierge_mail::parse(raw, &limits).map_err(|e| e.to_string())?;
         let key = sha256_hex(
             format!(
                 "{}\n{}",
@@ -817,29 +835,14 @@ impl App {
             )
             .as_bytes(),
         );
-        // What the rest needs of the tenant's settings and rule definitions, of the mailbox,
-        // of the holder of the key and of the sender, in one read.
         let sender = sender_address(&mail);
         let thread_ids = concierge_mail::reference_ids(&mail);
-        let ctx = self
-            .store
-            .mail_context(
-                tenant,
-                &MAIL_SETTINGS,
-                mailbox,
-                &key,
-                sender.as_ref().map(EmailAddress::as_str),
-                &crate::cases::RULE_DEFINITION_KINDS,
-                &thread_ids,
-            )
-            .await?;
-        Ok(Prepared::Parsed(Box::new(ParsedWithContext {
+        Ok(ParsedForIntake {
             mail,
             key,
             sender,
             thread_ids,
-            ctx,
-        })))
+        })
     }
 
     /// Processes committed raw mail `row` (leased to this worker), as [`App::prepare`] left
@@ -852,10 +855,13 @@ impl App {
         prepared: Prepared,
     ) -> Result<InboundResult, IngestError> {
         let ParsedWithContext {
-            mail,
-            key,
-            sender,
-            thread_ids,
+            parsed:
+                ParsedForIntake {
+                    mail,
+                    key,
+                    sender,
+                    thread_ids,
+                },
             ctx,
         } = match prepared {
             Prepared::Parsed(p) => *p,

@@ -169,10 +169,25 @@ fn receipt<'q>(
     raw_sha256: &'q str,
     now: i64,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.0)
-        .bind(mailbox)
-        .bind(raw.to_vec())
+    bind_receipt(
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(mailbox),
+        raw,
+        raw_sha256,
+        now,
+    )
+}
+
+/// Binds a delivery's own values to `q`, in order: the raw bytes, their SHA-256, their size,
+/// now.
+fn bind_receipt<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    raw: &[u8],
+    raw_sha256: &'q str,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(raw.to_vec())
         .bind(raw_sha256)
         .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
         .bind(now)
@@ -180,19 +195,23 @@ fn receipt<'q>(
 
 /// [`Store::receive_mail`] on SQLite: the whole exchange — unflushed commits on, the
 /// transaction, the raw row, its mailbox when the row was there with another one, the row
-/// read back, commits flushed again — is one
-/// multi-statement query, so one hand-off to the connection's worker thread instead of seven
-/// (the statements run one after another, as written; when one fails the rest do not run,
-/// and the connection is not used again). When other writers share an open transaction (see
-/// [`crate::writer`]), the mail joins it instead, and is committed, flushed, with them.
+/// read back, commits flushed again — is one multi-statement query, so one hand-off to the
+/// connection's worker thread instead of seven (the statements run one after another, as
+/// written; when one fails the rest do not run, and the connection is not used again). When
+/// other writers share an open transaction (see [`crate::writer`]), the mail joins it
+/// instead, and is committed, flushed, with them.
+///
+/// With `context`, what processing the mail needs ([`Store::mail_context`]) is read by the
+/// same query once the mail is committed, on the write connection, whose page cache holds
+/// what the last writes touched (a connection that only reads finds its whole cache dropped
+/// after every commit of another, and reads each page again). Its rows are returned after
+/// the mail's row.
 async fn receive_mail_sqlite(
+    store: &Store,
     writer: &crate::writer::Writer,
-    tenant: TenantId,
-    mailbox: &str,
-    raw: &[u8],
-    raw_sha256: &str,
-    now: i64,
-) -> Result<(InboundMailRow, bool)> {
+    delivery: &Delivery<'_>,
+    context: Option<&MailContextRequest<'_>>,
+) -> Result<(InboundMailRow, bool, Vec<AnyRow>)> {
     use crate::writer::Joined;
     let joined = writer.join_or_turn().await?;
     let (begin, end) = match joined {
@@ -202,26 +221,37 @@ async fn receive_mail_sqlite(
             "COMMIT; PRAGMA synchronous = FULL;",
         ),
     };
-    // A new row answers its insert with a row of its own: two rows mean it was new.
-    let query = receipt(
-        format!(
-            "{begin} \
-             INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
-             received_at, processed_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6) \
-             ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING 1 AS inserted; \
-             INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
-             SELECT $1, id, $2, $6 FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4 \
-             AND mailbox <> $2 ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
-             SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = $4; \
-             {end}"
-        ),
-        tenant,
-        mailbox,
-        raw,
-        raw_sha256,
-        now,
+    // The context's parameters come first (`$1` tenant and `$2` mailbox are shared), the
+    // delivery's own after them.
+    let (context_sql, taken) = match context {
+        Some(c) => {
+            let (sql, n) = store.mail_context_sql(c);
+            (format!("\n{sql}"), n)
+        }
+        None => (String::new(), 2),
+    };
+    let (raw, sha, size, now) = (taken + 1, taken + 2, taken + 3, taken + 4);
+    // A new row answers its insert with a row of its own (`inserted`).
+    let sql = format!(
+        "{begin} \
+         INSERT INTO inbound_mail (tenant_id, mailbox, raw, raw_sha256, raw_size, state, \
+         received_at, processed_at) VALUES ($1, $2, ${raw}, ${sha}, ${size}, 'processing', \
+         ${now}, ${now}) ON CONFLICT (tenant_id, raw_sha256) DO NOTHING RETURNING 1 AS inserted; \
+         INSERT INTO inbound_mail_mailboxes (tenant_id, inbound_id, mailbox, received_at) \
+         SELECT $1, id, $2, ${now} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = ${sha} \
+         AND mailbox <> $2 ON CONFLICT (inbound_id, mailbox) DO NOTHING; \
+         SELECT {INBOUND_COLS} FROM inbound_mail WHERE tenant_id = $1 AND raw_sha256 = ${sha}; \
+         {end}{context_sql}"
     );
-    let rows = match joined {
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(delivery.tenant.0)
+        .bind(delivery.mailbox);
+    let q = match context {
+        Some(c) => bind_mail_context(q, c),
+        None => q,
+    };
+    let query = bind_receipt(q, delivery.raw, delivery.raw_sha256, delivery.now);
+    let mut rows = match joined {
         // Dropped on error: rolled back to its savepoint.
         Joined::Shared(mut m) => {
             let rows = query.fetch_all(&mut *m).await?;
@@ -237,11 +267,61 @@ async fn receive_mail_sqlite(
             }
         },
     };
-    let inserted = rows.len() == 2;
-    let row = rows.last().ok_or_else(|| {
+    let inserted = rows
+        .first()
+        .is_some_and(|r| r.columns().iter().any(|c| c.name() == "inserted"));
+    let rest = rows.split_off(usize::from(inserted));
+    let mut rest = rest.into_iter();
+    let row = rest.next().ok_or_else(|| {
         crate::StoreError::Other("the received mail was not found after its insert".into())
     })?;
-    Ok((inbound_from(row)?, inserted))
+    Ok((inbound_from(&row)?, inserted, rest.collect()))
+}
+
+/// Binds the values of [`Store::mail_context`]'s query from `$3` on (after the tenant and
+/// the mailbox): the deduplication key, the sender, the setting keys, the definition kinds,
+/// the Message-IDs.
+fn bind_mail_context<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    req: &MailContextRequest<'q>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q = q.bind(req.dedupe_key).bind(req.sender);
+    for k in req.keys.iter().chain(req.definition_kinds) {
+        q = q.bind(*k);
+    }
+    for id in thread_id_list(req.thread_ids) {
+        q = q.bind(id.clone());
+    }
+    q
+}
+
+/// A raw delivery, as [`Store::receive_mail`] takes it in.
+#[derive(Debug, Clone, Copy)]
+struct Delivery<'a> {
+    tenant: TenantId,
+    mailbox: &'a str,
+    raw: &'a [u8],
+    /// The SHA-256 of `raw`, in hex.
+    raw_sha256: &'a str,
+    now: i64,
+}
+
+/// What [`Store::mail_context`] reads for one mail.
+#[derive(Debug, Clone, Copy)]
+pub struct MailContextRequest<'a> {
+    pub tenant: TenantId,
+    /// The tenant settings wanted.
+    pub keys: &'a [&'a str],
+    /// The mailbox the mail came to.
+    pub mailbox: &'a str,
+    /// The mail's deduplication key.
+    pub dedupe_key: &'a str,
+    /// The sender's address.
+    pub sender: Option<&'a str>,
+    /// The kinds of definitions wanted (what the case rules are built from).
+    pub definition_kinds: &'a [&'a str],
+    /// The Message-IDs the mail answers (In-Reply-To, References).
+    pub thread_ids: &'a [String],
 }
 
 impl Store {
@@ -267,7 +347,15 @@ impl Store {
         now: i64,
     ) -> Result<(InboundMailRow, bool)> {
         if let Some(writer) = self.sqlite_writer() {
-            return receive_mail_sqlite(writer, tenant, mailbox, raw, raw_sha256, now).await;
+            let delivery = Delivery {
+                tenant,
+                mailbox,
+                raw,
+                raw_sha256,
+                now,
+            };
+            let (row, inserted, _) = receive_mail_sqlite(self, writer, &delivery, None).await?;
+            return Ok((row, inserted));
         }
         // One statement, its own transaction: `set_config(..., true)` turns the flush off for
         // that transaction only (read when it commits); the mailbox row is inserted with the
@@ -301,6 +389,37 @@ impl Store {
         // (it waited for that one's commit, then could not see the row): again, in steps.
         let mut conn = self.pool.acquire().await?;
         Self::receive_mail_on(&mut conn, tenant, mailbox, raw, raw_sha256, now).await
+    }
+
+    /// [`Store::receive_mail`] of mail to `context.mailbox`, and what processing it needs
+    /// ([`Store::mail_context`]), read once the mail is committed. On SQLite both are one
+    /// query on the write connection (see `receive_mail_sqlite`); on PostgreSQL they run
+    /// side by side on two connections.
+    pub async fn receive_mail_with_context(
+        &self,
+        context: &MailContextRequest<'_>,
+        raw: &[u8],
+        raw_sha256: &str,
+        now: i64,
+    ) -> Result<(InboundMailRow, bool, MailContext)> {
+        let Some(writer) = self.sqlite_writer() else {
+            let (received, ctx) = tokio::join!(
+                self.receive_mail(context.tenant, context.mailbox, raw, raw_sha256, now),
+                self.mail_context(context),
+            );
+            let (row, inserted) = received?;
+            return Ok((row, inserted, ctx?));
+        };
+        let delivery = Delivery {
+            tenant: context.tenant,
+            mailbox: context.mailbox,
+            raw,
+            raw_sha256,
+            now,
+        };
+        let (row, inserted, rows) =
+            receive_mail_sqlite(self, writer, &delivery, Some(context)).await?;
+        Ok((row, inserted, self.mail_context_from(context, &rows)?))
     }
 
     /// [`Store::receive_mail`] on PostgreSQL, statement by statement.
@@ -844,18 +963,20 @@ impl Store {
     /// address the staff member and the (unmerged) customer with that address with their
     /// tier and flags, and the tenant's definitions of `definition_kinds` (what the case
     /// rules are built from).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn mail_context(
-        &self,
-        tenant: TenantId,
-        keys: &[&str],
-        mailbox: &str,
-        dedupe_key: &str,
-        sender: Option<&str>,
-        definition_kinds: &[&str],
-        thread_ids: &[String],
-    ) -> Result<MailContext> {
+    pub async fn mail_context(&self, req: &MailContextRequest<'_>) -> Result<MailContext> {
+        let (sql, _) = self.mail_context_sql(req);
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(req.tenant.0)
+            .bind(req.mailbox);
+        let rows = self.warm_fetch_all(bind_mail_context(q, req)).await?;
+        self.mail_context_from(req, &rows)
+    }
+
+    /// The query of [`Store::mail_context`], and how many parameters it takes: `$1` the
+    /// tenant, `$2` the mailbox, then the rest as [`bind_mail_context`] binds them.
+    fn mail_context_sql(&self, req: &MailContextRequest<'_>) -> (String, usize) {
         use crate::bulk::params;
+        let (keys, definition_kinds) = (req.keys, req.definition_kinds);
         let in_keys = if keys.is_empty() {
             "1 = 0".to_string()
         } else {
@@ -870,7 +991,7 @@ impl Store {
             )
         };
         // The definitions' own columns, NULL in every other row.
-        let thread_ids = thread_id_list(thread_ids);
+        let thread_ids = thread_id_list(req.thread_ids);
         let sqlite = self.backend() == crate::Backend::Sqlite;
         let with_thread = !thread_ids.is_empty();
         // On PostgreSQL the case the mail answers is a row of the same query, with the case's
@@ -925,31 +1046,28 @@ impl Store {
                 self.case_by_mail_ids_sql(first, thread_ids.len())
             ),
         };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.0)
-            .bind(mailbox)
-            .bind(dedupe_key)
-            .bind(sender);
-        for k in keys.iter().chain(definition_kinds) {
-            q = q.bind(*k);
-        }
-        if with_thread {
-            for id in &thread_ids {
-                q = q.bind((*id).clone());
-            }
-        }
+        (sql, first - 1 + thread_ids.len())
+    }
+
+    /// [`Store::mail_context`]'s answer from the rows of its query.
+    fn mail_context_from(
+        &self,
+        req: &MailContextRequest<'_>,
+        rows: &[AnyRow],
+    ) -> Result<MailContext> {
+        let sqlite = self.backend() == crate::Backend::Sqlite;
         let mut ctx = MailContext {
-            thread_case: with_thread.then_some(None),
+            thread_case: (!req.thread_ids.is_empty()).then_some(None),
             ..MailContext::default()
         };
-        for r in self.warm_fetch_all(q).await? {
+        for r in rows {
             let thread = if sqlite {
                 r.columns().iter().any(|c| c.name() == "targets")
             } else {
                 r.try_get::<String, _>("k")? == "#thread"
             };
             if thread {
-                ctx.thread_case = Some(Some(self.case_with_targets_from(&r)?));
+                ctx.thread_case = Some(Some(self.case_with_targets_from(r)?));
                 continue;
             }
             let k: String = r.try_get("k")?;

@@ -633,6 +633,102 @@ async fn a_received_mail_is_stored_and_leaves_every_connection_flushing_its_comm
     );
 }
 
+#[tokio::test]
+async fn a_delivery_taken_in_with_its_context_gets_its_own_row_and_what_a_separate_read_finds() {
+    // The raw mail and what its processing needs come back from one exchange: many at once
+    // share a commit on SQLite, so each must get its own row and its own sender, and the
+    // context must be what reading it on its own finds once the mail is in.
+    use concierge_store::mail::MailContextRequest;
+    let (_db, store) = fresh().await;
+    let (t, jane) = acme_and_jane(&store).await;
+    store.set_setting(t, "mail.ack", "off", NOW).await.unwrap();
+    let ben = store
+        .create_customer(t, "Ben", Some("ben@example.com"), None, NOW)
+        .await
+        .unwrap();
+    // Jane's case, whose message has the Message-ID the replies below answer.
+    let first = concierge_store::cases::CaseWrite {
+        messages: vec![concierge_store::cases::NewMessage {
+            mail_message_id: Some("<parcel@example.com>".into()),
+            ..message("where is it", &[])
+        }],
+        ..concierge_store::cases::CaseWrite::default()
+    };
+    let case = store
+        .create_case(t, &new_case(jane.id, "Parcel"), &first, NOW)
+        .await
+        .unwrap()
+        .case_id;
+    const KEYS: [&str; 2] = ["mail.ack", "mail.unknown"];
+    let answering = vec!["<parcel@example.com>".to_string()];
+    let none: Vec<String> = Vec::new();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let (store, answering, none) = (store.clone(), answering.clone(), none.clone());
+            tokio::spawn(async move {
+                let sender = ["jane@example.com", "ben@example.com", "nobody@example.com"][i % 3];
+                let raw = format!("From: {sender}\r\nSubject: mail {i}\r\n\r\nbody {i}\r\n");
+                let sha = format!("ctx-sha-{i}");
+                let dedupe = format!("ctx-key-{i}");
+                let request = MailContextRequest {
+                    tenant: t,
+                    keys: &KEYS,
+                    mailbox: "support",
+                    dedupe_key: &dedupe,
+                    sender: Some(sender),
+                    definition_kinds: &[],
+                    thread_ids: if i % 2 == 0 { &answering } else { &none },
+                };
+                let got = store
+                    .receive_mail_with_context(&request, raw.as_bytes(), &sha, NOW)
+                    .await
+                    .unwrap();
+                let alone = store.mail_context(&request).await.unwrap();
+                (i, sha, got, alone)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, sha, (row, inserted, ctx), alone) = task.await.unwrap();
+        assert!(inserted, "mail {i} is new");
+        assert_eq!(row.raw_sha256, sha, "mail {i} got its own row");
+        assert_eq!(row.state, "processing");
+        assert_eq!(ctx, alone, "mail {i}: the same as a separate read");
+        assert_eq!(
+            ctx.settings,
+            vec![("mail.ack".to_string(), "off".to_string())]
+        );
+        let expected_sender = [Some(jane.id), Some(ben.id), None][i % 3];
+        assert_eq!(ctx.sender_customer, expected_sender, "mail {i}'s sender");
+        match &ctx.thread_case {
+            Some(Some(c)) => assert_eq!(c.0.id, case, "mail {i} answers Jane's case"),
+            Some(None) => panic!("mail {i}: the case it answers was not found"),
+            None => assert!(i % 2 == 1, "mail {i}: the case it answers was not read"),
+        }
+    }
+    // The same bytes again: the row there, not a new one, with the context all the same.
+    let request = MailContextRequest {
+        tenant: t,
+        keys: &KEYS,
+        mailbox: "sales",
+        dedupe_key: "ctx-key-0",
+        sender: Some("jane@example.com"),
+        definition_kinds: &[],
+        thread_ids: &none,
+    };
+    let raw = "From: jane@example.com\r\nSubject: mail 0\r\n\r\nbody 0\r\n";
+    let (row, inserted, ctx) = store
+        .receive_mail_with_context(&request, raw.as_bytes(), "ctx-sha-0", NOW)
+        .await
+        .unwrap();
+    assert!(!inserted);
+    assert_eq!(row.raw_sha256, "ctx-sha-0");
+    assert_eq!(ctx.sender_customer, Some(jane.id));
+    let mut boxes = store.inbound_mailboxes(t, row.id).await.unwrap();
+    boxes.sort();
+    assert_eq!(boxes, ["sales", "support"]);
+}
+
 /// A message with the given body and attachment names.
 fn message(body: &str, files: &[&str]) -> concierge_store::cases::NewMessage {
     concierge_store::cases::NewMessage {
