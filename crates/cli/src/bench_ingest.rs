@@ -50,7 +50,15 @@ const GROWING_TABLES: [&str; 12] = [
 ];
 
 /// How many mails go through the pipeline before the bare insert takes its turn with them.
-const CHUNK: usize = 1_000;
+/// Each turn ends with the pipeline idle while the index follower indexes what came since
+/// its last round (at most half a second's mail, about 70 ms of work at 100,000 mails); in
+/// service it keeps up on the other core, so that wait is counted once per 5,000 mails, not
+/// once per 1,000 (7 s of a 117 s run at 100,000 mails).
+const CHUNK: usize = 5_000;
+
+/// The first turn's size: short, so that PostgreSQL's planner statistics are renewed once the
+/// tables hold some mail (see [`GROWING_TABLES`]).
+const FIRST_CHUNK: usize = 1_000;
 
 /// `concierge bench ingest`.
 pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
@@ -140,7 +148,8 @@ pub async fn ingest(g: &Global, b: &IngestBench) -> anyhow::Result<()> {
     let (mut pipeline_cpu, mut each_cpu) = (0.0, 0.0);
     let mut start = 0;
     while start < mails.len() {
-        let end = (start + CHUNK).min(mails.len());
+        let size = if start == 0 { FIRST_CHUNK } else { CHUNK };
+        let end = (start + size).min(mails.len());
         let t = Instant::now();
         let cpu = cpu_seconds();
         // The index follows the change log beside the deliveries: the server's follower.
