@@ -484,8 +484,9 @@ impl App {
     }
 
     /// Takes in one raw mail delivered to `mailbox`: parses it, commits the bytes, then
-    /// dedupes, classifies, threads and stores it. `Ok` means the mail is committed (whatever became
-    /// of it); `Err` means nothing usable was kept and the sender should retry.
+    /// dedupes, classifies, threads and stores it. `Ok` means the mail is committed
+    /// (whatever became of it); `Err` means the sender should retry (the raw bytes may have
+    /// been committed already: the retry finds them and goes on from there).
     pub async fn ingest_raw(
         &self,
         tenant: TenantId,

@@ -392,9 +392,10 @@ impl Store {
     }
 
     /// [`Store::receive_mail`] of mail to `context.mailbox`, and what processing it needs
-    /// ([`Store::mail_context`]), read once the mail is committed. On SQLite both are one
-    /// query on the write connection (see `receive_mail_sqlite`); on PostgreSQL they run
-    /// side by side on two connections.
+    /// ([`Store::mail_context`]; it is about other mail, the sender and the settings, never
+    /// this mail's own row). On SQLite both are one query on the write connection, the
+    /// context read after the commit (see `receive_mail_sqlite`); on PostgreSQL they run side
+    /// by side on two connections.
     pub async fn receive_mail_with_context(
         &self,
         context: &MailContextRequest<'_>,
@@ -956,13 +957,13 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// What taking in a parsed mail needs to know, in one statement: the tenant's settings
-    /// among `keys` (as key, value), the acknowledgement switch of its mailbox named
-    /// `mailbox` (`None`: no such mailbox; `Some(None)`: the mailbox follows the tenant's
-    /// setting), the inbound mail holding deduplication key `dedupe_key`, for a `sender`
-    /// address the staff member and the (unmerged) customer with that address with their
-    /// tier and flags, and the tenant's definitions of `definition_kinds` (what the case
-    /// rules are built from).
+    /// What taking in a parsed mail needs to know, in one query (fields of `req`): the
+    /// tenant's settings among `keys` (as key, value), the acknowledgement switch of its
+    /// mailbox named `mailbox` (`None`: no such mailbox; `Some(None)`: the mailbox follows the
+    /// tenant's setting), the inbound mail holding deduplication key `dedupe_key`, for a
+    /// `sender` address the staff member and the (unmerged) customer with that address with
+    /// their tier and flags, the tenant's definitions of `definition_kinds` (what the case
+    /// rules are built from), and the case the `thread_ids` answer.
     pub async fn mail_context(&self, req: &MailContextRequest<'_>) -> Result<MailContext> {
         let (sql, _) = self.mail_context_sql(req);
         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
