@@ -2330,7 +2330,6 @@ impl App {
                 "a case cannot be merged into itself".into(),
             ));
         }
-        let actor = Actor::User(user);
         // Both cases change in one transaction: the source is never left merged without the
         // target knowing (or the other way round).
         for _ in 0..RETRIES {
@@ -2344,69 +2343,10 @@ impl App {
                 .case(tenant, target)
                 .await?
                 .ok_or(CaseError::NotFound("case"))?;
-            if src.merged_into.is_some() {
-                return Err(CaseError::State(format!(
-                    "case #{} was merged already",
-                    src.number
-                )));
-            }
-            if dst.merged_into.is_some() {
-                return Err(CaseError::State(format!(
-                    "case #{} was itself merged; merge into the case it went into",
-                    dst.number
-                )));
-            }
             let rules = self.case_rules(tenant).await?;
-            // Closed is final both ways: a closed case is not reopened by merging it away,
-            // and nothing is merged into one (the customer's open request would end up
-            // closed).
-            for c in [&src, &dst] {
-                if rules.workflow.is_final(&c.status) {
-                    return Err(CaseError::State(format!(
-                        "case #{} is closed; closed cases are final",
-                        c.number
-                    )));
-                }
-            }
-            let closed = rules
-                .workflow
-                .states
-                .iter()
-                .find(|s| s.category == Category::Closed)
-                .map(|s| s.key.clone())
-                .unwrap_or_else(|| "closed".into());
-            let now = self.now();
             let targets = self.store.case_targets(tenant, source).await?;
-            let mut w = CaseWrite::default();
-            w.change.merged_into = Some(dst.id);
-            if src.status != closed {
-                Self::status_effects(&rules, &targets, &src.status, &closed, now, &mut w);
-                w.change.status = Some(closed.clone());
-            }
-            w.events.push(event(
-                "merged_into",
-                actor,
-                true,
-                serde_json::json!({"into": dst.id, "into_number": dst.number}),
-            ));
-            let mut w2 = CaseWrite::default();
-            w2.events.push(event(
-                "merged",
-                actor,
-                false,
-                serde_json::json!({"from": src.id, "from_number": src.number, "from_subject": src.subject}),
-            ));
-            w2.messages.push(NewMessage {
-                author_kind: "system".into(),
-                author_user_id: Some(user.id.0),
-                visibility: "internal".into(),
-                channel: "note".into(),
-                body_text: format!(
-                    "Case #{} ({}) was merged into this case.",
-                    src.number, src.subject
-                ),
-                ..NewMessage::default()
-            });
+            let now = self.now();
+            let (w, w2) = Self::merge_writes(&rules, &targets, &src, &dst, user, now)?;
             match self
                 .store
                 .write_cases(
@@ -2423,6 +2363,80 @@ impl App {
             }
         }
         Err(busy())
+    }
+
+    /// What merging `src` (with its `targets`) into `dst` writes to each, as read: the source
+    /// closed and pointing at the target, the target noting where the source went. Refused
+    /// when either was merged already or is closed.
+    fn merge_writes(
+        rules: &Rules,
+        targets: &[TargetRow],
+        src: &CaseRow,
+        dst: &CaseRow,
+        user: &UserRow,
+        now: i64,
+    ) -> Result<(CaseWrite, CaseWrite)> {
+        if src.merged_into.is_some() {
+            return Err(CaseError::State(format!(
+                "case #{} was merged already",
+                src.number
+            )));
+        }
+        if dst.merged_into.is_some() {
+            return Err(CaseError::State(format!(
+                "case #{} was itself merged; merge into the case it went into",
+                dst.number
+            )));
+        }
+        // Closed is final both ways: a closed case is not reopened by merging it away, and
+        // nothing is merged into one (the customer's open request would end up closed).
+        for c in [src, dst] {
+            if rules.workflow.is_final(&c.status) {
+                return Err(CaseError::State(format!(
+                    "case #{} is closed; closed cases are final",
+                    c.number
+                )));
+            }
+        }
+        let closed = rules
+            .workflow
+            .states
+            .iter()
+            .find(|s| s.category == Category::Closed)
+            .map(|s| s.key.clone())
+            .unwrap_or_else(|| "closed".into());
+        let actor = Actor::User(user);
+        let mut w = CaseWrite::default();
+        w.change.merged_into = Some(dst.id);
+        if src.status != closed {
+            Self::status_effects(rules, targets, &src.status, &closed, now, &mut w);
+            w.change.status = Some(closed);
+        }
+        w.events.push(event(
+            "merged_into",
+            actor,
+            true,
+            serde_json::json!({"into": dst.id, "into_number": dst.number}),
+        ));
+        let mut w2 = CaseWrite::default();
+        w2.events.push(event(
+            "merged",
+            actor,
+            false,
+            serde_json::json!({"from": src.id, "from_number": src.number, "from_subject": src.subject}),
+        ));
+        w2.messages.push(NewMessage {
+            author_kind: "system".into(),
+            author_user_id: Some(user.id.0),
+            visibility: "internal".into(),
+            channel: "note".into(),
+            body_text: format!(
+                "Case #{} ({}) was merged into this case.",
+                src.number, src.subject
+            ),
+            ..NewMessage::default()
+        });
+        Ok((w, w2))
     }
 
     /// Applies a macro: its actions on the case, then its reply (if any) as a public reply.

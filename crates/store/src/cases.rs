@@ -1528,17 +1528,16 @@ impl Store {
             .await?;
         let mut applied: Vec<Option<Applied>> = vec![None; writes.len()];
         let mut pending: Option<(Batch, &CaseWrite)> = None;
-        for (n, &i) in std::iter::once(&first).chain(rest).enumerate() {
+        for &i in std::iter::once(&first).chain(rest) {
             let (id, version, w) = writes[i];
-            if n > 0 {
-                // The previous write's statements run first: its messages take their ids
-                // before this one's bump reads the highest id given (SQLite).
-                if let Some((batch, pw)) = pending.take() {
-                    batch
-                        .run(&mut tx)
-                        .await
-                        .map_err(|e| link_refused(e, linked_inbound(pw)))?;
-                }
+            // After the first write (whose bump opened the transaction): the previous write's
+            // statements run first, so its messages take their ids before this one's bump
+            // reads the highest id given (SQLite); then this case's bump.
+            if let Some((batch, pw)) = pending.take() {
+                batch
+                    .run(&mut tx)
+                    .await
+                    .map_err(|e| link_refused(e, linked_inbound(pw)))?;
                 bumped = sqlx::query(sqlx::AssertSqlSafe(bump.clone()))
                     .bind(tenant.0)
                     .bind(id.0)

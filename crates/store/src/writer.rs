@@ -12,7 +12,8 @@
 //! commit is made by a task of its own ([`Writer::new`] starts it) once the writers that were
 //! waiting have had their turn; a writer is told it is committed only after that commit, and a
 //! joining writer that fails (or is dropped, as a cancelled request is) is rolled back to its
-//! savepoint without touching the others. If the commit itself fails, every writer of the group is told so.
+//! savepoint without touching the others. If the commit itself fails, every writer of the
+//! group is told so.
 
 use crate::bulk::AnyQuery;
 use crate::{Result, StoreError};
